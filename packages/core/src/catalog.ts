@@ -1,0 +1,163 @@
+/**
+ * The event catalog: every event name with its property schema and required keys. One definition
+ * gives compile-time types for `track(name, props)` and a run-time validator for everything that
+ * bypasses the compiler (JavaScript callers, HTTP clients, replayed spool files).
+ */
+import { ErrorCodes, type ErrorCode, TallyConfigError, TallyValidationError } from './errors.js';
+import { createPiiMatcher, DEFAULT_PII_POLICY, type PiiPolicy } from './pii.js';
+import { sanitizeProperties } from './sanitize.js';
+import { checkObject, type Field, type JsonValue, type PropsOf, type SchemaIssue, toJsonSchema } from './schema.js';
+
+export interface EventDefinition<P extends Record<string, Field> = Record<string, Field>, R extends string = string> {
+  readonly description?: string;
+  readonly properties: P;
+  /** Keys that must be present (and not undefined). */
+  readonly required?: readonly R[];
+  /** Accept keys the schema does not declare (untyped at compile time as well). Default false. */
+  readonly allowExtra?: boolean;
+  /** Default sampling rate in (0, 1] for this event; the tracker's `sampling` option overrides it. */
+  readonly sampleRate?: number;
+}
+
+export type EventDefinitions = Record<string, EventDefinition>;
+
+export interface Catalog<E extends EventDefinitions = EventDefinitions> {
+  readonly events: E;
+  readonly names: readonly (keyof E & string)[];
+  has(name: string): name is keyof E & string;
+  /** Sanitizes, applies the PII policy, checks the schema and the size, with the default limits. */
+  validate(name: string, properties: unknown): ValidationResult;
+  /** A JSON Schema document per event: the wire contract for SDKs in other languages. */
+  toJsonSchema(): Record<string, unknown>;
+}
+
+export type EventName<C extends Catalog> = C extends Catalog<infer E> ? keyof E & string : never;
+
+/** The properties type of one event: required keys required, the rest optional. */
+export type EventProps<C extends Catalog, N extends EventName<C>> =
+  C extends Catalog<infer E>
+    ? E[N] extends EventDefinition<infer P, infer R>
+      ? E[N] extends { readonly allowExtra: true }
+        ? PropsOf<P, R> & Record<string, unknown>
+        : PropsOf<P, R>
+      : never
+    : never;
+
+export type ValidationResult =
+  | { ok: true; properties: Record<string, JsonValue>; redacted: number }
+  | { ok: false; error: TallyValidationError };
+
+export interface ValidatorOptions {
+  /** Largest serialized properties object in UTF-8 bytes. Default 2048. */
+  maxPropertiesBytes?: number;
+  /** PII handling. Default: redact the default deny-list. */
+  pii?: PiiPolicy;
+}
+
+export const DEFAULT_MAX_PROPERTIES_BYTES = 2048;
+
+export type Validator = (name: string, properties: unknown) => ValidationResult;
+
+const NAME_MAX = 200;
+
+export function defineCatalog<const E extends EventDefinitions>(events: E): Catalog<E> {
+  for (const [name, def] of Object.entries(events)) {
+    if (name.length === 0 || name.length > NAME_MAX) {
+      throw new TallyConfigError(`event name must be 1–${NAME_MAX} characters: ${JSON.stringify(name)}`);
+    }
+    for (const key of def.required ?? []) {
+      if (!(key in def.properties)) {
+        throw new TallyConfigError(`event "${name}" requires "${key}", which its properties do not declare`, {
+          event: name,
+        });
+      }
+    }
+    if (def.sampleRate !== undefined && !(def.sampleRate > 0 && def.sampleRate <= 1)) {
+      throw new TallyConfigError(`event "${name}" has sampleRate ${def.sampleRate}; use a number in (0, 1]`, {
+        event: name,
+      });
+    }
+  }
+  const names = Object.keys(events) as (keyof E & string)[];
+  let defaultValidator: Validator | undefined;
+  const catalog: Catalog<E> = {
+    events,
+    names,
+    has: (name): name is keyof E & string => Object.hasOwn(events, name),
+    validate: (name, properties) => {
+      defaultValidator ??= createValidator(catalog);
+      return defaultValidator(name, properties);
+    },
+    toJsonSchema: () => ({
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      events: Object.fromEntries(
+        names.map((n) => {
+          const def = events[n] as EventDefinition;
+          const schema = toJsonSchema({
+            kind: 'object',
+            properties: def.properties,
+            required: def.required ?? [],
+            description: def.description,
+          });
+          if (def.allowExtra) schema.additionalProperties = true;
+          return [n, schema];
+        }),
+      ),
+    }),
+  };
+  return catalog;
+}
+
+/** Merges catalogs into one; a name defined twice is a configuration error, not a silent override. */
+export function mergeCatalogs<A extends EventDefinitions, B extends EventDefinitions>(
+  a: Catalog<A>,
+  b: Catalog<B>,
+): Catalog<A & B> {
+  for (const name of b.names) {
+    if (a.has(name)) throw new TallyConfigError(`event "${name}" is defined in both catalogs`, { event: name });
+  }
+  return defineCatalog({ ...a.events, ...b.events } as A & B);
+}
+
+const ISSUE_CODES: Record<SchemaIssue['kind'], ErrorCode> = {
+  missing: ErrorCodes.MISSING_PROPERTY,
+  type: ErrorCodes.INVALID_TYPE,
+  unknown: ErrorCodes.UNKNOWN_PROPERTY,
+};
+
+const ISSUE_MESSAGES: Record<SchemaIssue['kind'], string> = {
+  missing: 'missing required',
+  type: 'wrong type for',
+  unknown: 'undeclared property',
+};
+
+/** Compiles a validator for a catalog with fixed limits and PII policy (the deny-list matcher is built once). */
+export function createValidator(catalog: { readonly events: EventDefinitions }, options: ValidatorOptions = {}): Validator {
+  const maxBytes = options.maxPropertiesBytes ?? DEFAULT_MAX_PROPERTIES_BYTES;
+  const pii = options.pii ?? DEFAULT_PII_POLICY;
+  const sanitizeOptions = { maxBytes, pii: pii.mode, isPii: createPiiMatcher(pii.keys) };
+  const events = catalog.events;
+  return (name, properties) => {
+    if (!Object.hasOwn(events, name)) {
+      return {
+        ok: false,
+        error: new TallyValidationError(ErrorCodes.UNKNOWN_EVENT, `unknown event "${name}"`, { event: name }),
+      };
+    }
+    const def = events[name] as EventDefinition;
+    const clean = sanitizeProperties(properties, sanitizeOptions, name);
+    if (!clean.ok) return clean;
+    const issue = checkObject(def.properties, def.required ?? [], def.allowExtra === true, clean.value, '');
+    if (issue) {
+      return {
+        ok: false,
+        error: new TallyValidationError(
+          ISSUE_CODES[issue.kind],
+          `${name}: ${ISSUE_MESSAGES[issue.kind]} "${issue.path}" (expected ${issue.expected})`,
+          { event: name, path: `properties.${issue.path}`, expected: issue.expected },
+        ),
+      };
+    }
+    return { ok: true, properties: clean.value, redacted: clean.redacted };
+  };
+}

@@ -1,0 +1,10 @@
+export * from './catalog.js';
+export { productCatalog } from './catalogs/product.js';
+export { supportBotCatalog } from './catalogs/support-bot.js';
+export * from './envelope.js';
+export * from './errors.js';
+export * from './pii.js';
+export { sanitizeProperties, utf8Length, type SanitizeOptions, type Sanitized } from './sanitize.js';
+export * from './schema.js';
+export * from './uuidv7.js';
+export { isoTime } from './time.js';

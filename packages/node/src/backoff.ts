@@ -1,0 +1,44 @@
+/** Exponential backoff with full jitter (AWS's "full jitter"): spreads retries of many clients apart. */
+export interface BackoffOptions {
+  /** First delay ceiling in ms. */
+  initialMs: number;
+  /** Largest delay in ms, also the cap on a server's Retry-After. */
+  maxMs: number;
+}
+
+export function backoffDelay(attempt: number, opts: BackoffOptions, retryAfterMs?: number): number {
+  if (retryAfterMs !== undefined && retryAfterMs >= 0) {
+    // The server said when: wait that long (a little more, so a fleet does not return in lockstep).
+    return Math.min(opts.maxMs, retryAfterMs + Math.random() * Math.min(1000, retryAfterMs * 0.1 + 50));
+  }
+  const ceiling = Math.min(opts.maxMs, opts.initialMs * 2 ** attempt);
+  return Math.random() * ceiling;
+}
+
+/** Parses Retry-After: delta-seconds or an HTTP date. Undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * Resolves after `ms`, or at once when the signal aborts; true when it slept the whole time.
+ * The timer is unref'd: a process must never stay alive just to retry (its exit hook spools instead).
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    timer.unref();
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

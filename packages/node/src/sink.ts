@@ -1,0 +1,39 @@
+/**
+ * A sink delivers finished batches somewhere: the collector over HTTP, stdout, memory, and later the
+ * database writer (`direct`) and NATS JetStream. Sinks do one attempt and say what happened; the tracker
+ * owns retries, backoff, splitting and spooling, so every sink gets them the same way.
+ */
+import type { BatchRejection, TallyError, TallyEvent } from '@tally/core';
+
+export interface SendOptions {
+  /** Aborted when the tracker gives up waiting (shutdown deadline): stop and report `retry`. */
+  signal: AbortSignal;
+}
+
+/** What became of one attempt. Returned, never thrown: delivery is a hot path with expected failures. */
+export type SendResult =
+  | {
+      ok: true;
+      /** Events the receiver refused for good (validation); the rest were accepted. */
+      rejected?: BatchRejection[];
+    }
+  | {
+      ok: false;
+      /**
+       * - `retry`: transient (network, timeout, 429, 5xx); try again after a backoff.
+       * - `split`: the batch is too large for the receiver; retry in halves.
+       * - `spool`: the receiver cannot take it now and waiting will not help (bad credentials); keep it on disk.
+       * - `drop`: the receiver refused every event for good (validation); counted with the error's code.
+       */
+      disposition: 'retry' | 'split' | 'spool' | 'drop';
+      error: TallyError;
+      /** The receiver's Retry-After, in ms. */
+      retryAfterMs?: number;
+    };
+
+export interface Sink {
+  readonly name: string;
+  send(events: readonly TallyEvent[], options: SendOptions): Promise<SendResult>;
+  /** Releases connections or handles. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,795 @@
+/**
+ * The tracker: `track()` records the call and returns; everything that costs (validation, redaction,
+ * id formatting, serialization, I/O) happens later at batch time, off the caller's stack.
+ *
+ *   track() ─▶ ring queue (bounded by events and bytes) ─▶ batch (count | bytes | interval)
+ *           ─▶ finalize (validate, redact, format id) ─▶ sink.send ─▶ retry / split / spool / drop
+ *
+ * Every event ends in exactly one counter of `stats()`: delivered, spooled, dropped (by code),
+ * sampled out or deduped, or is still queued/in flight.
+ */
+import { channel } from 'node:diagnostics_channel';
+import { resolve } from 'node:path';
+import {
+  type Catalog,
+  createValidator,
+  DEFAULT_PII_POLICY,
+  type ErrorCode,
+  ErrorCodes,
+  type EventContext,
+  type EventName,
+  type EventProps,
+  formatId,
+  isoTime,
+  type IdSeed,
+  LIBRARY_NAME,
+  type PiiPolicy,
+  reserveIdInto,
+  TallyConfigError,
+  TallyError,
+  type TallyEvent,
+  type Validator,
+} from '@tally/core';
+import { backoffDelay, sleep } from './backoff.js';
+import { currentContext, type TrackContext, withContext } from './context.js';
+import { Deduper } from './dedupe.js';
+import { Ring } from './ring.js';
+import type { SendResult, Sink } from './sink.js';
+import { Spool } from './spool.js';
+import { VERSION } from './version.js';
+
+export interface TrackOptions {
+  tenantId?: string;
+  userId?: string;
+  anonymousId?: string;
+  /** When the event happened, if not now. */
+  timestamp?: Date | number | string;
+  /** Suppresses a second event with the same name and key within the dedupe window. */
+  dedupeKey?: string;
+  /** Extra context for this event only, merged over the ambient one. */
+  context?: TrackContext;
+}
+
+export interface TrackerOptions<C extends Catalog> {
+  catalog: C;
+  sink: Sink;
+  /** Context every event carries (service, tenantId…), under the ambient `withContext` one. */
+  context?: TrackContext;
+  /** Sampling rate per event name in (0, 1]; overrides the catalog's `sampleRate`. */
+  sampling?: Partial<Record<EventName<C>, number>>;
+  dedupe?: {
+    /** How long a key suppresses repeats. Default 60 000 ms. */
+    windowMs?: number;
+    /** Keys remembered at most. Default 10 000. */
+    maxKeys?: number;
+    /** Derives a key for every event (e.g. from `requestId`); return undefined to not dedupe that one. */
+    key?: (name: string, properties: unknown, context: Readonly<TrackContext> | undefined) => string | undefined;
+  };
+  /** Queue bound in events. Default 100 000. */
+  maxQueueEvents?: number;
+  /** Queue bound in (estimated) bytes. Default 64 MiB. */
+  maxQueueBytes?: number;
+  /** What a full queue does with its oldest events: `spool` them to disk (default) or `drop-oldest`. */
+  overflow?: 'spool' | 'drop-oldest';
+  /** Largest batch in events. Default 500. */
+  maxBatchEvents?: number;
+  /** Largest batch in (estimated) bytes. Default 512 KiB. */
+  maxBatchBytes?: number;
+  /** A partial batch is sent after this long. Default 1 000 ms. */
+  flushIntervalMs?: number;
+  /** Batches being sent at once. Default 4. */
+  maxInFlight?: number;
+  retry?: { initialMs?: number; maxMs?: number; maxAttempts?: number };
+  /** Spool directory, or `false` for none (overflow must then be `drop-oldest`). Default `.tally/spool`. */
+  spool?: string | false;
+  /** Resend spooled events of earlier (dead) processes at start. Default true. */
+  resendSpoolOnStart?: boolean;
+  /** Largest serialized properties object. Default 2048 bytes. */
+  maxPropertiesBytes?: number;
+  /** PII deny-list policy. Default: redact {@link DEFAULT_PII_POLICY}'s keys. */
+  pii?: Partial<PiiPolicy>;
+  /** Called for every dropped or spooled event and sink failure; never on the caller's stack. */
+  onError?: (error: TallyError, event?: { name: string; id?: string }) => void;
+  /** Drain on SIGTERM/SIGINT, then let the signal take its course. Default false: never by surprise. */
+  handleSignals?: boolean;
+  /** Deadline for the drain on a signal. Default 5 000 ms. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface TrackerStats {
+  /** `track()` calls. */
+  tracked: number;
+  /** Events waiting in memory. */
+  queued: number;
+  queuedBytes: number;
+  /** Events in batches being sent. */
+  inFlight: number;
+  delivered: number;
+  spooled: number;
+  /** Events resent from the spool and delivered (also counted in `delivered`). */
+  replayed: number;
+  /** Batch send attempts that will be retried. */
+  retries: number;
+  sampledOut: number;
+  deduped: number;
+  /** Dropped events by error code. */
+  dropped: Partial<Record<ErrorCode, number>>;
+}
+
+/** What a flush, shutdown or replay did, counted over its own duration. */
+export interface DeliveryReport {
+  delivered: number;
+  spooled: number;
+  dropped: Partial<Record<ErrorCode, number>>;
+  /** Events still queued or in flight when it returned (0 after a completed shutdown). */
+  pending: number;
+  timedOut: boolean;
+}
+
+type TrackArgs<P> = {} extends P ? [properties?: P, options?: TrackOptions] : [properties: P, options?: TrackOptions];
+
+export interface Tracker<C extends Catalog> {
+  /** Records an event. O(1), never throws, never awaits: problems are counted and reported to `onError`. */
+  track<N extends EventName<C>>(name: N, ...args: TrackArgs<EventProps<C, N>>): void;
+  /** Runs `fn` with context merged over the ambient one (AsyncLocalStorage: survives awaits). */
+  withContext<T>(context: TrackContext, fn: () => T): T;
+  /** Sends everything queued now; resolves when it is delivered, spooled or dropped. */
+  flush(): Promise<DeliveryReport>;
+  /** Stops intake, drains within the deadline, spools what remains, closes the sink. Idempotent. */
+  shutdown(options?: { timeoutMs?: number }): Promise<DeliveryReport>;
+  /** Resends spool files no live process owns. Runs at start unless `resendSpoolOnStart: false`. */
+  replaySpool(): Promise<DeliveryReport>;
+  stats(): TrackerStats;
+}
+
+/** Published on `diagnostics_channel` for every reported problem: `{ error, event }`. */
+export const errorChannel = channel('tally:error');
+/** Published for every batch retry: `{ error, attempt, delayMs, events }`. */
+export const retryChannel = channel('tally:retry');
+
+/** An event as `track()` left it: cheap to make, finished at batch time. It is its own id seed. */
+interface Pending extends IdSeed {
+  name: string;
+  props: Record<string, unknown> | undefined;
+  ts: number;
+  frame: Readonly<TrackContext> | undefined;
+  opts: TrackOptions | undefined;
+  rate: number;
+  bytes: number;
+}
+
+const FIXED_EVENT_BYTES = 160;
+const TOP_LEVEL = new Set(['tenantId', 'userId', 'anonymousId']);
+const REPLAY_THROTTLE_MS = 5_000;
+
+export function createTracker<C extends Catalog>(options: TrackerOptions<C>): Tracker<C> {
+  return new TrackerImpl(options) as unknown as Tracker<C>;
+}
+
+class TrackerImpl<C extends Catalog> {
+  private readonly sink: Sink;
+  private readonly validate: Validator;
+  private readonly rates = new Map<string, number>();
+  private readonly deduper: Deduper | undefined;
+  private readonly dedupeKey: NonNullable<TrackerOptions<C>['dedupe']>['key'];
+  private readonly queue: Ring<Pending>;
+  private readonly spool: Spool | undefined;
+  private readonly baseTop: { tenantId: string; userId?: string; anonymousId?: string };
+  private readonly baseContext: EventContext;
+  private readonly maxQueueBytes: number;
+  private readonly maxBatchEvents: number;
+  private readonly maxBatchBytes: number;
+  private readonly maxPropertiesBytes: number;
+  private readonly flushIntervalMs: number;
+  private readonly maxInFlight: number;
+  private readonly retry: { initialMs: number; maxMs: number; maxAttempts: number };
+  private readonly overflow: 'spool' | 'drop-oldest';
+  private readonly onError: TrackerOptions<C>['onError'];
+  private readonly warned = new Set<string>();
+  private readonly abort = new AbortController();
+  private readonly inFlight = new Map<Promise<void>, TallyEvent[]>();
+  private readonly overflowed: Pending[] = [];
+  private queuedBytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private pumpScheduled = false;
+  private overflowScheduled = false;
+  private overflowWrite: Promise<void> = Promise.resolve();
+  private closing = false;
+  private shutdownPromise: Promise<DeliveryReport> | undefined;
+  private replaying: Promise<DeliveryReport> | undefined;
+  private lastReplay = 0;
+  private spooledSinceReplay = false;
+  private taken = 0;
+  private readonly counts = {
+    tracked: 0,
+    delivered: 0,
+    spooled: 0,
+    replayed: 0,
+    retries: 0,
+    sampledOut: 0,
+    deduped: 0,
+    dropped: {} as Partial<Record<ErrorCode, number>>,
+  };
+  private readonly onExit = () => this.spoolOnExit();
+  private readonly onBeforeExit = () => {
+    if (this.queue.size > 0 && !this.closing) this.pump(true);
+  };
+  private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+
+  constructor(options: TrackerOptions<C>) {
+    if (!options.catalog || typeof options.catalog.has !== 'function') {
+      throw new TallyConfigError('createTracker: `catalog` is required (see defineCatalog)');
+    }
+    if (!options.sink || typeof options.sink.send !== 'function') {
+      throw new TallyConfigError('createTracker: `sink` is required (createHttpSink, createConsoleSink…)');
+    }
+    this.sink = options.sink;
+    this.maxPropertiesBytes = positive('maxPropertiesBytes', options.maxPropertiesBytes, 2048);
+    const pii: PiiPolicy = { ...DEFAULT_PII_POLICY, ...options.pii };
+    if (!['redact', 'reject', 'off'].includes(pii.mode)) {
+      throw new TallyConfigError(`pii.mode must be redact, reject or off; got ${String(pii.mode)}`);
+    }
+    this.validate = createValidator(options.catalog, { maxPropertiesBytes: this.maxPropertiesBytes, pii });
+    for (const name of options.catalog.names) {
+      const rate = options.catalog.events[name]?.sampleRate;
+      if (rate !== undefined && rate < 1) this.rates.set(name, rate);
+    }
+    for (const [name, rate] of Object.entries(options.sampling ?? {}) as [string, number][]) {
+      if (!options.catalog.has(name)) throw new TallyConfigError(`sampling: "${name}" is not in the catalog`);
+      if (!(rate > 0 && rate <= 1)) throw new TallyConfigError(`sampling.${name} must be in (0, 1]; got ${rate}`);
+      this.rates.set(name, rate);
+    }
+    if (options.dedupe) {
+      this.deduper = new Deduper(
+        positive('dedupe.windowMs', options.dedupe.windowMs, 60_000),
+        positive('dedupe.maxKeys', options.dedupe.maxKeys, 10_000),
+      );
+      this.dedupeKey = options.dedupe.key;
+    }
+    const maxQueueEvents = positive('maxQueueEvents', options.maxQueueEvents, 100_000);
+    this.queue = new Ring(maxQueueEvents);
+    this.maxQueueBytes = positive('maxQueueBytes', options.maxQueueBytes, 64 * 1024 * 1024);
+    this.maxBatchEvents = positive('maxBatchEvents', options.maxBatchEvents, 500);
+    this.maxBatchBytes = positive('maxBatchBytes', options.maxBatchBytes, 512 * 1024);
+    this.flushIntervalMs = positive('flushIntervalMs', options.flushIntervalMs, 1000);
+    this.maxInFlight = positive('maxInFlight', options.maxInFlight, 4);
+    this.retry = {
+      initialMs: positive('retry.initialMs', options.retry?.initialMs, 200),
+      maxMs: positive('retry.maxMs', options.retry?.maxMs, 30_000),
+      maxAttempts: positive('retry.maxAttempts', options.retry?.maxAttempts, 10),
+    };
+    this.overflow = options.overflow ?? 'spool';
+    if (this.overflow !== 'spool' && this.overflow !== 'drop-oldest') {
+      throw new TallyConfigError(`overflow must be "spool" or "drop-oldest"; got ${String(this.overflow)}`);
+    }
+    if (options.spool !== false) this.spool = new Spool({ dir: resolve(options.spool ?? '.tally/spool') });
+    else if (this.overflow === 'spool') {
+      throw new TallyConfigError('overflow "spool" needs a spool directory; set `spool` or use overflow "drop-oldest"');
+    }
+    this.onError = options.onError;
+
+    const { tenantId, userId, anonymousId, ...rest } = options.context ?? {};
+    this.baseTop = { tenantId: tenantId ?? 'default', userId, anonymousId };
+    this.baseContext = { ...rest, library: { name: LIBRARY_NAME, version: VERSION } };
+
+    if (this.spool) process.on('exit', this.onExit);
+    process.on('beforeExit', this.onBeforeExit);
+    if (options.handleSignals) {
+      const timeoutMs = positive('shutdownTimeoutMs', options.shutdownTimeoutMs, 5000);
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+        const handler = () => {
+          void this.shutdown({ timeoutMs }).finally(() => {
+            // Let the signal do what it would have done had we not listened, unless the app listens too.
+            if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+          });
+        };
+        this.signalHandlers.set(sig, handler);
+        process.once(sig, handler);
+      }
+    }
+    if (this.spool && options.resendSpoolOnStart !== false) {
+      setImmediate(() => void this.replaySpool());
+    }
+  }
+
+  // ---------------------------------------------------------------- the hot path
+
+  track(name: string, props?: Record<string, unknown>, opts?: TrackOptions): void {
+    try {
+      this.counts.tracked++;
+      if (this.closing) {
+        this.drop(ErrorCodes.SHUTDOWN, new TallyError(ErrorCodes.SHUTDOWN, `track("${name}") after shutdown`), name);
+        return;
+      }
+      const rate = this.rates.get(name) ?? 1;
+      if (rate < 1 && Math.random() >= rate) {
+        this.counts.sampledOut++;
+        return;
+      }
+      const frame = currentContext();
+      if (this.deduper && this.isDuplicate(name, props, frame, opts)) {
+        this.counts.deduped++;
+        return;
+      }
+      // A shallow copy, so a caller reusing its object does not change what was tracked. Its size is a
+      // lower bound of the JSON size (chars ≤ UTF-8 bytes), so an event over the limit is refused here.
+      let copy: Record<string, unknown> | undefined;
+      let bytes = FIXED_EVENT_BYTES;
+      if (props !== undefined && props !== null && typeof props === 'object') {
+        copy = {};
+        for (const key in props) {
+          const v = props[key];
+          copy[key] = v;
+          bytes += key.length + (typeof v === 'string' ? v.length : 8);
+        }
+      }
+      if (bytes - FIXED_EVENT_BYTES > this.maxPropertiesBytes) {
+        this.drop(
+          ErrorCodes.PAYLOAD_TOO_LARGE,
+          new TallyError(ErrorCodes.PAYLOAD_TOO_LARGE, `${name}: properties exceed ${this.maxPropertiesBytes} bytes`, {
+            event: name,
+          }),
+          name,
+        );
+        return;
+      }
+      const now = Date.now();
+      const p: Pending = {
+        name,
+        props: copy ?? (props as Record<string, unknown> | undefined),
+        ms: 0,
+        a: 0,
+        b: 0,
+        ts: opts?.timestamp === undefined ? now : toMs(opts.timestamp),
+        frame,
+        opts,
+        rate,
+        bytes,
+      };
+      this.enqueue(reserveIdInto(p, now));
+    } catch (e) {
+      this.drop(
+        ErrorCodes.CALLBACK_FAILED,
+        new TallyError(ErrorCodes.CALLBACK_FAILED, `track("${String(name)}") failed: ${(e as Error)?.message}`, {
+          event: String(name),
+        }),
+        String(name),
+      );
+    }
+  }
+
+  private isDuplicate(
+    name: string,
+    props: unknown,
+    frame: Readonly<TrackContext> | undefined,
+    opts: TrackOptions | undefined,
+  ): boolean {
+    const key = opts?.dedupeKey ?? this.dedupeKey?.(name, props, frame);
+    return key !== undefined && (this.deduper as Deduper).isDuplicate(`${name}\u0000${key}`, Date.now());
+  }
+
+  private enqueue(p: Pending): void {
+    while (this.queue.size === this.queue.capacity || this.queuedBytes + p.bytes > this.maxQueueBytes) {
+      if (this.queue.size === 0) break;
+      this.evictOldest();
+    }
+    this.queue.push(p);
+    this.queuedBytes += p.bytes;
+    if (this.queue.size >= this.maxBatchEvents) {
+      if (!this.pumpScheduled) {
+        this.pumpScheduled = true;
+        setImmediate(() => {
+          this.pumpScheduled = false;
+          this.pump(false);
+        });
+      }
+    } else if (this.timer === undefined) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.pump(true);
+      }, this.flushIntervalMs);
+      // Never keep the app alive for a timer: `beforeExit` flushes, `exit` spools.
+      this.timer.unref();
+    }
+  }
+
+  private evictOldest(): void {
+    if (this.overflow === 'drop-oldest') {
+      const old = this.take() as Pending;
+      this.drop(
+        ErrorCodes.QUEUE_OVERFLOW,
+        new TallyError(ErrorCodes.QUEUE_OVERFLOW, `queue full (${this.queue.capacity} events); dropped the oldest`, {
+          event: old.name,
+        }),
+        old.name,
+      );
+      return;
+    }
+    // Spool: move a batch's worth of the oldest events aside and write them to disk off this stack.
+    for (let i = 0; i < this.maxBatchEvents && this.queue.size > 0; i++) {
+      this.overflowed.push(this.take() as Pending);
+    }
+    // The disk is slower than the producers: the overflow list has its own bound, then the oldest go.
+    while (this.overflowed.length > this.queue.capacity) {
+      const old = this.overflowed.shift() as Pending;
+      this.drop(
+        ErrorCodes.QUEUE_OVERFLOW,
+        new TallyError(ErrorCodes.QUEUE_OVERFLOW, 'queue and spool backlog full; dropped the oldest', {
+          event: old.name,
+        }),
+        old.name,
+      );
+    }
+    if (!this.overflowScheduled) {
+      this.overflowScheduled = true;
+      setImmediate(() => {
+        this.overflowScheduled = false;
+        const pending = this.overflowed.splice(0);
+        this.overflowWrite = this.overflowWrite.then(() =>
+          this.toSpool(this.finalizeAll(pending), queueFull(this.queue.capacity)),
+        );
+      });
+    }
+  }
+
+  private take(): Pending | undefined {
+    const p = this.queue.shift();
+    if (p) {
+      this.queuedBytes -= p.bytes;
+      this.taken++;
+    }
+    return p;
+  }
+
+  // ---------------------------------------------------------------- batching and delivery
+
+  /** Starts batches while there is room in flight; partial batches only when `partial` (interval, flush). */
+  private pump(partial: boolean): void {
+    while (this.inFlight.size < this.maxInFlight && this.queue.size > 0) {
+      if (!partial && this.queue.size < this.maxBatchEvents) break;
+      const batch: Pending[] = [];
+      let bytes = 0;
+      while (batch.length < this.maxBatchEvents && this.queue.size > 0) {
+        const next = this.queue.peek() as Pending;
+        if (batch.length > 0 && bytes + next.bytes > this.maxBatchBytes) break;
+        bytes += next.bytes;
+        batch.push(this.take() as Pending);
+      }
+      const events = this.finalizeAll(batch);
+      if (events.length > 0) this.startDelivery(events);
+    }
+    if (this.queue.size > 0 && this.timer === undefined && !this.closing) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.pump(true);
+      }, this.flushIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  private startDelivery(events: TallyEvent[]): Promise<void> {
+    const run = this.deliver(events, false).finally(() => {
+      this.inFlight.delete(run);
+      if (!this.closing) this.pump(this.queue.size > 0 && this.timer === undefined);
+    });
+    this.inFlight.set(run, events);
+    return run;
+  }
+
+  /** Sends one batch to its end: delivered, split, spooled or dropped, retrying what is transient. */
+  private async deliver(events: TallyEvent[], replay: boolean): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      let result: SendResult;
+      try {
+        result = await this.sink.send(events, { signal: this.abort.signal });
+      } catch (e) {
+        // A sink must return results; one that throws is treated as a transient failure, not a crash.
+        result = {
+          ok: false,
+          disposition: 'retry',
+          error: new TallyError(ErrorCodes.SINK_RETRYABLE, `sink ${this.sink.name} threw: ${(e as Error)?.message}`),
+        };
+      }
+      if (result.ok) {
+        const rejected = result.rejected ?? [];
+        for (const r of rejected) {
+          const e = events[r.index];
+          const code = (Object.values(ErrorCodes) as string[]).includes(r.code)
+            ? (r.code as ErrorCode)
+            : ErrorCodes.SINK_REJECTED;
+          this.drop(code, new TallyError(code, r.message, { event: e?.name, remoteCode: r.code }), e?.name, e?.id);
+        }
+        const n = events.length - rejected.length;
+        this.counts.delivered += n;
+        if (replay) this.counts.replayed += n;
+        this.maybeReplay();
+        return;
+      }
+      const { disposition, error } = result;
+      if (disposition === 'split') {
+        if (events.length > 1) {
+          const mid = events.length >> 1;
+          await Promise.all([this.deliver(events.slice(0, mid), replay), this.deliver(events.slice(mid), replay)]);
+        } else {
+          this.dropAll(events, error);
+        }
+        return;
+      }
+      if (disposition === 'drop') return this.dropAll(events, error);
+      if (disposition === 'spool') return this.toSpool(events, error);
+      if (this.abort.signal.aborted) {
+        return this.toSpool(events, new TallyError(ErrorCodes.TIMEOUT, 'shutdown deadline reached during delivery'));
+      }
+      if (attempt + 1 >= this.retry.maxAttempts) {
+        return this.toSpool(
+          events,
+          new TallyError(ErrorCodes.RETRIES_EXHAUSTED, `gave up after ${attempt + 1} attempts: ${error.message}`),
+        );
+      }
+      this.counts.retries++;
+      const delayMs = backoffDelay(attempt, this.retry, result.retryAfterMs);
+      if (retryChannel.hasSubscribers) retryChannel.publish({ error, attempt, delayMs, events: events.length });
+      await sleep(delayMs, this.abort.signal);
+    }
+  }
+
+  private async toSpool(events: TallyEvent[], reason: TallyError): Promise<void> {
+    if (events.length === 0) return;
+    if (!this.spool) return this.dropAll(events, reason);
+    try {
+      await this.spool.append(events);
+      this.counts.spooled += events.length;
+      this.spooledSinceReplay = true;
+      this.report(
+        new TallyError(reason.code, `${events.length} events spooled to ${this.spool.dir}: ${reason.message}`, {
+          events: events.length,
+        }),
+      );
+    } catch (e) {
+      const error = e instanceof TallyError ? e : new TallyError(ErrorCodes.SPOOL_FAILED, `${(e as Error).message}`);
+      this.dropAll(events, error);
+    }
+  }
+
+  /** After a success, resend what was spooled during an outage (throttled; never two replays at once). */
+  private maybeReplay(): void {
+    if (!this.spooledSinceReplay || this.replaying || this.closing) return;
+    if (this.queue.size >= this.maxBatchEvents || Date.now() - this.lastReplay < REPLAY_THROTTLE_MS) return;
+    this.spooledSinceReplay = false;
+    this.spool?.rotate();
+    void this.replaySpool();
+  }
+
+  // ---------------------------------------------------------------- finishing events
+
+  private finalizeAll(batch: Pending[]): TallyEvent[] {
+    const out: TallyEvent[] = [];
+    for (const p of batch) {
+      const e = this.finalize(p);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  private finalize(p: Pending): TallyEvent | undefined {
+    const v = this.validate(p.name, p.props);
+    if (!v.ok) {
+      this.drop(v.error.code, v.error, p.name);
+      return undefined;
+    }
+    const frame = p.frame;
+    const opts = p.opts;
+    // Built key by key: a spread followed by more keys drops V8 into a slow path (~1 µs an event).
+    const context: EventContext = {};
+    for (const key in this.baseContext) context[key] = this.baseContext[key];
+    if (frame) for (const key in frame) if (!TOP_LEVEL.has(key)) context[key] = frame[key];
+    if (opts?.context) for (const key in opts.context) if (!TOP_LEVEL.has(key)) context[key] = opts.context[key];
+    if (p.rate < 1) context.sampleRate = p.rate;
+    const event: TallyEvent = {
+      id: formatId(p),
+      name: p.name,
+      tenantId: opts?.tenantId ?? frame?.tenantId ?? this.baseTop.tenantId,
+      properties: v.properties,
+      context,
+      timestamp: isoTime(p.ts),
+    };
+    const userId = opts?.userId ?? frame?.userId ?? this.baseTop.userId;
+    if (userId !== undefined) event.userId = userId;
+    const anonymousId = opts?.anonymousId ?? frame?.anonymousId ?? this.baseTop.anonymousId;
+    if (anonymousId !== undefined) event.anonymousId = anonymousId;
+    return event;
+  }
+
+  // ---------------------------------------------------------------- accounting
+
+  private drop(code: ErrorCode, error: TallyError, name?: string, id?: string): void {
+    this.counts.dropped[code] = (this.counts.dropped[code] ?? 0) + 1;
+    this.report(error, name === undefined ? undefined : { name, id });
+  }
+
+  private dropAll(events: readonly TallyEvent[], error: TallyError): void {
+    for (const e of events) this.drop(error.code, error, e.name, e.id);
+  }
+
+  private report(error: TallyError, event?: { name: string; id?: string }): void {
+    if (errorChannel.hasSubscribers) errorChannel.publish({ error, event });
+    if (this.onError) {
+      try {
+        this.onError(error, event);
+      } catch {
+        // A failing error hook must not turn into a failing track(); the counters still tell.
+      }
+    } else if (!this.warned.has(error.code)) {
+      this.warned.add(error.code);
+      process.emitWarning(`${error.message} (further ${error.code} are counted in stats() only)`, {
+        type: 'TallyWarning',
+        code: error.code,
+      });
+    }
+  }
+
+  stats(): TrackerStats {
+    let inFlight = 0;
+    for (const events of this.inFlight.values()) inFlight += events.length;
+    return {
+      tracked: this.counts.tracked,
+      queued: this.queue.size + this.overflowed.length,
+      queuedBytes: this.queuedBytes,
+      inFlight,
+      delivered: this.counts.delivered,
+      spooled: this.counts.spooled,
+      replayed: this.counts.replayed,
+      retries: this.counts.retries,
+      sampledOut: this.counts.sampledOut,
+      deduped: this.counts.deduped,
+      dropped: { ...this.counts.dropped },
+    };
+  }
+
+  private reportSince(before: TrackerStats, timedOut: boolean): DeliveryReport {
+    const now = this.stats();
+    const dropped: Partial<Record<ErrorCode, number>> = {};
+    for (const [code, n] of Object.entries(now.dropped) as [ErrorCode, number][]) {
+      const d = n - (before.dropped[code] ?? 0);
+      if (d > 0) dropped[code] = d;
+    }
+    return {
+      delivered: now.delivered - before.delivered,
+      spooled: now.spooled - before.spooled,
+      dropped,
+      pending: now.queued + now.inFlight,
+      timedOut,
+    };
+  }
+
+  // ---------------------------------------------------------------- flush, shutdown, replay
+
+  withContext<T>(context: TrackContext, fn: () => T): T {
+    return withContext(context, fn);
+  }
+
+  async flush(): Promise<DeliveryReport> {
+    const before = this.stats();
+    await this.drain();
+    return this.reportSince(before, false);
+  }
+
+  /** Sends everything queued at the call (not what arrives meanwhile, or a busy app would never finish). */
+  private async drain(): Promise<void> {
+    const target = this.taken + this.queue.size;
+    while (this.taken < target && this.queue.size > 0) {
+      this.pump(true);
+      if (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight.keys());
+    }
+    await Promise.all([...this.inFlight.keys(), this.overflowWrite]);
+  }
+
+  shutdown(options: { timeoutMs?: number } = {}): Promise<DeliveryReport> {
+    this.shutdownPromise ??= this.doShutdown(options.timeoutMs ?? 5000);
+    return this.shutdownPromise;
+  }
+
+  private async doShutdown(timeoutMs: number): Promise<DeliveryReport> {
+    const before = this.stats();
+    this.closing = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const [sig, handler] of this.signalHandlers) process.removeListener(sig, handler);
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      // Aborts in-flight sends and backoff sleeps: their batches go to the spool.
+      this.abort.abort();
+    }, timeoutMs);
+    try {
+      while (this.queue.size > 0 && !timedOut) {
+        this.pump(true);
+        if (this.inFlight.size > 0) await Promise.race(this.inFlight.keys());
+      }
+      if (this.queue.size > 0) {
+        // Out of time: what never left memory goes to disk.
+        const rest: Pending[] = [];
+        for (let p = this.take(); p; p = this.take()) rest.push(p);
+        await this.toSpool(this.finalizeAll(rest), new TallyError(ErrorCodes.TIMEOUT, 'shutdown deadline reached'));
+      }
+      await Promise.all([...this.inFlight.keys(), this.overflowWrite, this.replaying]);
+    } finally {
+      clearTimeout(deadline);
+      process.removeListener('exit', this.onExit);
+      process.removeListener('beforeExit', this.onBeforeExit);
+      await this.sink.close().catch(() => undefined);
+    }
+    return this.reportSince(before, timedOut);
+  }
+
+  replaySpool(): Promise<DeliveryReport> {
+    this.replaying ??= this.doReplay().finally(() => {
+      this.replaying = undefined;
+      this.lastReplay = Date.now();
+    });
+    return this.replaying;
+  }
+
+  private async doReplay(): Promise<DeliveryReport> {
+    const before = this.stats();
+    const spool = this.spool;
+    if (!spool) return this.reportSince(before, false);
+    let files: string[];
+    try {
+      files = await spool.claim();
+    } catch (e) {
+      this.report(new TallyError(ErrorCodes.SPOOL_FAILED, `cannot read spool ${spool.dir}: ${(e as Error).message}`));
+      return this.reportSince(before, false);
+    }
+    for (const file of files) {
+      const { events, corrupt } = await spool.read(file);
+      for (let i = 0; i < corrupt; i++) {
+        this.drop(ErrorCodes.SPOOL_CORRUPT, new TallyError(ErrorCodes.SPOOL_CORRUPT, `unreadable line in ${file}`));
+      }
+      for (let i = 0; i < events.length; i += this.maxBatchEvents) {
+        // Replayed batches share the in-flight budget with live ones, so a big backlog cannot starve them.
+        while (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight.keys());
+        const batch = events.slice(i, i + this.maxBatchEvents);
+        const run = this.deliver(batch, true).finally(() => this.inFlight.delete(run));
+        this.inFlight.set(run, batch);
+      }
+      await Promise.all(this.inFlight.keys());
+      // Every event of the file is now delivered, dropped with a count, or back in a new spool file.
+      await spool.remove(file);
+    }
+    return this.reportSince(before, false);
+  }
+
+  /** Last resort on process exit (synchronous): everything still in memory goes to the spool file. */
+  private spoolOnExit(): void {
+    if (!this.spool) return;
+    const rest: Pending[] = [...this.overflowed.splice(0)];
+    for (let p = this.take(); p; p = this.take()) rest.push(p);
+    // In-flight batches may or may not have arrived; spooling them risks a resend, which ids make harmless.
+    const events = this.finalizeAll(rest);
+    for (const batch of this.inFlight.values()) events.push(...batch);
+    if (events.length === 0) return;
+    try {
+      this.counts.spooled += this.spool.appendSync(events);
+    } catch (e) {
+      this.dropAll(events, new TallyError(ErrorCodes.SPOOL_FAILED, `exit spool failed: ${(e as Error).message}`));
+    }
+  }
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!(typeof value === 'number' && value > 0 && Number.isFinite(value))) {
+    throw new TallyConfigError(`${name} must be a positive number; got ${String(value)}`);
+  }
+  return value;
+}
+
+function toMs(t: Date | number | string): number {
+  const ms = t instanceof Date ? t.getTime() : typeof t === 'number' ? t : Date.parse(t);
+  // A bad timestamp is the caller's bug, but losing the event for it would be worse: use now.
+  return Number.isFinite(ms) ? ms : Date.now();
+}
+
+function queueFull(capacity: number): TallyError {
+  return new TallyError(ErrorCodes.QUEUE_OVERFLOW, `queue full (${capacity} events); oldest moved to the spool`);
+}
