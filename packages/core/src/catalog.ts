@@ -23,8 +23,8 @@ export type EventDefinitions = Record<string, EventDefinition>;
 
 export interface Catalog<E extends EventDefinitions = EventDefinitions> {
   readonly events: E;
-  readonly names: readonly (keyof E & string)[];
-  has(name: string): name is keyof E & string;
+  readonly names: readonly string[];
+  has(name: string): boolean;
   /** Sanitizes, applies the PII policy, checks the schema and the size, with the default limits. */
   validate(name: string, properties: unknown): ValidationResult;
   /** A JSON Schema document per event: the wire contract for SDKs in other languages. */
@@ -78,12 +78,12 @@ export function defineCatalog<const E extends EventDefinitions>(events: E): Cata
       });
     }
   }
-  const names = Object.keys(events) as (keyof E & string)[];
+  const names = Object.keys(events);
   let defaultValidator: Validator | undefined;
   const catalog: Catalog<E> = {
     events,
     names,
-    has: (name): name is keyof E & string => Object.hasOwn(events, name),
+    has: (name) => Object.hasOwn(events, name),
     validate: (name, properties) => {
       defaultValidator ??= createValidator(catalog);
       return defaultValidator(name, properties);
@@ -138,10 +138,11 @@ export function createValidator(catalog: { readonly events: EventDefinitions }, 
   const sanitizeOptions = { maxBytes, pii: pii.mode, isPii: createPiiMatcher(pii.keys) };
   const events = catalog.events;
   return (name, properties) => {
-    if (!Object.hasOwn(events, name)) {
+    if (typeof name !== 'string' || !Object.hasOwn(events, name)) {
+      const shown = String(name);
       return {
         ok: false,
-        error: new TallyValidationError(ErrorCodes.UNKNOWN_EVENT, `unknown event "${name}"`, { event: name }),
+        error: new TallyValidationError(ErrorCodes.UNKNOWN_EVENT, `unknown event "${shown}"`, { event: shown }),
       };
     }
     const def = events[name] as EventDefinition;

@@ -301,6 +301,11 @@ class TrackerImpl<C extends Catalog> {
         this.drop(ErrorCodes.SHUTDOWN, new TallyError(ErrorCodes.SHUTDOWN, `track("${name}") after shutdown`), name);
         return;
       }
+      if (typeof name !== 'string') {
+        const shown = String(name);
+        this.drop(ErrorCodes.UNKNOWN_EVENT, new TallyError(ErrorCodes.UNKNOWN_EVENT, `unknown event ${shown}`), shown);
+        return;
+      }
       const rate = this.rates.get(name) ?? 1;
       if (rate < 1 && Math.random() >= rate) {
         this.counts.sampledOut++;
