@@ -2,14 +2,19 @@
 export interface BackoffOptions {
   /** First delay ceiling in ms. */
   initialMs: number;
-  /** Largest delay in ms, also the cap on a server's Retry-After. */
+  /** Largest backoff delay in ms (a server's Retry-After may ask for more; see RETRY_AFTER_CAP_MS). */
   maxMs: number;
 }
 
+/** The longest a server's Retry-After is honoured: a misconfigured `Retry-After: 86400` must not park events for a day. */
+export const RETRY_AFTER_CAP_MS = 5 * 60_000;
+
 export function backoffDelay(attempt: number, opts: BackoffOptions, retryAfterMs?: number): number {
   if (retryAfterMs !== undefined && retryAfterMs >= 0) {
-    // The server said when: wait that long (a little more, so a fleet does not return in lockstep).
-    return Math.min(opts.maxMs, retryAfterMs + Math.random() * Math.min(1000, retryAfterMs * 0.1 + 50));
+    // The server said when: wait that long, even past maxMs (it knows its load better than we do), a
+    // little more so a fleet does not return in lockstep, and never more than RETRY_AFTER_CAP_MS.
+    const jitter = Math.random() * Math.min(1000, retryAfterMs * 0.1 + 50);
+    return Math.min(Math.max(opts.maxMs, RETRY_AFTER_CAP_MS), retryAfterMs + jitter);
   }
   const ceiling = Math.min(opts.maxMs, opts.initialMs * 2 ** attempt);
   return Math.random() * ceiling;

@@ -67,8 +67,17 @@ export class Spool {
     return events.length;
   }
 
-  /** Closes the current file so it can be claimed and resent by `replay`. */
-  rotate(): void {
+  /**
+   * Closes the current file so it can be claimed and resent. Queued behind pending appends: a file is
+   * never claimed while a write to it is still under way.
+   */
+  rotate(): Promise<void> {
+    const run = this.tail.then(() => this.nextFile());
+    this.tail = run;
+    return run;
+  }
+
+  private nextFile(): void {
     if (this.fileBytes > 0) {
       this.seq++;
       this.fileBytes = 0;
@@ -91,7 +100,7 @@ export class Spool {
       mkdirSync(this.dir, { recursive: true });
       this.dirReady = true;
     }
-    if (this.fileBytes > 0 && this.fileBytes + bytes > this.maxFileBytes) this.rotate();
+    if (this.fileBytes > 0 && this.fileBytes + bytes > this.maxFileBytes) this.nextFile();
     this.fileBytes += bytes;
     this.written += bytes;
     return this.current;

@@ -561,7 +561,6 @@ class TrackerImpl<C extends Catalog> {
     if (!this.spooledSinceReplay || this.replaying || this.closing) return;
     if (this.queue.size >= this.maxBatchEvents || Date.now() - this.lastReplay < REPLAY_THROTTLE_MS) return;
     this.spooledSinceReplay = false;
-    this.spool?.rotate();
     void this.replaySpool();
   }
 
@@ -740,6 +739,8 @@ class TrackerImpl<C extends Catalog> {
     if (!spool) return this.reportSince(before, false);
     let files: string[];
     try {
+      // Close our own current file first, so what this process spooled is resent too.
+      await spool.rotate();
       files = await spool.claim();
     } catch (e) {
       this.report(new TallyError(ErrorCodes.SPOOL_FAILED, `cannot read spool ${spool.dir}: ${(e as Error).message}`));

@@ -1,0 +1,268 @@
+/**
+ * SDK benchmark: @tally/node against posthog-node and @segment/analytics-node, same work, same run.
+ *
+ *   track_us  µs inside track()/capture() per call, as the caller sees it (calls in chunks of 1000 with
+ *             a loop turn between chunks, so each SDK sends as it would in an app; only the calls count)
+ *   eps       events/s from the first call until the receiver has counted every event
+ *   rss_mb    RSS growth with 100k events queued (no loop turn, so nothing was sent)
+ *
+ * Each (library, measurement) runs in a fresh worker process (bench/support/sdk-worker.ts) and the
+ * HTTP receiver in another (bench/support/receiver-process.ts), so neither the server's CPU nor another
+ * library's heap leaks into a figure. Measurements run one at a time.
+ *
+ * Prints a table, then as its last line `{"bench":"sdk",…,"ratio":<posthog_track_us / track_us>}`.
+ * BENCH_QUICK=1: a smoke run of seconds (figures not meaningful).
+ */
+import { type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type CountReply,
+  type CountRequest,
+  forkTs,
+  LIB_LABELS,
+  type Lib,
+  type Phase,
+  type PhaseResult,
+  type ReceiverReady,
+  type RunRequest,
+} from './support/protocol.js';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const LIBS: Lib[] = ['tally', 'posthog', 'segment'];
+const PLAN: Record<Phase, { n: number; warmup: number }> = {
+  rss: { n: QUICK ? 20_000 : 100_000, warmup: 1_000 },
+  track: { n: QUICK ? 20_000 : 200_000, warmup: QUICK ? 2_000 : 20_000 },
+  eps: { n: QUICK ? 10_000 : 100_000, warmup: 1_000 },
+};
+const WORKER_TIMEOUT_MS = QUICK ? 60_000 : 300_000;
+
+const children = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
+
+function cleanup(): void {
+  for (const child of children) child.kill('SIGKILL');
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    cleanup();
+    process.exit(130);
+  });
+}
+
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+async function stop(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+// ---------------------------------------------------------------- receiver
+
+interface ReceiverHandle {
+  url: string;
+  count(): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function startReceiverProcess(): Promise<ReceiverHandle> {
+  const child = track(forkTs('./receiver-process.ts'));
+  const pending = new Map<number, (count: number) => void>();
+  let nextId = 0;
+  const ready = new Promise<string>((resolve, reject) => {
+    child.on('message', (m: ReceiverReady | CountReply) => {
+      if (m.type === 'ready') resolve(m.url);
+      else {
+        pending.get(m.id)?.(m.count);
+        pending.delete(m.id);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`receiver exited (${code}) before it was ready`)));
+  });
+  const url = await ready;
+  return {
+    url,
+    count: () =>
+      new Promise((resolve) => {
+        const id = nextId++;
+        pending.set(id, resolve);
+        const request: CountRequest = { type: 'count', id };
+        child.send(request);
+      }),
+    close: async () => {
+      child.disconnect();
+      await stop(child, 2000);
+    },
+  };
+}
+
+// ---------------------------------------------------------------- workers
+
+async function runWorker(receiver: ReceiverHandle, lib: Lib, phase: Phase): Promise<PhaseResult> {
+  const spoolDir = mkdtempSync(join(tmpdir(), 'tally-bench-spool-'));
+  tempDirs.add(spoolDir);
+  const child = track(forkTs('./sdk-worker.ts'));
+  try {
+    const result = await new Promise<PhaseResult>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out after ${WORKER_TIMEOUT_MS} ms`)), WORKER_TIMEOUT_MS);
+      child.on('message', (m: CountRequest | PhaseResult) => {
+        if (m.type === 'count') {
+          void receiver.count().then((count) => {
+            const reply: CountReply = { type: 'count', id: m.id, count };
+            if (child.connected) child.send(reply);
+          });
+        } else {
+          clearTimeout(timer);
+          resolve(m);
+        }
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`worker exited (${code ?? signal}) without a result`));
+      });
+      const request: RunRequest = { type: 'run', lib, phase, url: receiver.url, spoolDir, ...PLAN[phase] };
+      child.send(request);
+    });
+    // The rss worker holds 100k events it was never meant to send: kill it. The others stop by themselves.
+    await stop(child, phase === 'rss' ? 0 : 5000);
+    if (lib === 'tally' && phase !== 'rss') {
+      const left = readdirSync(spoolDir);
+      if (left.length > 0) result.note = `${result.note ?? ''} spool not empty: ${left.join(', ')}`.trim();
+    }
+    return result;
+  } finally {
+    await stop(child, 0);
+    rmSync(spoolDir, { recursive: true, force: true });
+    tempDirs.delete(spoolDir);
+  }
+}
+
+// ---------------------------------------------------------------- main
+
+const results = new Map<string, PhaseResult>();
+const failures: string[] = [];
+const key = (lib: Lib, phase: Phase) => `${lib}/${phase}`;
+
+console.log(
+  `SDK benchmark${QUICK ? ' (BENCH_QUICK: smoke run, figures not meaningful)' : ''}: node ${process.version}, ` +
+    `${availableParallelism()} CPUs; batch 100, no compression, one fresh process per library and measurement`,
+);
+const receiver = await startReceiverProcess();
+try {
+  for (const phase of ['rss', 'track', 'eps'] as const) {
+    for (const lib of LIBS) {
+      const label = `${LIB_LABELS[lib]} ${phase} (n=${PLAN[phase].n})`;
+      try {
+        const r = await runWorker(receiver, lib, phase);
+        results.set(key(lib, phase), r);
+        console.log(`  ${label}: ${describe(r)}`);
+      } catch (e) {
+        failures.push(`${label}: ${(e as Error).message}`);
+        console.log(`  ${label}: FAILED ${(e as Error).message}`);
+      }
+    }
+  }
+} finally {
+  await receiver.close();
+  cleanup();
+}
+
+function describe(r: PhaseResult): string {
+  const parts: string[] = [];
+  if (r.phase === 'rss') parts.push(`+${fmt(r.value, 1)} MB RSS, +${fmt(r.heapMb ?? null, 1)} MB heap`);
+  if (r.phase === 'track') parts.push(`${fmt(r.value, 3)} µs/call`);
+  if (r.phase === 'eps') parts.push(`${fmt(r.value, 0)} events/s`);
+  if (r.expected !== undefined) parts.push(`delivered ${r.delivered}/${r.expected}${deliveryFlag(r)}`);
+  if (r.sdkErrors) parts.push(`${r.sdkErrors} SDK errors`);
+  if (r.note) parts.push(r.note);
+  return parts.join(', ');
+}
+
+function deliveryFlag(r: PhaseResult): string {
+  if (r.delivered === r.expected) return '';
+  return (r.delivered ?? 0) > (r.expected ?? 0) ? ' (DUPLICATES)' : ' (LOST EVENTS)';
+}
+
+function fmt(v: number | null | undefined, digits: number): string {
+  return v === null || v === undefined ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: digits });
+}
+
+function value(lib: Lib, phase: Phase): number | null {
+  return results.get(key(lib, phase))?.value ?? null;
+}
+
+function round(v: number | null, digits: number): number | null {
+  return v === null || !Number.isFinite(v) ? null : Number(v.toFixed(digits));
+}
+
+function ratio(a: number | null, b: number | null): number | null {
+  return a === null || b === null || b <= 0 ? null : round(a / b, 2);
+}
+
+function allDelivered(lib: Lib): string {
+  const runs = (['track', 'eps'] as const).map((p) => results.get(key(lib, p)));
+  if (runs.some((r) => r === undefined)) return '—';
+  return runs.every((r) => r?.delivered === r?.expected) ? 'yes' : 'NO';
+}
+
+// ---------------------------------------------------------------- report
+
+const header = ['library', 'track() µs/call', 'events/s', `RSS MB/${PLAN.rss.n / 1000}k`, 'heap MB', 'all delivered'];
+const rows = LIBS.map((lib) => [
+  LIB_LABELS[lib],
+  fmt(value(lib, 'track'), 3),
+  fmt(value(lib, 'eps'), 0),
+  fmt(value(lib, 'rss'), 1),
+  fmt(results.get(key(lib, 'rss'))?.heapMb, 1),
+  allDelivered(lib),
+]);
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+console.log('');
+console.log(line(header));
+for (const row of rows) console.log(line(row));
+console.log('');
+for (const f of failures) console.log(`FAILED ${f}`);
+
+const tallyLost = (['track', 'eps'] as const).some((p) => {
+  const r = results.get(key('tally', p));
+  return r !== undefined && r.delivered !== r.expected;
+});
+if (tallyLost) console.log('Tally did not deliver exactly every event: see the lines above.');
+
+const trackUs = round(value('tally', 'track'), 3);
+const posthogTrackUs = round(value('posthog', 'track'), 3);
+const eps = round(value('tally', 'eps'), 0);
+const posthogEps = round(value('posthog', 'eps'), 0);
+const rssMb = round(value('tally', 'rss'), 1);
+const posthogRssMb = round(value('posthog', 'rss'), 1);
+const trackRatio = ratio(posthogTrackUs, trackUs);
+console.log(
+  JSON.stringify({
+    bench: 'sdk',
+    track_us: trackUs,
+    posthog_track_us: posthogTrackUs,
+    segment_track_us: round(value('segment', 'track'), 3),
+    track_ratio: trackRatio,
+    eps,
+    posthog_eps: posthogEps,
+    segment_eps: round(value('segment', 'eps'), 0),
+    eps_ratio: ratio(eps, posthogEps),
+    rss_mb: rssMb,
+    posthog_rss_mb: posthogRssMb,
+    segment_rss_mb: round(value('segment', 'rss'), 1),
+    rss_ratio: ratio(posthogRssMb, rssMb),
+    ratio: trackRatio,
+  }),
+);
+process.exitCode = failures.length > 0 || tallyLost ? 1 : 0;
