@@ -13,7 +13,7 @@
  * Prints a table, then as its last line `{"bench":"sdk",…,"ratio":<posthog_track_us / track_us>}`.
  * BENCH_QUICK=1: a smoke run of seconds (figures not meaningful).
  */
-import { type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -162,10 +162,11 @@ try {
   for (const phase of ['rss', 'track', 'eps'] as const) {
     for (const lib of LIBS) {
       const label = `${LIB_LABELS[lib]} ${phase} (n=${PLAN[phase].n})`;
+      const t0 = performance.now();
       try {
         const r = await runWorker(receiver, lib, phase);
         results.set(key(lib, phase), r);
-        console.log(`  ${label}: ${describe(r)}`);
+        console.log(`  ${label}: ${describe(r)} [${((performance.now() - t0) / 1000).toFixed(1)} s]`);
       } catch (e) {
         failures.push(`${label}: ${(e as Error).message}`);
         console.log(`  ${label}: FAILED ${(e as Error).message}`);
@@ -227,7 +228,8 @@ const rows = LIBS.map((lib) => [
   allDelivered(lib),
 ]);
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+const line = (cells: string[]) =>
+  cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
 console.log('');
 console.log(line(header));
 for (const row of rows) console.log(line(row));

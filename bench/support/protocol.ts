@@ -3,7 +3,7 @@
  * per-library worker processes. The parent relays the workers' count requests to the receiver, so the
  * workers and the receiver never talk directly.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export type Lib = 'tally' | 'posthog' | 'segment';

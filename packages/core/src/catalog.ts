@@ -3,7 +3,7 @@
  * gives compile-time types for `track(name, props)` and a run-time validator for everything that
  * bypasses the compiler (JavaScript callers, HTTP clients, replayed spool files).
  */
-import { ErrorCodes, type ErrorCode, TallyConfigError, TallyValidationError } from './errors.js';
+import { type ErrorCode, ErrorCodes, TallyConfigError, TallyValidationError } from './errors.js';
 import { createPiiMatcher, DEFAULT_PII_POLICY, type PiiPolicy } from './pii.js';
 import { sanitizeProperties } from './sanitize.js';
 import { checkObject, type Field, type JsonValue, type PropsOf, type SchemaIssue, toJsonSchema } from './schema.js';
@@ -132,7 +132,10 @@ const ISSUE_MESSAGES: Record<SchemaIssue['kind'], string> = {
 };
 
 /** Compiles a validator for a catalog with fixed limits and PII policy (the deny-list matcher is built once). */
-export function createValidator(catalog: { readonly events: EventDefinitions }, options: ValidatorOptions = {}): Validator {
+export function createValidator(
+  catalog: { readonly events: EventDefinitions },
+  options: ValidatorOptions = {},
+): Validator {
   const maxBytes = options.maxPropertiesBytes ?? DEFAULT_MAX_PROPERTIES_BYTES;
   const pii = options.pii ?? DEFAULT_PII_POLICY;
   const sanitizeOptions = { maxBytes, pii: pii.mode, isPii: createPiiMatcher(pii.keys) };

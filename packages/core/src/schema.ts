@@ -57,11 +57,7 @@ export interface JsonField<T = JsonValue> extends FieldBase<T> {
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
-export type Infer<F> = F extends FieldBase<infer T>
-  ? F extends { readonly nullable: true }
-    ? T | null
-    : T
-  : never;
+export type Infer<F> = F extends FieldBase<infer T> ? (F extends { readonly nullable: true } ? T | null : T) : never;
 
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 
@@ -163,7 +159,8 @@ export function checkObject(
   path: string,
 ): SchemaIssue | undefined {
   for (const key of required) {
-    if (value[key] === undefined) return { kind: 'missing', path: join(path, key), expected: describe(properties[key]) };
+    if (value[key] === undefined)
+      return { kind: 'missing', path: join(path, key), expected: describe(properties[key]) };
   }
   for (const key in value) {
     const field = properties[key];

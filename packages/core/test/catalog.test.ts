@@ -8,8 +8,8 @@ import {
   mergeCatalogs,
   productCatalog,
   supportBotCatalog,
-  t,
   TallyConfigError,
+  t,
 } from '../src/index.js';
 
 const catalog = defineCatalog({
@@ -88,7 +88,12 @@ describe('validation', () => {
     });
     expect(r).toMatchObject({
       ok: true,
-      properties: { orderId: 'o1', at: '2026-01-02T03:04:05.000Z', note: null, meta: { any: [1, 'two', { three: true }] } },
+      properties: {
+        orderId: 'o1',
+        at: '2026-01-02T03:04:05.000Z',
+        note: null,
+        meta: { any: [1, 'two', { three: true }] },
+      },
     });
     expect(r.ok && 'skipped' in r.properties).toBe(false);
   });

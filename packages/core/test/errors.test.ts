@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes, TallyConfigError, TallyError, TallyValidationError, isTallyError } from '../src/index.js';
+import { ErrorCodes, isTallyError, TallyConfigError, TallyError, TallyValidationError } from '../src/index.js';
 
 const table = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
-const documented = new Set([...table.matchAll(/^\| `(TALLY_[A-Z_]+)` \|/gm)].map((m) => m[1]));
+const documented = new Set([...table.matchAll(/^\|\s*`(TALLY_[A-Z_]+)`\s*\|/gm)].map((m) => m[1]));
 
 describe('error codes', () => {
   it('every code is documented in docs/errors.md, and only real codes are', () => {

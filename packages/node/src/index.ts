@@ -10,9 +10,9 @@ export {
   type DeliveryReport,
   errorChannel,
   retryChannel,
-  type TrackOptions,
   type Tracker,
   type TrackerOptions,
   type TrackerStats,
+  type TrackOptions,
 } from './tracker.js';
 export { VERSION } from './version.js';

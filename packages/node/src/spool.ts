@@ -126,7 +126,9 @@ export class Spool {
       if (m) {
         const [pid, start, seq] = [Number(m[1]), Number(m[2]), Number(m[3])];
         const mine = pid === process.pid && start === this.startMs;
-        claimable = mine ? seq < this.seq || (seq === this.seq && this.fileBytes === 0) : !(isAlive(pid) && pid !== process.pid);
+        claimable = mine
+          ? seq < this.seq || (seq === this.seq && this.fileBytes === 0)
+          : !(isAlive(pid) && pid !== process.pid);
         // A live process with our pid but another start time cannot exist; the file is an earlier life's.
       } else if (c) {
         // Claimed by a process that died before finishing: take it over.

@@ -20,8 +20,8 @@ import {
   type EventName,
   type EventProps,
   formatId,
-  isoTime,
   type IdSeed,
+  isoTime,
   LIBRARY_NAME,
   type PiiPolicy,
   reserveIdInto,
@@ -217,6 +217,13 @@ class TrackerImpl<C extends Catalog> {
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
 
   constructor(options: TrackerOptions<C>) {
+    // Methods work detached (`const { track } = tracker`): a lost `this` must not make track() throw.
+    this.track = this.track.bind(this);
+    this.flush = this.flush.bind(this);
+    this.shutdown = this.shutdown.bind(this);
+    this.replaySpool = this.replaySpool.bind(this);
+    this.stats = this.stats.bind(this);
+    this.withContext = this.withContext.bind(this);
     if (!options.catalog || typeof options.catalog.has !== 'function') {
       throw new TallyConfigError('createTracker: `catalog` is required (see defineCatalog)');
     }

@@ -106,7 +106,10 @@ describe('http sink delivery', () => {
     const { receiver, tracker } = await setup();
     receiver.behave = () => ({
       status: 200,
-      body: { accepted: 2, rejected: [{ index: 1, code: 'TALLY_UNKNOWN_EVENT', message: 'not in the tenant catalog' }] },
+      body: {
+        accepted: 2,
+        rejected: [{ index: 1, code: 'TALLY_UNKNOWN_EVENT', message: 'not in the tenant catalog' }],
+      },
     });
     trackN(tracker, 3);
     expect(await tracker.flush()).toMatchObject({ delivered: 2, dropped: { TALLY_UNKNOWN_EVENT: 1 } });

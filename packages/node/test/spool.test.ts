@@ -2,11 +2,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isoTime, type TallyEvent, uuidv7 } from '@tally/core';
+import { defineCatalog, isoTime, type TallyEvent, t, uuidv7 } from '@tally/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemorySink, createTracker, Spool, VERSION } from '../src/index.js';
 import { tempDir } from './support/helpers.js';
-import { defineCatalog, t } from '@tally/core';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -2,7 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { defineCatalog, isUuidv7, productCatalog, t, type TallyError, uuidv7Time } from '@tally/core';
+import { defineCatalog, isUuidv7, productCatalog, type TallyError, t, uuidv7Time } from '@tally/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemorySink, createTracker, type Tracker, type TrackerOptions, withContext } from '../src/index.js';
 import { scriptedSink, tempDir, untilAborted, waitFor } from './support/helpers.js';
@@ -82,6 +82,14 @@ describe('track()', () => {
     expect(errors.map((e) => e.code)).toContain('TALLY_UNKNOWN_EVENT');
   });
 
+  it('works detached from its tracker (const { track } = tracker)', async () => {
+    const { tracker, sink } = make();
+    const { track, flush } = tracker;
+    track('clicked', { button: 'detached' });
+    await flush();
+    expect(sink.events.map((e) => e.properties.button)).toEqual(['detached']);
+  });
+
   it('reports through onError and diagnostics_channel; a throwing onError changes nothing', async () => {
     const seen: unknown[] = [];
     const listener = (m: unknown) => seen.push(m);
@@ -150,7 +158,11 @@ describe('context', () => {
     tracker.track('clicked', { button: 'c' });
     await tracker.flush();
     const [a, b, c] = sink.events;
-    expect(a).toMatchObject({ tenantId: 't1', userId: 'u1', context: { service: 'api', region: 'eu', requestId: 'r1' } });
+    expect(a).toMatchObject({
+      tenantId: 't1',
+      userId: 'u1',
+      context: { service: 'api', region: 'eu', requestId: 'r1' },
+    });
     expect(b).toMatchObject({
       tenantId: 't1',
       userId: 'u2',
@@ -296,7 +308,13 @@ describe('bounded memory', () => {
 
   it('the queue is bounded by bytes as well as events', async () => {
     const sink = scriptedSink((_e, _n, signal) => untilAborted(signal).then(() => ({ ok: true }) as const));
-    const { tracker } = make({ sink, overflow: 'drop-oldest', maxQueueBytes: 50_000, maxInFlight: 1, maxBatchEvents: 1 });
+    const { tracker } = make({
+      sink,
+      overflow: 'drop-oldest',
+      maxQueueBytes: 50_000,
+      maxInFlight: 1,
+      maxBatchEvents: 1,
+    });
     for (let i = 0; i < 200; i++) tracker.track('clicked', { button: 'x'.repeat(1000) });
     expect(tracker.stats().queuedBytes).toBeLessThanOrEqual(50_000);
     expect(tracker.stats().dropped.TALLY_QUEUE_OVERFLOW).toBeGreaterThan(100);
@@ -331,13 +349,22 @@ describe('bounded memory', () => {
     const lines = readdirSync(dir).flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n'));
     expect(lines).toHaveLength(s.spooled);
     // Spooled and delivered together are exactly the 100 events, none twice.
-    const all = [...sink.delivered.map((e) => e.properties.button), ...lines.map((l) => JSON.parse(l).properties.button)];
+    const all = [
+      ...sink.delivered.map((e) => e.properties.button),
+      ...lines.map((l) => JSON.parse(l).properties.button),
+    ];
     expect(new Set(all).size).toBe(100);
   });
 
   it('a synchronous burst beyond queue + spool backlog drops the oldest, counted (track never does I/O)', async () => {
     const sink = scriptedSink((_e, _n, signal) => untilAborted(signal).then(() => ({ ok: true }) as const));
-    const { tracker } = make({ sink, maxQueueEvents: 20, maxBatchEvents: 5, maxInFlight: 1, resendSpoolOnStart: false });
+    const { tracker } = make({
+      sink,
+      maxQueueEvents: 20,
+      maxBatchEvents: 5,
+      maxInFlight: 1,
+      resendSpoolOnStart: false,
+    });
     for (let i = 0; i < 100; i++) tracker.track('clicked', { button: String(i) });
     const s = tracker.stats();
     // In memory: at most the queue, the spool backlog (as large again) and one batch in flight.

@@ -129,7 +129,11 @@ function classify(status: number, headers: http.IncomingHttpHeaders, text: strin
     return {
       ok: false,
       disposition: 'spool',
-      error: new TallyError(ErrorCodes.SINK_REJECTED, `receiver answered ${status} (check the write key) ${detail}`, details),
+      error: new TallyError(
+        ErrorCodes.SINK_REJECTED,
+        `receiver answered ${status} (check the write key) ${detail}`,
+        details,
+      ),
     };
   }
   return {
