@@ -53,7 +53,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-function track(child: ChildProcess): ChildProcess {
+/** Registers a child so that an interrupt or a failure kills it. */
+function watch(child: ChildProcess): ChildProcess {
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
@@ -76,7 +77,7 @@ interface ReceiverHandle {
 }
 
 async function startReceiverProcess(): Promise<ReceiverHandle> {
-  const child = track(forkTs('./receiver-process.ts'));
+  const child = watch(forkTs('./receiver-process.ts'));
   const pending = new Map<number, (count: number) => void>();
   let nextId = 0;
   const ready = new Promise<string>((resolve, reject) => {
@@ -111,7 +112,7 @@ async function startReceiverProcess(): Promise<ReceiverHandle> {
 async function runWorker(receiver: ReceiverHandle, lib: Lib, phase: Phase): Promise<PhaseResult> {
   const spoolDir = mkdtempSync(join(tmpdir(), 'tally-bench-spool-'));
   tempDirs.add(spoolDir);
-  const child = track(forkTs('./sdk-worker.ts'));
+  const child = watch(forkTs('./sdk-worker.ts'));
   try {
     const result = await new Promise<PhaseResult>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`timed out after ${WORKER_TIMEOUT_MS} ms`)), WORKER_TIMEOUT_MS);
@@ -126,15 +127,16 @@ async function runWorker(receiver: ReceiverHandle, lib: Lib, phase: Phase): Prom
           resolve(m);
         }
       });
-      child.once('exit', (code, signal) => {
+      // 'close', not 'exit': it comes after the IPC channel is drained, so a result sent just before
+      // exiting is never mistaken for a missing one.
+      child.once('close', (code, signal) => {
         clearTimeout(timer);
         reject(new Error(`worker exited (${code ?? signal}) without a result`));
       });
       const request: RunRequest = { type: 'run', lib, phase, url: receiver.url, spoolDir, ...PLAN[phase] };
       child.send(request);
     });
-    // The rss worker holds 100k events it was never meant to send: kill it. The others stop by themselves.
-    await stop(child, phase === 'rss' ? 0 : 5000);
+    await stop(child, 5000);
     if (lib === 'tally' && phase !== 'rss') {
       const left = readdirSync(spoolDir);
       if (left.length > 0) result.note = `${result.note ?? ''} spool not empty: ${left.join(', ')}`.trim();

@@ -124,7 +124,10 @@ process.on('message', (message: RunRequest | CountReply) => {
     run(message).then(
       async (result) => {
         await sendToParent(result);
-        process.exit(0);
+        // The rss run abandons its queued events on purpose: a normal exit would have Tally write them to
+        // the spool and the others try to send them, for nothing.
+        if (message.phase === 'rss') process.kill(process.pid, 'SIGKILL');
+        else process.exit(0);
       },
       (error: unknown) => {
         console.error(`[${message.lib}/${message.phase}]`, error);
@@ -206,7 +209,6 @@ async function run(req: RunRequest): Promise<PhaseResult> {
     result.value = (after.rss - before.rss) / MB;
     result.heapMb = (after.heapUsed - before.heapUsed) / MB;
     result.sdkErrors = client.errors();
-    // No close(): the parent kills this process, the 100k events are meant to be abandoned.
     return result;
   }
 

@@ -9,6 +9,7 @@
  * sampled out or deduped, or is still queued/in flight.
  */
 import { channel } from 'node:diagnostics_channel';
+import { setMaxListeners } from 'node:events';
 import { resolve } from 'node:path';
 import {
   type Catalog,
@@ -176,6 +177,8 @@ class TrackerImpl<C extends Catalog> {
   private readonly spool: Spool | undefined;
   private readonly baseTop: { tenantId: string; userId?: string; anonymousId?: string };
   private readonly baseContext: EventContext;
+  private readonly sharedContext: Readonly<EventContext>;
+  private readonly frameContexts = new WeakMap<object, Readonly<EventContext>>();
   private readonly maxQueueBytes: number;
   private readonly maxBatchEvents: number;
   private readonly maxBatchBytes: number;
@@ -278,6 +281,9 @@ class TrackerImpl<C extends Catalog> {
     const { tenantId, userId, anonymousId, ...rest } = options.context ?? {};
     this.baseTop = { tenantId: tenantId ?? 'default', userId, anonymousId };
     this.baseContext = { ...rest, library: { name: LIBRARY_NAME, version: VERSION } };
+    this.sharedContext = Object.freeze(this.buildContext(undefined, undefined, 1));
+    // Every in-flight send listens on this one signal; more than 10 is normal, not a leak.
+    setMaxListeners(0, this.abort.signal);
 
     if (this.spool) process.on('exit', this.onExit);
     process.on('beforeExit', this.onBeforeExit);
@@ -590,18 +596,12 @@ class TrackerImpl<C extends Catalog> {
     }
     const frame = p.frame;
     const opts = p.opts;
-    // Built key by key: a spread followed by more keys drops V8 into a slow path (~1 µs an event).
-    const context: EventContext = {};
-    for (const key in this.baseContext) context[key] = this.baseContext[key];
-    if (frame) for (const key in frame) if (!TOP_LEVEL.has(key)) context[key] = frame[key];
-    if (opts?.context) for (const key in opts.context) if (!TOP_LEVEL.has(key)) context[key] = opts.context[key];
-    if (p.rate < 1) context.sampleRate = p.rate;
     const event: TallyEvent = {
       id: formatId(p),
       name: p.name,
       tenantId: opts?.tenantId ?? frame?.tenantId ?? this.baseTop.tenantId,
       properties: v.properties,
-      context,
+      context: this.contextOf(frame, opts?.context, p.rate),
       timestamp: isoTime(p.ts),
     };
     const userId = opts?.userId ?? frame?.userId ?? this.baseTop.userId;
@@ -609,6 +609,33 @@ class TrackerImpl<C extends Catalog> {
     const anonymousId = opts?.anonymousId ?? frame?.anonymousId ?? this.baseTop.anonymousId;
     if (anonymousId !== undefined) event.anonymousId = anonymousId;
     return event;
+  }
+
+  /**
+   * The context of an event. Events born in the same `withContext` scope (or none) share one frozen
+   * object: no allocation per event, and sinks can cache its serialization by identity.
+   */
+  private contextOf(frame: Readonly<TrackContext> | undefined, extra: TrackContext | undefined, rate: number) {
+    if (extra === undefined && rate === 1) {
+      if (frame === undefined) return this.sharedContext;
+      let shared = this.frameContexts.get(frame);
+      if (shared === undefined) {
+        shared = Object.freeze(this.buildContext(frame, undefined, 1));
+        this.frameContexts.set(frame, shared);
+      }
+      return shared;
+    }
+    return this.buildContext(frame, extra, rate);
+  }
+
+  private buildContext(frame: Readonly<TrackContext> | undefined, extra: TrackContext | undefined, rate: number) {
+    // Built key by key: a spread followed by more keys drops V8 into a slow path (~1 µs an event).
+    const context: EventContext = {};
+    for (const key in this.baseContext) context[key] = this.baseContext[key];
+    if (frame) for (const key in frame) if (!TOP_LEVEL.has(key)) context[key] = frame[key];
+    if (extra) for (const key in extra) if (!TOP_LEVEL.has(key)) context[key] = extra[key];
+    if (rate < 1) context.sampleRate = rate;
+    return context;
   }
 
   // ---------------------------------------------------------------- accounting
