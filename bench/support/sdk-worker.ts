@@ -168,7 +168,7 @@ const turn = () => new Promise<void>((r) => setImmediate(r));
 /** Makes `n` calls in chunks with a loop turn between them; returns the ms spent inside the calls. */
 async function trackChunked(client: Client, n: number): Promise<number> {
   let inside = 0;
-  for (let done = 0; done < n; ) {
+  for (let done = 0; done < n;) {
     const end = Math.min(done + CHUNK, n);
     const t0 = performance.now();
     for (let i = done; i < end; i++) client.track(i);

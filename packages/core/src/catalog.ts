@@ -44,8 +44,7 @@ export type EventProps<C extends Catalog, N extends EventName<C>> =
     : never;
 
 export type ValidationResult =
-  | { ok: true; properties: Record<string, JsonValue>; redacted: number }
-  | { ok: false; error: TallyValidationError };
+  { ok: true; properties: Record<string, JsonValue>; redacted: number } | { ok: false; error: TallyValidationError };
 
 export interface ValidatorOptions {
   /** Largest serialized properties object in UTF-8 bytes. Default 2048. */

@@ -27,8 +27,7 @@ export interface SanitizeOptions {
 }
 
 export type Sanitized =
-  | { ok: true; value: Record<string, JsonValue>; redacted: number }
-  | { ok: false; error: TallyValidationError };
+  { ok: true; value: Record<string, JsonValue>; redacted: number } | { ok: false; error: TallyValidationError };
 
 const MAX_DEPTH = 16;
 

@@ -6,13 +6,7 @@
  */
 
 export type Field<T = unknown> =
-  | StringField<T>
-  | NumberField<T>
-  | BooleanField<T>
-  | EnumField<T>
-  | ArrayField<T>
-  | ObjectField<T>
-  | JsonField<T>;
+  StringField<T> | NumberField<T> | BooleanField<T> | EnumField<T> | ArrayField<T> | ObjectField<T> | JsonField<T>;
 
 interface FieldBase<T> {
   /** Phantom: carries the inferred TypeScript type, never set at run time. */

@@ -1,0 +1,30 @@
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { ident, type SqlClient } from './sql-client.js';
+
+export interface PgliteClient extends SqlClient {
+  close(): Promise<void>;
+}
+
+/**
+ * PGlite is one connection inside this process (WASM): queries run one at a time, in order, so the
+ * writer that owns it is the only writer; reads share the same instance.
+ */
+export async function openPglite(options: { dataDir?: string; schema: string }): Promise<PgliteClient> {
+  const db = await PGlite.create(options.dataDir ? { dataDir: options.dataDir } : {});
+  await db.exec(
+    `CREATE SCHEMA IF NOT EXISTS ${ident(options.schema)}; SET search_path TO ${ident(options.schema)}; SET TIME ZONE 'UTC';`,
+  );
+  const wrap = (q: PGlite | Transaction): SqlClient => ({
+    async query<R>(text: string, params?: readonly unknown[]) {
+      return (await q.query<R>(text, params as unknown[] | undefined)).rows;
+    },
+    async exec(text: string) {
+      await q.exec(text);
+    },
+    transaction: (fn) => (q instanceof PGlite ? q.transaction((tx) => fn(wrap(tx))) : fn(wrap(q))),
+  });
+  return {
+    ...wrap(db),
+    close: () => db.close(),
+  };
+}

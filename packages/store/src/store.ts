@@ -1,0 +1,217 @@
+/**
+ * The Store: Tally's schema behind a narrow interface, on PGlite or Postgres. Inserts are idempotent
+ * by id, and each insert feeds its rollups from exactly the rows it inserted, in the same statement:
+ * a redelivered batch inserts nothing and so counts nothing, and SUM(rollup) = COUNT(detail) always.
+ */
+import { migrate } from './migrate.js';
+import { openPglite } from './pglite.js';
+import { openPostgres } from './postgres.js';
+import { type EventRow, LATENCY_BUCKETS_MS, type RequestLogRow } from './rows.js';
+import type { SqlClient } from './sql-client.js';
+
+export interface StoreCapabilities {
+  /** Several writers may insert at once (a pool); PGlite runs one statement at a time. */
+  concurrentWrites: boolean;
+  /** Row-level security is enforced for the tenant role. */
+  rowLevelSecurity: boolean;
+  /** Advisory locks coordinate processes (jobs, migrations). */
+  crossProcessLocks: boolean;
+}
+
+export interface Store {
+  readonly kind: 'pglite' | 'postgres';
+  readonly schema: string;
+  readonly capabilities: StoreCapabilities;
+  /** Direct SQL for queries and tests (the service role's view: every tenant). */
+  readonly sql: SqlClient;
+  migrate(): Promise<{ applied: string[] }>;
+  /** Inserts new events, updates their rollups; returns the ids actually inserted (not duplicates). */
+  insertEvents(rows: readonly EventRow[]): Promise<string[]>;
+  insertRequestLogs(rows: readonly RequestLogRow[]): Promise<string[]>;
+  /** Runs `fn` as the tenant role with `tally.tenant_id` set: row-level security shows only that tenant. */
+  asTenant<T>(tenantId: string, fn: (sql: SqlClient) => Promise<T>): Promise<T>;
+  /** Detail and rollup totals: the exactly-once invariant is events = eventRollup, requestLogs = pathRollup. */
+  totals(): Promise<{ events: number; eventRollup: number; requestLogs: number; pathRollup: number }>;
+  close(): Promise<void>;
+}
+
+export type StoreConfig =
+  | { kind: 'pglite'; dataDir?: string; schema?: string }
+  | { kind: 'postgres'; url: string; schema?: string; poolSize?: number };
+
+export async function createStore(config: StoreConfig): Promise<Store> {
+  const schema = config.schema ?? 'tally';
+  if (config.kind === 'pglite') {
+    const client = await openPglite({ dataDir: config.dataDir, schema });
+    return buildStore('pglite', schema, client, client.close, {
+      concurrentWrites: false,
+      rowLevelSecurity: true,
+      crossProcessLocks: false,
+    });
+  }
+  const client = await openPostgres({ url: config.url, schema, max: config.poolSize });
+  return buildStore('postgres', schema, client, client.close, {
+    concurrentWrites: true,
+    rowLevelSecurity: true,
+    crossProcessLocks: true,
+  });
+}
+
+const INSERT_EVENTS = `
+WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+    AS t(id, tenant_id, name, user_id, anonymous_id, properties, context, ts, received_at)
+), ins AS (
+  INSERT INTO events (id, tenant_id, name, user_id, anonymous_id, properties, context, ts, received_at)
+  SELECT id::uuid, tenant_id, name, user_id, anonymous_id, properties::jsonb, context::jsonb, ts::timestamptz, received_at::timestamptz
+  FROM input
+  -- Sorted, so two writers inserting overlapping batches lock rows in the same order (no deadlock).
+  ORDER BY id
+  ON CONFLICT (id) DO NOTHING
+  RETURNING id, tenant_id, name, ts, context
+), rollup AS (
+  INSERT INTO event_counts_hourly AS r (tenant_id, name, hour, count, weighted)
+  SELECT tenant_id, name, date_trunc('hour', ts, 'UTC'), count(*),
+         sum(1.0 / coalesce((context->>'sampleRate')::float8, 1.0))
+  FROM ins GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+  ON CONFLICT (tenant_id, name, hour)
+  DO UPDATE SET count = r.count + EXCLUDED.count, weighted = r.weighted + EXCLUDED.weighted
+)
+SELECT id::text AS id FROM ins`;
+
+const BUCKETS = LATENCY_BUCKETS_MS.length + 1;
+const BUCKET_ARRAY = `ARRAY[${Array.from({ length: BUCKETS }, (_, i) => `count(*) FILTER (WHERE bucket = ${i + 1})`).join(', ')}]::bigint[]`;
+
+const INSERT_REQUEST_LOGS = `
+WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::float8[],
+                       $9::int[], $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
+                       $17::text[], $18::bool[], $19::text[], $20::bool[], $21::text[], $22::text[], $23::text[])
+    AS t(id, tenant_id, request_id, method, route, url, status, duration_ms, request_bytes, response_bytes, user_id,
+         api_key_id, ip, user_agent, headers, request_body, response_body, body_truncated, stream_body, aborted, error,
+         ts, received_at)
+), ins AS (
+  INSERT INTO request_logs (id, tenant_id, request_id, method, route, url, status, duration_ms, request_bytes,
+    response_bytes, user_id, api_key_id, ip, user_agent, headers, request_body, response_body, body_truncated,
+    stream_body, aborted, error, ts, received_at)
+  SELECT id::uuid, tenant_id, request_id, method, route, url, status, duration_ms, request_bytes, response_bytes,
+    user_id, api_key_id, ip, user_agent, headers::jsonb, request_body, response_body, coalesce(body_truncated, false),
+    stream_body, coalesce(aborted, false), error, ts::timestamptz, received_at::timestamptz
+  FROM input ORDER BY id
+  ON CONFLICT (id) DO NOTHING
+  RETURNING id, tenant_id, method, route, status, duration_ms, ts
+), bucketed AS (
+  SELECT ins.*, 1 + (SELECT count(*) FROM unnest($24::float8[]) AS b(bound) WHERE ins.duration_ms > b.bound) AS bucket
+  FROM ins
+), rollup AS (
+  INSERT INTO path_stats_hourly AS r (tenant_id, method, route, hour, count, status_2xx, status_3xx, status_4xx,
+    status_5xx, duration_sum, duration_min, duration_max, latency_buckets)
+  SELECT tenant_id, method, coalesce(route, '(unmatched)'), date_trunc('hour', ts, 'UTC'), count(*),
+    count(*) FILTER (WHERE status BETWEEN 200 AND 299), count(*) FILTER (WHERE status BETWEEN 300 AND 399),
+    count(*) FILTER (WHERE status BETWEEN 400 AND 499), count(*) FILTER (WHERE status >= 500),
+    sum(duration_ms), min(duration_ms), max(duration_ms), ${BUCKET_ARRAY}
+  FROM bucketed GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+  ON CONFLICT (tenant_id, method, route, hour) DO UPDATE SET
+    count = r.count + EXCLUDED.count,
+    status_2xx = r.status_2xx + EXCLUDED.status_2xx, status_3xx = r.status_3xx + EXCLUDED.status_3xx,
+    status_4xx = r.status_4xx + EXCLUDED.status_4xx, status_5xx = r.status_5xx + EXCLUDED.status_5xx,
+    duration_sum = r.duration_sum + EXCLUDED.duration_sum,
+    duration_min = least(r.duration_min, EXCLUDED.duration_min),
+    duration_max = greatest(r.duration_max, EXCLUDED.duration_max),
+    latency_buckets = ARRAY(SELECT u.a + u.b FROM unnest(r.latency_buckets, EXCLUDED.latency_buckets)
+                            WITH ORDINALITY AS u(a, b, i) ORDER BY u.i)
+)
+SELECT id::text AS id FROM ins`;
+
+function buildStore(
+  kind: Store['kind'],
+  schema: string,
+  sql: SqlClient,
+  close: () => Promise<void>,
+  capabilities: StoreCapabilities,
+): Store {
+  return {
+    kind,
+    schema,
+    capabilities,
+    sql,
+    migrate: () => migrate(sql),
+
+    async insertEvents(rows) {
+      if (rows.length === 0) return [];
+      const cols: (string | null)[][] = [[], [], [], [], [], [], [], [], []];
+      for (const r of rows) {
+        cols[0]?.push(r.id);
+        cols[1]?.push(r.tenantId);
+        cols[2]?.push(r.name);
+        cols[3]?.push(r.userId ?? null);
+        cols[4]?.push(r.anonymousId ?? null);
+        cols[5]?.push(JSON.stringify(r.properties));
+        cols[6]?.push(JSON.stringify(r.context));
+        cols[7]?.push(r.timestamp);
+        cols[8]?.push(r.receivedAt);
+      }
+      return (await sql.query<{ id: string }>(INSERT_EVENTS, cols)).map((r) => r.id);
+    },
+
+    async insertRequestLogs(rows) {
+      if (rows.length === 0) return [];
+      const cols: unknown[][] = Array.from({ length: 23 }, () => []);
+      for (const r of rows) {
+        const values = [
+          r.id,
+          r.tenantId,
+          r.requestId ?? null,
+          r.method,
+          r.route ?? null,
+          r.url,
+          r.status,
+          r.durationMs,
+          r.requestBytes ?? null,
+          r.responseBytes ?? null,
+          r.userId ?? null,
+          r.apiKeyId ?? null,
+          r.ip ?? null,
+          r.userAgent ?? null,
+          r.headers === undefined ? null : JSON.stringify(r.headers),
+          r.requestBody ?? null,
+          r.responseBody ?? null,
+          r.bodyTruncated ?? false,
+          r.streamBody ?? null,
+          r.aborted ?? false,
+          r.error ?? null,
+          r.timestamp,
+          r.receivedAt,
+        ];
+        for (let i = 0; i < values.length; i++) cols[i]?.push(values[i]);
+      }
+      const result = await sql.query<{ id: string }>(INSERT_REQUEST_LOGS, [...cols, [...LATENCY_BUCKETS_MS]]);
+      return result.map((r) => r.id);
+    },
+
+    asTenant(tenantId, fn) {
+      return sql.transaction(async (tx) => {
+        await tx.exec('SET LOCAL ROLE tally_tenant');
+        await tx.query(`SELECT set_config('tally.tenant_id', $1, true)`, [tenantId]);
+        return fn(tx);
+      });
+    },
+
+    async totals() {
+      const [row] = await sql.query<Record<string, string | number>>(
+        `SELECT (SELECT count(*) FROM events) AS events,
+                (SELECT coalesce(sum(count), 0) FROM event_counts_hourly) AS event_rollup,
+                (SELECT count(*) FROM request_logs) AS request_logs,
+                (SELECT coalesce(sum(count), 0) FROM path_stats_hourly) AS path_rollup`,
+      );
+      return {
+        events: Number(row?.events),
+        eventRollup: Number(row?.event_rollup),
+        requestLogs: Number(row?.request_logs),
+        pathRollup: Number(row?.path_rollup),
+      };
+    },
+
+    close,
+  };
+}
