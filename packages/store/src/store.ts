@@ -86,7 +86,7 @@ const INSERT_REQUEST_LOGS = `
 WITH input AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::float8[],
                        $9::int[], $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
-                       $17::text[], $18::bool[], $19::text[], $20::bool[], $21::text[], $22::text[], $23::text[])
+                       $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[])
     AS t(id, tenant_id, request_id, method, route, url, status, duration_ms, request_bytes, response_bytes, user_id,
          api_key_id, ip, user_agent, headers, request_body, response_body, body_truncated, stream_body, aborted, error,
          ts, received_at)
@@ -95,8 +95,8 @@ WITH input AS (
     response_bytes, user_id, api_key_id, ip, user_agent, headers, request_body, response_body, body_truncated,
     stream_body, aborted, error, ts, received_at)
   SELECT id::uuid, tenant_id, request_id, method, route, url, status, duration_ms, request_bytes, response_bytes,
-    user_id, api_key_id, ip, user_agent, headers::jsonb, request_body, response_body, coalesce(body_truncated, false),
-    stream_body, coalesce(aborted, false), error, ts::timestamptz, received_at::timestamptz
+    user_id, api_key_id, ip, user_agent, headers::jsonb, request_body, response_body, coalesce(body_truncated::bool, false),
+    stream_body, coalesce(aborted::bool, false), error, ts::timestamptz, received_at::timestamptz
   FROM input ORDER BY id
   ON CONFLICT (id) DO NOTHING
   RETURNING id, tenant_id, method, route, status, duration_ms, ts
@@ -176,9 +176,10 @@ function buildStore(
           r.headers === undefined ? null : JSON.stringify(r.headers),
           r.requestBody ?? null,
           r.responseBody ?? null,
-          r.bodyTruncated ?? false,
+          // Booleans travel as 't'/'f' text: postgres.js mis-types boolean arrays as a scalar boolean.
+          r.bodyTruncated ? 't' : 'f',
           r.streamBody ?? null,
-          r.aborted ?? false,
+          r.aborted ? 't' : 'f',
           r.error ?? null,
           r.timestamp,
           r.receivedAt,

@@ -1,0 +1,77 @@
+/**
+ * The engines every store test runs against: PGlite in this process, and the Postgres server at
+ * 127.0.0.1:5432 (database `test`), each test file in a fresh schema dropped afterwards.
+ */
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
+import { isoTime, type TallyEvent, uuidv7 } from '@tally/core';
+import postgres from 'postgres';
+import { createStore, type EventRow, type Store } from '../../src/index.js';
+
+export const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+
+export function postgresUp(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(5432, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export const pgAvailable = await postgresUp();
+if (!pgAvailable) console.warn('Postgres is not reachable at 127.0.0.1:5432: its store tests are skipped (CI starts it).');
+
+export type Engine = 'pglite' | 'postgres';
+export const engines: Engine[] = pgAvailable ? ['pglite', 'postgres'] : ['pglite'];
+
+export function freshSchema(): string {
+  return `tally_test_${randomBytes(6).toString('hex')}`;
+}
+
+/** A migrated store in a fresh schema, and a disposer that drops the schema. */
+export async function openStore(engine: Engine, schema = freshSchema()): Promise<{ store: Store; dispose: () => Promise<void> }> {
+  const store =
+    engine === 'pglite'
+      ? await createStore({ kind: 'pglite', schema })
+      : await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 4 });
+  await store.migrate();
+  return {
+    store,
+    dispose: async () => {
+      await store.close();
+      if (engine === 'postgres') await dropSchema(schema);
+    },
+  };
+}
+
+export async function dropSchema(schema: string): Promise<void> {
+  const sql = postgres(PG_URL, { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await sql.end();
+  }
+}
+
+let seq = 0;
+export function eventRow(overrides: Partial<TallyEvent> = {}): EventRow {
+  const now = Date.now();
+  return {
+    id: uuidv7(now),
+    name: 'task_created',
+    tenantId: 'tenant-a',
+    userId: `user-${seq++ % 7}`,
+    properties: { taskId: `t-${seq}`, taskType: 'render' },
+    context: { service: 'test' },
+    timestamp: isoTime(now),
+    receivedAt: isoTime(now),
+    ...overrides,
+  };
+}
+
+export function eventRows(n: number, overrides: Partial<TallyEvent> = {}): EventRow[] {
+  return Array.from({ length: n }, () => eventRow(overrides));
+}
