@@ -38,6 +38,10 @@ export const ErrorCodes = {
   SPOOL_CORRUPT: 'TALLY_SPOOL_CORRUPT',
   /** An operation did not finish within its deadline. */
   TIMEOUT: 'TALLY_TIMEOUT',
+  /** The writer's queue is full: the caller should retry later (HTTP 503 with Retry-After). */
+  OVERLOADED: 'TALLY_OVERLOADED',
+  /** The database refused a row for good (a data error such as an invalid UUID or a NUL in JSON); it went to the dead-letter spool. */
+  INVALID_ROW: 'TALLY_INVALID_ROW',
   /** A bug in a user callback (onError, dedupe key, context getter) threw; Tally caught it. */
   CALLBACK_FAILED: 'TALLY_CALLBACK_FAILED',
 } as const;

@@ -1,10 +1,10 @@
-export { backoffDelay, parseRetryAfter } from './backoff.js';
+export { backoffDelay, parseRetryAfter, sleep } from './backoff.js';
 export { currentContext, type TrackContext, withContext } from './context.js';
 export type { SendOptions, SendResult, Sink } from './sink.js';
 export { type ConsoleSinkOptions, createConsoleSink } from './sinks/console.js';
 export { createHttpSink, type HttpSinkOptions } from './sinks/http.js';
 export { createMemorySink, type MemorySink } from './sinks/memory.js';
-export { Spool, type SpoolOptions, type SpoolRead } from './spool.js';
+export { isProcessAlive, Spool, type SpoolOptions, type SpoolRead } from './spool.js';
 export {
   createTracker,
   type DeliveryReport,

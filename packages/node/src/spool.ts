@@ -128,11 +128,11 @@ export class Spool {
         const mine = pid === process.pid && start === this.startMs;
         claimable = mine
           ? seq < this.seq || (seq === this.seq && this.fileBytes === 0)
-          : !(isAlive(pid) && pid !== process.pid);
+          : !(isProcessAlive(pid) && pid !== process.pid);
         // A live process with our pid but another start time cannot exist; the file is an earlier life's.
       } else if (c) {
         // Claimed by a process that died before finishing: take it over.
-        claimable = Number(c[4]) !== process.pid && !isAlive(Number(c[4]));
+        claimable = Number(c[4]) !== process.pid && !isProcessAlive(Number(c[4]));
       }
       if (!claimable) continue;
       const base = name.replace(/\.claimed-\d+$/, '');
@@ -192,7 +192,8 @@ function byAge(a: string, b: string): number {
   return Number(sa) - Number(sb) || Number(qa) - Number(qb);
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid is running (EPERM: it is, as another user). */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -144,9 +144,9 @@ describe.each(engines)('Store conformance: %s', (engine) => {
     await expect(store.insertEvents([eventRow(), eventRow({ id: 'not-a-uuid' })])).rejects.toMatchObject({
       code: '22P02',
     });
-    await expect(
-      store.insertEvents([eventRow({ properties: { text: 'nul \u0000 inside' } })]),
-    ).rejects.toMatchObject({ code: expect.stringMatching(/^22/) });
+    await expect(store.insertEvents([eventRow({ properties: { text: 'nul \u0000 inside' } })])).rejects.toMatchObject({
+      code: expect.stringMatching(/^22/),
+    });
     expect(await store.totals()).toEqual(before);
   });
 

@@ -22,7 +22,8 @@ export function postgresUp(): Promise<boolean> {
 }
 
 export const pgAvailable = await postgresUp();
-if (!pgAvailable) console.warn('Postgres is not reachable at 127.0.0.1:5432: its store tests are skipped (CI starts it).');
+if (!pgAvailable)
+  console.warn('Postgres is not reachable at 127.0.0.1:5432: its store tests are skipped (CI starts it).');
 
 export type Engine = 'pglite' | 'postgres';
 export const engines: Engine[] = pgAvailable ? ['pglite', 'postgres'] : ['pglite'];
@@ -32,7 +33,10 @@ export function freshSchema(): string {
 }
 
 /** A migrated store in a fresh schema, and a disposer that drops the schema. */
-export async function openStore(engine: Engine, schema = freshSchema()): Promise<{ store: Store; dispose: () => Promise<void> }> {
+export async function openStore(
+  engine: Engine,
+  schema = freshSchema(),
+): Promise<{ store: Store; dispose: () => Promise<void> }> {
   const store =
     engine === 'pglite'
       ? await createStore({ kind: 'pglite', schema })

@@ -1,0 +1,202 @@
+/**
+ * The exactly-once writer against the real engines: batching many callers, duplicates, bad rows
+ * isolated into the dead-letter spool and replayed after a fix, overload, shutdown spooling and
+ * recovery, and the SDK's direct sink end to end. The rollup = detail invariant is checked after each.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { defineCatalog, t } from '@tally/core';
+import { createTracker } from '@tally/node';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createDirectSink, createStore, createWriter, type DeadLetter, type Store, type Writer } from '../src/index.js';
+import { tempDir } from '../../node/test/support/helpers.js';
+import { engines, eventRow, eventRows, openStore } from './support/stores.js';
+
+describe.each(engines)('Writer on %s', (engine) => {
+  let store: Store;
+  let dispose: () => Promise<void>;
+  const cleanups: (() => unknown)[] = [];
+  beforeAll(async () => {
+    ({ store, dispose } = await openStore(engine));
+  });
+  afterAll(() => dispose());
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+    const totals = await store.totals();
+    expect(totals.eventRollup).toBe(totals.events);
+    expect(totals.pathRollup).toBe(totals.requestLogs);
+  });
+
+  function makeWriter(opts: Partial<Parameters<typeof createWriter>[0]> = {}): { writer: Writer; dir: string } {
+    const tmp = tempDir('tally-writer-');
+    const writer = createWriter({ store, spoolDir: tmp.dir, retry: { initialMs: 5, maxMs: 50 }, ...opts });
+    cleanups.push(tmp.cleanup, () => writer.close({ timeoutMs: 2000 }));
+    return { writer, dir: tmp.dir };
+  }
+
+  it('groups many callers into batches and answers each with its own counts', async () => {
+    const { writer } = makeWriter({ maxBatchRows: 250 });
+    const before = (await store.totals()).events;
+    const calls = Array.from({ length: 40 }, () => eventRows(25));
+    const results = await Promise.all(calls.map((rows) => writer.writeEvents(rows)));
+    for (const r of results) expect(r).toEqual({ ok: true, stored: 25, duplicates: 0, rejected: [], spooled: 0 });
+    expect((await store.totals()).events - before).toBe(1000);
+    expect(writer.stats().batches).toBeLessThanOrEqual(8);
+  });
+
+  it('a batch delivered twice, and half-overlapping, is stored once; rollups do not move on the repeat', async () => {
+    const { writer } = makeWriter();
+    const batch = eventRows(300);
+    expect(await writer.writeEvents(batch)).toMatchObject({ stored: 300, duplicates: 0 });
+    const mid = await store.totals();
+    expect(await writer.writeEvents(batch)).toMatchObject({ stored: 0, duplicates: 300 });
+    expect(await store.totals()).toEqual(mid);
+    const overlap = [...batch.slice(150), ...eventRows(150)];
+    expect(await writer.writeEvents(overlap)).toMatchObject({ stored: 150, duplicates: 150 });
+    expect((await store.totals()).events - mid.events).toBe(150);
+  });
+
+  it('one invalid row: the rest is stored, it goes to the dead-letter spool, and replay stores it once fixed', async () => {
+    const { writer } = makeWriter();
+    const before = (await store.totals()).events;
+    const rows = eventRows(50);
+    const poisoned = { ...eventRow(), properties: { note: 'a NUL \u0000 Postgres refuses in jsonb' } };
+    rows.splice(17, 0, poisoned);
+    const result = await writer.writeEvents(rows);
+    expect(result).toMatchObject({ ok: true, stored: 50, duplicates: 0, spooled: 0 });
+    expect(result.rejected).toEqual([
+      {
+        index: 17,
+        id: poisoned.id,
+        code: 'TALLY_INVALID_ROW',
+        message: expect.stringMatching(/\\u0000|unicode|null/i),
+      },
+    ]);
+    expect((await store.totals()).events - before).toBe(50);
+    const [line] = readFileSync(writer.deadLetterFile, 'utf8').trim().split('\n');
+    const letter = JSON.parse(line as string) as DeadLetter;
+    expect(letter).toMatchObject({ kind: 'event', code: 'TALLY_INVALID_ROW', row: { id: poisoned.id } });
+    expect(letter.sqlstate).toMatch(/^22/);
+    const [meta] = await store.sql.query<{ code: string }>('SELECT code FROM dead_letters WHERE event_id = $1', [
+      poisoned.id,
+    ]);
+    expect(meta?.code).toBe('TALLY_INVALID_ROW');
+
+    // An operator fixes the line, then replays the file: stored once, even if replayed twice.
+    (letter.row as { properties: unknown }).properties = { note: 'fixed' };
+    writeFileSync(writer.deadLetterFile, `${JSON.stringify(letter)}\n`);
+    expect(await writer.replay(writer.deadLetterFile)).toEqual({
+      stored: 1,
+      duplicates: 0,
+      stillFailing: 0,
+      unreadable: 0,
+    });
+    expect(existsSync(writer.deadLetterFile)).toBe(false);
+    expect((await store.totals()).events - before).toBe(51);
+  });
+
+  it('rows with a broken envelope are dead-lettered before the database sees them', async () => {
+    const { writer } = makeWriter();
+    const result = await writer.writeEvents([eventRow(), eventRow({ id: 'nope' }), eventRow({ timestamp: 'never' })]);
+    expect(result.stored).toBe(1);
+    expect(result.rejected.map((r) => [r.index, r.code])).toEqual([
+      [1, 'TALLY_INVALID_ENVELOPE'],
+      [2, 'TALLY_INVALID_ENVELOPE'],
+    ]);
+  });
+
+  it('answers TALLY_OVERLOADED at once when its queue is full, taking nothing', async () => {
+    const { writer } = makeWriter({ maxQueueRows: 100, flushIntervalMs: 50 });
+    const first = writer.writeEvents(eventRows(80));
+    expect(await writer.writeEvents(eventRows(50))).toMatchObject({ ok: false, code: 'TALLY_OVERLOADED', stored: 0 });
+    expect(await first).toMatchObject({ stored: 80 });
+  });
+
+  it('close drains what is queued, then refuses new writes', async () => {
+    const { writer } = makeWriter({ flushIntervalMs: 1000 });
+    const pending = writer.writeEvents(eventRows(10));
+    const stats = await writer.close();
+    expect(await pending).toMatchObject({ stored: 10 });
+    expect(stats).toMatchObject({ queued: 0, inFlight: 0, spooled: 0 });
+    expect(await writer.writeEvents(eventRows(1))).toMatchObject({ ok: false, code: 'TALLY_SHUTDOWN' });
+  });
+
+  it('request logs go through the same path', async () => {
+    const { writer } = makeWriter();
+    const now = new Date().toISOString();
+    const log = {
+      id: eventRow().id,
+      tenantId: 'tenant-a',
+      method: 'POST',
+      route: '/v1/things',
+      url: '/v1/things',
+      status: 201,
+      durationMs: 3.2,
+      timestamp: now,
+      receivedAt: now,
+    };
+    expect(await writer.writeRequestLogs([log, log])).toMatchObject({ stored: 1, duplicates: 1 });
+  });
+
+  it('the direct sink: track() → writer → store, exactly once', async () => {
+    const { writer } = makeWriter();
+    const tmp = tempDir();
+    cleanups.push(tmp.cleanup);
+    const catalog = defineCatalog({ hit: { properties: { i: t.integer() }, required: ['i'] } });
+    const tracker = createTracker({
+      catalog,
+      sink: createDirectSink(writer),
+      spool: tmp.dir,
+      context: { tenantId: 'direct' },
+    });
+    for (let i = 0; i < 1000; i++) tracker.track('hit', { i });
+    expect(await tracker.shutdown()).toMatchObject({ delivered: 1000, spooled: 0, dropped: {} });
+    const [row] = await store.sql.query<{ n: string; distinct_i: string }>(
+      `SELECT count(*) AS n, count(DISTINCT properties->>'i') AS distinct_i FROM events WHERE tenant_id = 'direct'`,
+    );
+    expect([Number(row?.n), Number(row?.distinct_i)]).toEqual([1000, 1000]);
+  });
+});
+
+describe('Writer when the database is unreachable', () => {
+  it('retries, spools at the close deadline, and a later writer recovers the spool into the database', async () => {
+    const port = await freePort();
+    const tmp = tempDir('tally-writer-');
+    const down = await createStore({
+      kind: 'postgres',
+      url: `postgres://postgres@127.0.0.1:${port}/test`,
+      schema: 'x',
+    }).catch((e: unknown) => e);
+    // Opening a Postgres store against a closed port fails fast with a connection error, not a hang.
+    expect((down as { code?: string }).code).toMatch(/ECONNREFUSED|CONNECT/);
+
+    // A store that goes away after opening: PGlite closed under the writer stands in for a lost server.
+    const { store, dispose } = await openStore('pglite');
+    const writer = createWriter({ store, spoolDir: tmp.dir, retry: { initialMs: 5, maxMs: 20 } });
+    const rows = eventRows(40);
+    await store.close();
+    const pending = writer.writeEvents(rows);
+    const stats = await writer.close({ timeoutMs: 200 });
+    expect(await pending).toMatchObject({ ok: true, stored: 0, spooled: 40 });
+    expect(stats.retries).toBeGreaterThan(0);
+
+    const again = await openStore('pglite');
+    const recovering = createWriter({ store: again.store, spoolDir: tmp.dir });
+    expect(await recovering.recoverPending()).toEqual({ stored: 40, duplicates: 0, stillFailing: 0, unreadable: 0 });
+    expect((await again.store.totals()).events).toBe(40);
+    await recovering.close();
+    await again.dispose();
+    await dispose().catch(() => undefined);
+    tmp.cleanup();
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
