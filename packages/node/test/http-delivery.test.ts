@@ -2,11 +2,10 @@
  * The http sink and the tracker's retry logic against a real HTTP server on an ephemeral port that
  * fails, stalls, throttles and refuses on command.
  */
-import { createServer } from 'node:net';
 import { defineCatalog, t } from '@tally/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpSink, createTracker, type TrackerOptions } from '../src/index.js';
-import { tempDir } from './support/helpers.js';
+import { freePort, tempDir } from './support/helpers.js';
 import { type Receiver, startReceiver } from './support/receiver.js';
 
 const catalog = defineCatalog({ hit: { properties: { i: t.integer() }, required: ['i'] } });
@@ -166,13 +165,3 @@ describe('http sink delivery', () => {
     expect(() => createHttpSink({ url: 'ftp://x/y' })).toThrow(/protocol/);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}

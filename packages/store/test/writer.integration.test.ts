@@ -4,12 +4,11 @@
  * recovery, and the SDK's direct sink end to end. The rollup = detail invariant is checked after each.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { defineCatalog, t } from '@tally/core';
 import { createTracker } from '@tally/node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDirectSink, createStore, createWriter, type DeadLetter, type Store, type Writer } from '../src/index.js';
-import { tempDir } from '../../node/test/support/helpers.js';
+import { freePort, tempDir } from '../../node/test/support/helpers.js';
 import { engines, eventRow, eventRows, openStore } from './support/stores.js';
 
 describe.each(engines)('Writer on %s', (engine) => {
@@ -190,13 +189,3 @@ describe('Writer when the database is unreachable', () => {
     tmp.cleanup();
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
