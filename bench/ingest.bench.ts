@@ -1,0 +1,693 @@
+/**
+ * Ingest benchmark (issue 4): Tally's exactly-once writer against the raw floor of the same engine, on
+ * the same rows, into the same schema (`store.migrate()`: same table, same indexes), in the same run.
+ *
+ *   Postgres  raw COPY (text format, streamed; no ON CONFLICT, no rollups) vs the writer fed like the
+ *             collector feeds it: writeEvents calls of 500 rows, 8 in flight; rollups on.
+ *   PGlite    raw `INSERT … SELECT FROM unnest(…)`, 1000 rows a statement (no ON CONFLICT, no rollups)
+ *             vs the writer on the same in-process engine; rollups on.
+ *   Extras    (Postgres, figures only) the insert the store does now (unnest + ON CONFLICT DO NOTHING
+ *             RETURNING + rollup) against COPY into a temp staging table + INSERT … SELECT … ON CONFLICT
+ *             DO NOTHING RETURNING + the same rollup, one transaction a batch; the cost of each step of
+ *             the store's statement; and the writer's batch size × concurrency.
+ *
+ * Every measured variant gets a fresh Postgres schema (or a fresh in-memory PGlite), dropped afterwards,
+ * and is checked: detail rows = N, and for Tally rollup total = N. A failed check fails the bench.
+ * Timing covers encoding the rows (COPY text, JSON, arrays) and excludes connecting and migrating.
+ * "node cpu" is this process (PGlite runs in it); "other cpu" is the rest of the machine (Postgres).
+ *
+ * Target (issue 4): Tally ≥ 0.7× raw COPY on Postgres, ≥ 0.8× raw on PGlite.
+ * Prints a table, then as its last line `{"bench":"ingest",…,"ratio":<pg_ratio>}`.
+ * BENCH_QUICK=1: 10k rows, one repetition, a smoke run of seconds (figures not meaningful).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createStore, createWriter, type EventRow, type Store } from '@tally/store';
+import postgres from 'postgres';
+import { copyText, EVENT_COLUMNS, makeEventRows, unnestColumns } from './support/ingest-rows.js';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const N = QUICK ? 10_000 : 300_000;
+const WARMUP_N = QUICK ? 2_000 : 20_000;
+/** Repetitions of the headline variants (alternating raw and Tally); the best of each is reported. */
+const REPS = QUICK ? 1 : 2;
+const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+/** Rows per writeEvents call and calls in flight: a collector with a few concurrent requests. */
+const CALL_ROWS = 500;
+const CALLS_IN_FLIGHT = 8;
+/** Rows per COPY data chunk (~200 KB of text). */
+const COPY_CHUNK_ROWS = 1000;
+const TARGET = { postgres: 0.7, pglite: 0.8 };
+const COLUMNS = EVENT_COLUMNS.join(', ');
+
+// ---------------------------------------------------------------- cleanup
+
+const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
+const liveSchemas = new Set<string>();
+const tempDirs = new Set<string>();
+
+async function cleanup(): Promise<void> {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  for (const schema of liveSchemas) await dropSchema(schema).catch(() => undefined);
+  await admin.end({ timeout: 5 }).catch(() => undefined);
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+async function dropSchema(schema: string): Promise<void> {
+  await admin.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  liveSchemas.delete(schema);
+}
+
+/** Runs `fn` in a fresh schema that is dropped afterwards, whatever happens. */
+async function inFreshSchema<T>(fn: (schema: string) => Promise<T>): Promise<T> {
+  const schema = `tally_bench_${randomBytes(5).toString('hex')}`;
+  liveSchemas.add(schema);
+  try {
+    return await fn(schema);
+  } finally {
+    await dropSchema(schema);
+  }
+}
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tally-bench-ingest-'));
+  tempDirs.add(dir);
+  return dir;
+}
+
+function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  tempDirs.delete(dir);
+}
+
+// ---------------------------------------------------------------- measuring
+
+interface Measured {
+  rows: number;
+  seconds: number;
+  eps: number;
+  nodeCpu: number;
+  otherCpu: number;
+}
+
+/** Busy CPU seconds of the whole machine (all cores). */
+function machineBusy(): number {
+  let ms = 0;
+  for (const c of cpus()) ms += c.times.user + c.times.nice + c.times.sys + c.times.irq;
+  return ms / 1000;
+}
+
+async function timed(rows: number, fn: () => Promise<void>): Promise<Measured> {
+  const cpu0 = process.cpuUsage();
+  const busy0 = machineBusy();
+  const t0 = performance.now();
+  await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const nodeCpu = (cpu.user + cpu.system) / 1e6;
+  return { rows, seconds, eps: rows / seconds, nodeCpu, otherCpu: Math.max(0, machineBusy() - busy0 - nodeCpu) };
+}
+
+/** Lets Postgres write out the previous variant's dirty pages before the next one is timed. */
+async function settlePostgres(): Promise<void> {
+  await admin.unsafe('CHECKPOINT').catch(() => undefined);
+}
+
+/** Runs `work(from, to)` over `[0, total)` in chunks of `batch`, `concurrency` chunks at a time. */
+async function inLanes(
+  total: number,
+  batch: number,
+  concurrency: number,
+  work: (from: number, to: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < total) {
+      const from = next;
+      const to = Math.min(total, from + batch);
+      next = to;
+      await work(from, to);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+}
+
+function check(condition: boolean, message: string): void {
+  if (!condition) throw new Error(message);
+}
+
+async function countEvents(sql: postgres.Sql): Promise<{ events: number; rollup: number }> {
+  const [row] = await sql<{ events: string; rollup: string }[]>`
+    SELECT (SELECT count(*) FROM events) AS events,
+           (SELECT coalesce(sum(count), 0) FROM event_counts_hourly) AS rollup`;
+  return { events: Number(row?.events), rollup: Number(row?.rollup) };
+}
+
+/**
+ * A postgres.js client working in `schema`, in UTC (as the store's own client), on sockets with Nagle's
+ * algorithm off: postgres.js leaves it on, and COPY's small CopyDone message after the data then waits
+ * for a delayed ACK (~40 ms a COPY on loopback), which would bury the staging variant's per-batch cost.
+ */
+function pgClient(schema: string, max: number): postgres.Sql {
+  const { hostname, port } = new URL(PG_URL);
+  const options = {
+    max,
+    onnotice: () => {},
+    connection: { search_path: schema, TimeZone: 'UTC', application_name: 'tally-bench' },
+    // A documented option (README "Custom socket") that postgres.js's types omit.
+    socket: () =>
+      new Promise<Socket>((resolve, reject) => {
+        const socket = createConnection({ host: hostname, port: Number(port), noDelay: true });
+        socket.once('connect', () => resolve(socket));
+        socket.once('error', reject);
+      }),
+  };
+  return postgres(PG_URL, options);
+}
+
+/** Creates Tally's schema in `schema` through the store itself, so raw variants get the same table. */
+async function migrateSchema(schema: string): Promise<void> {
+  const store = await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 1 });
+  try {
+    await store.migrate();
+  } finally {
+    await store.close();
+  }
+}
+
+/** Opens `max` connections now, so connecting is not timed. */
+async function connect(sql: postgres.Sql, max: number): Promise<void> {
+  await Promise.all(Array.from({ length: max }, () => sql.begin((tx) => tx`SELECT pg_sleep(0.01)`)));
+}
+
+// ---------------------------------------------------------------- Postgres: raw COPY
+
+/** COPY text of every `streams`-th chunk of rows, starting at chunk `lane`. */
+function* copyChunks(rows: readonly EventRow[], lane = 0, streams = 1): Generator<string> {
+  const step = COPY_CHUNK_ROWS * streams;
+  for (let i = lane * COPY_CHUNK_ROWS; i < rows.length; i += step) yield copyText(rows, i, i + COPY_CHUNK_ROWS);
+}
+
+/** Raw COPY of all rows; with `streams` > 1, that many COPYs on their own connections share the chunks. */
+async function pgCopy(rows: readonly EventRow[], streams = 1): Promise<Measured> {
+  return inFreshSchema(async (schema) => {
+    await migrateSchema(schema);
+    const sql = pgClient(schema, streams);
+    try {
+      await connect(sql, streams);
+      await settlePostgres();
+      const m = await timed(rows.length, async () => {
+        await Promise.all(
+          Array.from({ length: streams }, async (_, lane) => {
+            const stream = await sql.unsafe(`COPY events (${COLUMNS}) FROM STDIN`).writable();
+            await pipeline(Readable.from(copyChunks(rows, lane, streams)), stream);
+          }),
+        );
+      });
+      const { events } = await countEvents(sql);
+      check(events === rows.length, `raw COPY: ${events} rows in events, expected ${rows.length}`);
+      return m;
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+}
+
+// ---------------------------------------------------------------- Tally's writer (both engines)
+
+interface WriterPlan {
+  maxBatchRows: number;
+  concurrency: number;
+  /** writeEvents calls of CALL_ROWS in flight at once. */
+  inFlight: number;
+}
+
+const DEFAULT_PLAN: WriterPlan = { maxBatchRows: 1000, concurrency: 2, inFlight: CALLS_IN_FLIGHT };
+
+/** Feeds the writer as the collector does and checks every row came back stored, then the totals. */
+async function runWriter(store: Store, rows: readonly EventRow[], plan: WriterPlan): Promise<Measured> {
+  const spoolDir = tempDir();
+  const writer = createWriter({
+    store,
+    spoolDir,
+    maxBatchRows: plan.maxBatchRows,
+    concurrency: plan.concurrency,
+  });
+  const outcome = { stored: 0, duplicates: 0, rejected: 0, spooled: 0, refused: 0 };
+  let firstProblem: string | undefined;
+  try {
+    if (store.kind === 'postgres') await settlePostgres();
+    const m = await timed(rows.length, async () => {
+      await inLanes(rows.length, CALL_ROWS, plan.inFlight, async (from, to) => {
+        const r = await writer.writeEvents(rows.slice(from, to));
+        outcome.stored += r.stored;
+        outcome.duplicates += r.duplicates;
+        outcome.rejected += r.rejected.length;
+        outcome.spooled += r.spooled;
+        if (!r.ok) outcome.refused += to - from;
+        firstProblem ??= r.rejected[0]?.message ?? r.code;
+      });
+      await writer.flush();
+    });
+    check(
+      outcome.stored === rows.length,
+      `Tally writer on ${store.kind}: ${JSON.stringify(outcome)} of ${rows.length} rows` +
+        (firstProblem ? ` (first problem: ${firstProblem})` : ''),
+    );
+    const totals = await store.totals();
+    check(
+      totals.events === rows.length && totals.eventRollup === rows.length,
+      `Tally writer on ${store.kind}: events ${totals.events}, rollup ${totals.eventRollup}, expected ${rows.length} each`,
+    );
+    return m;
+  } finally {
+    await writer.close();
+    removeDir(spoolDir);
+  }
+}
+
+async function pgTally(rows: readonly EventRow[], plan: WriterPlan = DEFAULT_PLAN): Promise<Measured> {
+  return inFreshSchema(async (schema) => {
+    const store = await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: Math.max(4, plan.concurrency) });
+    try {
+      await store.migrate();
+      return await runWriter(store, rows, plan);
+    } finally {
+      await store.close();
+    }
+  });
+}
+
+// ---------------------------------------------------------------- PGlite
+
+const PGLITE_SCHEMA = 'tally_bench';
+
+const UNNEST_INPUT = `unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+    AS t(${COLUMNS})`;
+const UNNEST_CAST = `id::uuid, tenant_id, name, user_id, anonymous_id, properties::jsonb, context::jsonb, ts::timestamptz, received_at::timestamptz`;
+
+/** The fastest honest plain insert: no ON CONFLICT, no RETURNING, no rollups. */
+const PLAIN_INSERT = `INSERT INTO events (${COLUMNS}) SELECT ${UNNEST_CAST} FROM ${UNNEST_INPUT}`;
+
+async function pgliteRaw(rows: readonly EventRow[]): Promise<Measured> {
+  const store = await createStore({ kind: 'pglite', schema: PGLITE_SCHEMA });
+  try {
+    await store.migrate();
+    const m = await timed(rows.length, async () => {
+      for (let i = 0; i < rows.length; i += 1000) await store.sql.query(PLAIN_INSERT, unnestColumns(rows, i, i + 1000));
+    });
+    const { events } = await store.totals();
+    check(events === rows.length, `PGlite raw insert: ${events} rows in events, expected ${rows.length}`);
+    return m;
+  } finally {
+    await store.close();
+  }
+}
+
+async function pgliteTally(rows: readonly EventRow[]): Promise<Measured> {
+  const store = await createStore({ kind: 'pglite', schema: PGLITE_SCHEMA });
+  try {
+    await store.migrate();
+    return await runWriter(store, rows, { ...DEFAULT_PLAN, concurrency: 1 });
+  } finally {
+    await store.close();
+  }
+}
+
+// ---------------------------------------------------------------- Postgres extras: unnest vs staging
+
+// The store's rollup, fed from the rows the insert returned (as packages/store/src/store.ts INSERT_EVENTS).
+const ROLLUP_FROM_INS = `rollup AS (
+  INSERT INTO event_counts_hourly AS r (tenant_id, name, hour, count, weighted)
+  SELECT tenant_id, name, date_trunc('hour', ts, 'UTC'), count(*),
+         sum(1.0 / coalesce((context->>'sampleRate')::float8, 1.0))
+  FROM ins GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+  ON CONFLICT (tenant_id, name, hour)
+  DO UPDATE SET count = r.count + EXCLUDED.count, weighted = r.weighted + EXCLUDED.weighted
+)`;
+
+/** The store's statement minus the rollup: what ON CONFLICT + RETURNING alone cost. */
+const UNNEST_CONFLICT_NO_ROLLUP = `INSERT INTO events (${COLUMNS}) SELECT ${UNNEST_CAST} FROM ${UNNEST_INPUT}
+  ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id::text AS id`;
+
+const STAGING_CREATE = {
+  // Created once per connection, emptied by every commit (a truncate in place, no catalog churn).
+  reused: `CREATE TEMP TABLE IF NOT EXISTS tally_staging (LIKE events) ON COMMIT DELETE ROWS`,
+  // Created and dropped by every batch's transaction.
+  dropped: `CREATE TEMP TABLE tally_staging (LIKE events) ON COMMIT DROP`,
+};
+type StagingMode = keyof typeof STAGING_CREATE;
+
+const STAGING_INSERT = `WITH ins AS (
+  INSERT INTO events (${COLUMNS})
+  SELECT ${COLUMNS} FROM tally_staging
+  ORDER BY id
+  ON CONFLICT (id) DO NOTHING
+  RETURNING id, tenant_id, name, ts, context
+), ${ROLLUP_FROM_INS}
+SELECT id::text AS id FROM ins`;
+
+/** Inserts batches through a raw statement over unnest arrays; checks what landed. */
+async function pgUnnest(
+  rows: readonly EventRow[],
+  batch: number,
+  concurrency: number,
+  statement: 'plain' | 'conflict' | 'store',
+): Promise<Measured> {
+  return inFreshSchema(async (schema) => {
+    if (statement === 'store') {
+      // The store's own insertEvents (unnest + ON CONFLICT DO NOTHING RETURNING + rollup), no writer.
+      const store = await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: concurrency });
+      try {
+        await store.migrate();
+        await Promise.all(Array.from({ length: concurrency }, () => store.sql.query('SELECT pg_sleep(0.01)')));
+        await settlePostgres();
+        let inserted = 0;
+        const m = await timed(rows.length, () =>
+          inLanes(rows.length, batch, concurrency, async (from, to) => {
+            const ids = await store.insertEvents(rows.slice(from, to));
+            inserted += ids.length;
+          }),
+        );
+        const totals = await store.totals();
+        check(
+          inserted === rows.length && totals.events === rows.length && totals.eventRollup === rows.length,
+          `store.insertEvents: returned ${inserted}, events ${totals.events}, rollup ${totals.eventRollup}, expected ${rows.length}`,
+        );
+        return m;
+      } finally {
+        await store.close();
+      }
+    }
+    await migrateSchema(schema);
+    const sql = pgClient(schema, concurrency);
+    try {
+      await connect(sql, concurrency);
+      await settlePostgres();
+      const text = statement === 'plain' ? PLAIN_INSERT : UNNEST_CONFLICT_NO_ROLLUP;
+      const m = await timed(rows.length, () =>
+        inLanes(rows.length, batch, concurrency, async (from, to) => {
+          await sql.unsafe(text, unnestColumns(rows, from, to));
+        }),
+      );
+      const { events } = await countEvents(sql);
+      check(events === rows.length, `unnest ${statement}: ${events} rows in events, expected ${rows.length}`);
+      return m;
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+}
+
+/**
+ * COPY into a temp staging table, then INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING with the rollup
+ * of the returned rows: one transaction a batch, so a crash leaves the batch wholly in or wholly out.
+ */
+async function pgStaging(
+  rows: readonly EventRow[],
+  batch: number,
+  concurrency: number,
+  mode: StagingMode,
+): Promise<Measured> {
+  return inFreshSchema(async (schema) => {
+    await migrateSchema(schema);
+    const sql = pgClient(schema, concurrency);
+    try {
+      await connect(sql, concurrency);
+      await settlePostgres();
+      let inserted = 0;
+      const m = await timed(rows.length, () =>
+        inLanes(rows.length, batch, concurrency, async (from, to) => {
+          const ids = await sql.begin(async (tx) => {
+            await tx.unsafe(STAGING_CREATE[mode]);
+            const stream = await tx.unsafe(`COPY tally_staging (${COLUMNS}) FROM STDIN`).writable();
+            await pipeline(Readable.from([copyText(rows, from, to)]), stream);
+            return tx.unsafe<{ id: string }[]>(STAGING_INSERT);
+          });
+          inserted += ids.length;
+        }),
+      );
+      const { events, rollup } = await countEvents(sql);
+      check(
+        inserted === rows.length && events === rows.length && rollup === rows.length,
+        `staging (${mode}): returned ${inserted}, events ${events}, rollup ${rollup}, expected ${rows.length}`,
+      );
+      return m;
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+}
+
+// ---------------------------------------------------------------- plan
+
+interface Variant {
+  key: string;
+  section: 'Postgres' | 'PGlite' | 'Postgres extras (vs raw COPY)' | 'Writer on Postgres: maxBatchRows × concurrency';
+  label: string;
+  run: (rows: readonly EventRow[]) => Promise<Measured>;
+  /** Key of the variant this one is compared with. */
+  baseline?: string;
+  target?: number;
+}
+
+const HEADLINE: Variant[] = [
+  {
+    key: 'copy',
+    section: 'Postgres',
+    label: 'raw COPY (text, streamed; no ON CONFLICT, no rollup)',
+    run: (rows) => pgCopy(rows),
+  },
+  {
+    key: 'pg',
+    section: 'Postgres',
+    label: 'Tally writer (batch 1000 × 2; calls of 500, 8 in flight; rollup)',
+    run: (rows) => pgTally(rows),
+    baseline: 'copy',
+    target: TARGET.postgres,
+  },
+  {
+    key: 'pglite_raw',
+    section: 'PGlite',
+    label: 'raw INSERT … unnest, 1000/stmt (no ON CONFLICT, no rollup)',
+    run: pgliteRaw,
+  },
+  {
+    key: 'pglite',
+    section: 'PGlite',
+    label: 'Tally writer (batch 1000; calls of 500, 8 in flight; rollup)',
+    run: pgliteTally,
+    baseline: 'pglite_raw',
+    target: TARGET.pglite,
+  },
+];
+
+const EXTRA = 'Postgres extras (vs raw COPY)' as const;
+const extra = (key: string, label: string, run: Variant['run']): Variant => ({
+  key,
+  section: EXTRA,
+  label,
+  run,
+  baseline: 'copy',
+});
+const EXTRAS: Variant[] = [
+  extra('copy_2', 'raw COPY, 2 streams on 2 connections (chunks of 1000 alternating)', (rows) => pgCopy(rows, 2)),
+  extra('plain_1000', 'unnest INSERT, plain (no ON CONFLICT, no rollup) 1000 × 2', (rows) =>
+    pgUnnest(rows, 1000, 2, 'plain'),
+  ),
+  extra('conflict_1000', 'unnest INSERT … ON CONFLICT DO NOTHING RETURNING, no rollup 1000 × 2', (rows) =>
+    pgUnnest(rows, 1000, 2, 'conflict'),
+  ),
+  extra('unnest_1000', 'store.insertEvents: unnest + ON CONFLICT RETURNING + rollup 1000 × 2', (rows) =>
+    pgUnnest(rows, 1000, 2, 'store'),
+  ),
+  extra('unnest_5000', 'store.insertEvents: unnest + ON CONFLICT RETURNING + rollup 5000 × 2', (rows) =>
+    pgUnnest(rows, 5000, 2, 'store'),
+  ),
+  extra('staging_1000', 'staging: COPY → temp (ON COMMIT DELETE ROWS) + INSERT ON CONFLICT + rollup 1000 × 2', (rows) =>
+    pgStaging(rows, 1000, 2, 'reused'),
+  ),
+  extra('staging_5000', 'staging: COPY → temp (ON COMMIT DELETE ROWS) + INSERT ON CONFLICT + rollup 5000 × 2', (rows) =>
+    pgStaging(rows, 5000, 2, 'reused'),
+  ),
+  extra('staging_drop_1000', 'staging: COPY → temp (ON COMMIT DROP) + INSERT ON CONFLICT + rollup 1000 × 2', (rows) =>
+    pgStaging(rows, 1000, 2, 'dropped'),
+  ),
+];
+
+const SWEEP_SECTION = 'Writer on Postgres: maxBatchRows × concurrency' as const;
+const SWEEP: Variant[] = [500, 1000, 2000].flatMap((maxBatchRows) =>
+  [1, 2, 4].map((concurrency) => ({
+    key: `writer_${maxBatchRows}x${concurrency}`,
+    section: SWEEP_SECTION,
+    label: `writer batch ${maxBatchRows} × concurrency ${concurrency}`,
+    // Enough calls in flight that the writer is never starved: two full rounds of batches, at least 8.
+    run: (rows: readonly EventRow[]) =>
+      pgTally(rows, {
+        maxBatchRows,
+        concurrency,
+        inFlight: Math.max(CALLS_IN_FLIGHT, Math.ceil((2 * maxBatchRows * concurrency) / CALL_ROWS)),
+      }),
+    baseline: 'copy',
+  })),
+);
+
+// ---------------------------------------------------------------- run
+
+interface Outcome {
+  variant: Variant;
+  runs: Measured[];
+  best?: Measured;
+  error?: string;
+}
+
+const outcomes = new Map<string, Outcome>();
+const failures: string[] = [];
+
+async function measure(variant: Variant, rows: readonly EventRow[]): Promise<void> {
+  const outcome = outcomes.get(variant.key) ?? { variant, runs: [] };
+  outcomes.set(variant.key, outcome);
+  if (outcome.error) return;
+  try {
+    const m = await variant.run(rows);
+    outcome.runs.push(m);
+    if (!outcome.best || m.eps > outcome.best.eps) outcome.best = m;
+    console.error(`  ${variant.key}: ${fmt(m.eps, 0)} rows/s in ${fmt(m.seconds, 2)} s`);
+  } catch (error) {
+    outcome.error = error instanceof Error ? error.message : String(error);
+    failures.push(`${variant.key}: ${outcome.error}`);
+    console.error(`  ${variant.key}: FAILED ${outcome.error}`);
+  }
+}
+
+async function main(): Promise<void> {
+  await admin`SELECT 1`.catch((error: Error) => {
+    throw new Error(`Postgres is not reachable at ${PG_URL}: ${error.message}`);
+  });
+  console.error(`ingest bench: ${N.toLocaleString('en-US')} rows${QUICK ? ' (quick)' : ''}; generating rows…`);
+  const rows = makeEventRows(N, { seed: 1 });
+  const warmRows = makeEventRows(WARMUP_N, { seed: 2, endMs: Date.now() - 86_400_000 });
+
+  console.error('warm-up');
+  for (const v of [...HEADLINE, ...EXTRAS]) {
+    try {
+      await v.run(warmRows);
+    } catch (error) {
+      console.error(`  warm-up of ${v.key} failed: ${(error as Error).message}`);
+    }
+  }
+
+  // Raw and Tally alternate (ABBA…), so drift in the machine's state hits both alike.
+  for (let rep = 0; rep < REPS; rep++) {
+    console.error(`headline, repetition ${rep + 1}/${REPS}`);
+    const order = rep % 2 === 0 ? HEADLINE : [...HEADLINE].reverse();
+    for (const v of order) await measure(v, rows);
+  }
+  console.error('extras');
+  for (const v of EXTRAS) await measure(v, rows);
+  console.error('writer sweep');
+  for (const v of SWEEP) await measure(v, rows);
+}
+
+// ---------------------------------------------------------------- report
+
+function fmt(v: number | null | undefined, digits: number): string {
+  return v === null || v === undefined || !Number.isFinite(v)
+    ? '—'
+    : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function round(v: number | null | undefined, digits: number): number | null {
+  return v === null || v === undefined || !Number.isFinite(v) ? null : Number(v.toFixed(digits));
+}
+
+function eps(key: string): number | null {
+  return outcomes.get(key)?.best?.eps ?? null;
+}
+
+function ratioOf(key: string, baseline: string | undefined): number | null {
+  const a = eps(key);
+  const b = baseline ? eps(baseline) : null;
+  return a === null || b === null || b <= 0 ? null : a / b;
+}
+
+function report(): void {
+  const header = ['variant', 'rows/s', '× raw', 'target', 'seconds', 'node cpu s', 'other cpu s', 'runs (rows/s)'];
+  const table: string[][] = [];
+  let section = '';
+  for (const o of outcomes.values()) {
+    const v = o.variant;
+    if (v.section !== section) {
+      section = v.section;
+      table.push([`${section}${section === 'Postgres' || section === 'PGlite' ? ` (${N / 1000}k rows)` : ''}`]);
+    }
+    const r = ratioOf(v.key, v.baseline);
+    const verdict =
+      v.target === undefined ? '' : r === null ? `≥ ${v.target}` : `≥ ${v.target} ${r >= v.target ? 'ok' : 'MISSED'}`;
+    table.push([
+      `  ${v.label}`,
+      o.error ? 'FAILED' : fmt(o.best?.eps, 0),
+      v.baseline ? fmt(r, 2) : '1.00',
+      verdict,
+      fmt(o.best?.seconds, 2),
+      fmt(o.best?.nodeCpu, 1),
+      fmt(o.best?.otherCpu, 1),
+      o.runs.map((m) => fmt(m.eps, 0)).join(', '),
+    ]);
+  }
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...table.filter((r) => r.length > 1).map((r) => r[i]?.length ?? 0)),
+  );
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 || i === 7 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  console.log('');
+  console.log(line(header));
+  for (const row of table) console.log(row.length === 1 ? row[0] : line(row));
+  console.log('');
+
+  const sweep = SWEEP.map((v) => ({ v, eps: eps(v.key) })).filter((s) => s.eps !== null);
+  const best = sweep.sort((a, b) => (b.eps ?? 0) - (a.eps ?? 0))[0];
+  if (best) console.log(`fastest writer setting: ${best.v.label} (${fmt(best.eps, 0)} rows/s)`);
+  for (const f of failures) console.log(`FAILED ${f}`);
+
+  const pgRatio = round(ratioOf('pg', 'copy'), 2);
+  console.log(
+    JSON.stringify({
+      bench: 'ingest',
+      rows: N,
+      pg_eps: round(eps('pg'), 0),
+      copy_eps: round(eps('copy'), 0),
+      pg_ratio: pgRatio,
+      pglite_eps: round(eps('pglite'), 0),
+      pglite_raw_eps: round(eps('pglite_raw'), 0),
+      pglite_ratio: round(ratioOf('pglite', 'pglite_raw'), 2),
+      staging_eps: round(eps('staging_1000'), 0),
+      unnest_eps: round(eps('unnest_1000'), 0),
+      staging_5000_eps: round(eps('staging_5000'), 0),
+      unnest_5000_eps: round(eps('unnest_5000'), 0),
+      writer_best: best ? best.v.key.replace('writer_', '') : null,
+      writer_best_eps: round(best?.eps, 0),
+      ratio: pgRatio,
+    }),
+  );
+}
+
+try {
+  await main();
+} catch (error) {
+  failures.push(error instanceof Error ? error.message : String(error));
+} finally {
+  await cleanup();
+}
+report();
+process.exitCode = failures.length > 0 ? 1 : 0;
