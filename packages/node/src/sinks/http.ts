@@ -8,7 +8,6 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { type BatchResponse, ErrorCodes, isoTime, TallyConfigError, TallyError, type TallyEvent } from '@tally/core';
 import { parseRetryAfter } from '../backoff.js';
-import { serializeBatch } from '../serialize.js';
 import type { SendResult, Sink } from '../sink.js';
 
 const gzip = promisify(gzipCb);
@@ -45,7 +44,7 @@ export function createHttpSink(options: HttpSinkOptions): Sink {
   if (options.writeKey) baseHeaders.authorization = `Bearer ${options.writeKey}`;
 
   async function send(events: readonly TallyEvent[], { signal }: { signal: AbortSignal }): Promise<SendResult> {
-    let body: Buffer = Buffer.from(serializeBatch(events, isoTime(Date.now())));
+    let body: Buffer = Buffer.from(JSON.stringify({ batch: events, sentAt: isoTime(Date.now()) }));
     const headers = { ...baseHeaders };
     if (gzipMin !== false && body.length >= gzipMin) {
       body = await gzip(body);
