@@ -29,6 +29,8 @@ export interface WriterOptions {
   spoolDir: string;
   /** Rows per insert statement. Default 1000 (see README "Storage" for the measurement). */
   maxBatchRows?: number;
+  /** Estimated bytes per insert statement (request logs carry bodies). Default 4 MiB. */
+  maxBatchBytes?: number;
   /** How long a partial batch waits for company. Default 20 ms. */
   flushIntervalMs?: number;
   /** Rows waiting in memory; past it, writes answer TALLY_OVERLOADED at once. Default 100 000. */
@@ -86,6 +88,8 @@ interface Entry {
   row: Row;
   index: number;
   req: Request;
+  /** Estimated size (see rowBytes). */
+  bytes: number;
 }
 
 export interface Writer {
@@ -121,16 +125,18 @@ export function isDataError(error: unknown): boolean {
 export function createWriter(options: WriterOptions): Writer {
   const store = options.store;
   const maxBatchRows = options.maxBatchRows ?? 1000;
+  const maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024;
   const flushIntervalMs = options.flushIntervalMs ?? 20;
   const maxQueueRows = options.maxQueueRows ?? 100_000;
   const concurrency = store.capabilities.concurrentWrites ? (options.concurrency ?? 2) : 1;
   const retry = { initialMs: options.retry?.initialMs ?? 100, maxMs: options.retry?.maxMs ?? 5000 };
-  for (const [name, v] of Object.entries({ maxBatchRows, flushIntervalMs, maxQueueRows, concurrency })) {
+  for (const [name, v] of Object.entries({ maxBatchRows, maxBatchBytes, flushIntervalMs, maxQueueRows, concurrency })) {
     if (!(Number.isInteger(v) && v > 0)) throw new TallyConfigError(`writer: ${name} must be a positive integer`);
   }
   const deadLetterFile = join(options.spoolDir, 'dead-letters.jsonl');
   const pendingFile = join(options.spoolDir, `pending-${process.pid}-${Date.now()}.jsonl`);
   const queues: Record<RowKind, Entry[]> = { event: [], request_log: [] };
+  const queuedBytes: Record<RowKind, number> = { event: 0, request_log: 0 };
   const abort = new AbortController();
   const inFlight = new Set<Promise<void>>();
   const stats: WriterStats = {
@@ -163,12 +169,13 @@ export function createWriter(options: WriterOptions): Writer {
     return new Promise((resolve) => {
       const req: Request = { result, remaining: rows.length, resolve };
       rows.forEach((row, index) => {
-        const entry = { kind, row, index, req };
+        const entry = { kind, row, index, req, bytes: rowBytes(kind, row) };
         const problem = checkEnvelope(kind, row);
         if (problem) {
           void deadLetter([entry], ErrorCodes.INVALID_ENVELOPE, problem);
         } else {
           queues[kind].push(entry);
+          queuedBytes[kind] += entry.bytes;
           stats.queued++;
         }
       });
@@ -177,7 +184,8 @@ export function createWriter(options: WriterOptions): Writer {
   }
 
   function schedule(): void {
-    const ready = queues.event.length >= maxBatchRows || queues.request_log.length >= maxBatchRows;
+    const full = (kind: RowKind) => queues[kind].length >= maxBatchRows || queuedBytes[kind] >= maxBatchBytes;
+    const ready = full('event') || full('request_log');
     if (ready) pump();
     else if (timer === undefined && stats.queued > 0) {
       timer = setTimeout(() => {
@@ -190,8 +198,24 @@ export function createWriter(options: WriterOptions): Writer {
   function pump(partial = false): void {
     for (const kind of ['event', 'request_log'] as const) {
       const queue = queues[kind];
-      while (inFlight.size < concurrency && queue.length > 0 && (partial || closing || queue.length >= maxBatchRows)) {
-        const batch = queue.splice(0, maxBatchRows);
+      while (
+        inFlight.size < concurrency &&
+        queue.length > 0 &&
+        (partial || closing || queue.length >= maxBatchRows || queuedBytes[kind] >= maxBatchBytes)
+      ) {
+        // Up to maxBatchRows rows and maxBatchBytes (at least one row, however large).
+        let n = 0;
+        let bytes = 0;
+        while (
+          n < queue.length &&
+          n < maxBatchRows &&
+          (n === 0 || bytes + (queue[n] as Entry).bytes <= maxBatchBytes)
+        ) {
+          bytes += (queue[n] as Entry).bytes;
+          n++;
+        }
+        const batch = queue.splice(0, n);
+        queuedBytes[kind] -= bytes;
         stats.queued -= batch.length;
         stats.inFlight += batch.length;
         const run = insert(kind, batch).finally(() => {
@@ -347,6 +371,7 @@ export function createWriter(options: WriterOptions): Writer {
       for (const kind of ['event', 'request_log'] as const) {
         const rest = queues[kind].splice(0);
         stats.queued -= rest.length;
+        queuedBytes[kind] = 0;
         await spoolPending(rest);
       }
     } finally {
@@ -420,6 +445,33 @@ function add(into: ReplayReport, r: ReplayReport): void {
   into.duplicates += r.duplicates;
   into.stillFailing += r.stillFailing;
   into.unreadable += r.unreadable;
+}
+
+/**
+ * A cheap size estimate (no serialization): fixed columns plus the strings that can be large. Event
+ * properties are bounded upstream (2 KB); request logs carry bodies, which this counts.
+ */
+function rowBytes(kind: RowKind, row: Row): number {
+  if (kind === 'event') {
+    let bytes = 256;
+    const props = (row as EventRow).properties;
+    if (props && typeof props === 'object') {
+      for (const key in props) {
+        const v = props[key];
+        bytes += key.length + (typeof v === 'string' ? v.length : 16);
+      }
+    }
+    return bytes;
+  }
+  const r = row as RequestLogRow;
+  return (
+    512 +
+    (r.url?.length ?? 0) +
+    (r.userAgent?.length ?? 0) +
+    (r.requestBody?.length ?? 0) +
+    (r.responseBody?.length ?? 0) +
+    (r.streamBody?.length ?? 0)
+  );
 }
 
 /** Cheap checks before the database sees a row: what they catch is dead-lettered without a round trip. */

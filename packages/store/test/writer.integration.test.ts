@@ -137,6 +137,27 @@ describe.each(engines)('Writer on %s', (engine) => {
     expect(await writer.writeRequestLogs([log, log])).toMatchObject({ stored: 1, duplicates: 1 });
   });
 
+  it('cuts batches by estimated bytes as well as rows (request logs carry bodies)', async () => {
+    const { writer } = makeWriter({ maxBatchRows: 1000, maxBatchBytes: 64 * 1024 });
+    const now = new Date().toISOString();
+    const logs = Array.from({ length: 20 }, () => ({
+      id: eventRow().id,
+      tenantId: 'tenant-a',
+      method: 'POST',
+      route: '/upload',
+      url: '/upload',
+      status: 200,
+      durationMs: 1,
+      requestBody: 'x'.repeat(16 * 1024),
+      timestamp: now,
+      receivedAt: now,
+    }));
+    const before = writer.stats().batches;
+    expect(await writer.writeRequestLogs(logs)).toMatchObject({ stored: 20 });
+    // ~16.5 KB a row: at most 3 rows fit in 64 KiB, so 20 rows take at least 7 statements.
+    expect(writer.stats().batches - before).toBeGreaterThanOrEqual(7);
+  });
+
   it('the direct sink: track() → writer → store, exactly once', async () => {
     const { writer } = makeWriter();
     const tmp = tempDir();
