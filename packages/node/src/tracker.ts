@@ -310,13 +310,13 @@ class TrackerImpl<C extends Catalog> {
   track(name: string, props?: Record<string, unknown>, opts?: TrackOptions): void {
     try {
       this.counts.tracked++;
-      if (this.closing) {
-        this.drop(ErrorCodes.SHUTDOWN, new TallyError(ErrorCodes.SHUTDOWN, `track("${name}") after shutdown`), name);
-        return;
-      }
       if (typeof name !== 'string') {
         const shown = String(name);
         this.drop(ErrorCodes.UNKNOWN_EVENT, new TallyError(ErrorCodes.UNKNOWN_EVENT, `unknown event ${shown}`), shown);
+        return;
+      }
+      if (this.closing) {
+        this.drop(ErrorCodes.SHUTDOWN, new TallyError(ErrorCodes.SHUTDOWN, `track("${name}") after shutdown`), name);
         return;
       }
       const rate = this.rates.get(name) ?? 1;

@@ -4,14 +4,17 @@
  * and always bring Postgres back, whatever happens.
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createWriter, type EventRow, type WriteResult } from '../src/index.js';
 import { tempDir } from '../../node/test/support/helpers.js';
 import { eventRows, freshSchema, openStore, PG_URL, pgAvailable, postgresUp } from './support/stores.js';
 
-const version = readdirSync('/etc/postgresql')[0] ?? '15';
+// Restarting the server needs the Debian cluster tools and root (as on CI); elsewhere that test is skipped.
+const canRestart = existsSync('/usr/bin/pg_ctlcluster') && existsSync('/etc/postgresql') && process.getuid?.() === 0;
+if (pgAvailable && !canRestart) console.warn('Not root or no pg_ctlcluster: the Postgres restart test is skipped.');
+const version = canRestart ? (readdirSync('/etc/postgresql')[0] ?? '15') : '15';
 function pgctl(action: 'restart' | 'start'): void {
   execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', action, '-m', 'fast'], {
     stdio: 'ignore',
@@ -31,53 +34,59 @@ async function ensurePostgresUp(): Promise<void> {
   }
 }
 
-afterAll(ensurePostgresUp);
+afterAll(async () => {
+  if (canRestart) await ensurePostgresUp();
+});
 
 describe.runIf(pgAvailable)('exactly once under chaos (Postgres)', () => {
-  it('Postgres restarted while 100 000 events stream in: all stored, none twice, rollups equal detail', async () => {
-    const { store, dispose } = await openStore('postgres');
-    const spool = tempDir('tally-chaos-');
-    const writer = createWriter({ store, spoolDir: spool.dir, retry: { initialMs: 50, maxMs: 1000 } });
-    try {
-      const rows = eventRows(100_000);
-      const results: Promise<WriteResult>[] = [];
-      let restart: Promise<void> | undefined;
-      for (let i = 0; i < rows.length; i += 500) {
-        if (i === 20_000) {
-          restart = new Promise<void>((resolve, reject) => {
-            // Restart in the background while the stream goes on.
-            setImmediate(() => {
-              try {
-                pgctl('restart');
-                resolve();
-              } catch (e) {
-                reject(e);
-              }
+  it.runIf(canRestart)(
+    'Postgres restarted while 100 000 events stream in: all stored, none twice, rollups equal detail',
+    async () => {
+      const { store, dispose } = await openStore('postgres');
+      const spool = tempDir('tally-chaos-');
+      const writer = createWriter({ store, spoolDir: spool.dir, retry: { initialMs: 50, maxMs: 1000 } });
+      try {
+        const rows = eventRows(100_000);
+        const results: Promise<WriteResult>[] = [];
+        let restart: Promise<void> | undefined;
+        for (let i = 0; i < rows.length; i += 500) {
+          if (i === 20_000) {
+            restart = new Promise<void>((resolve, reject) => {
+              // Restart in the background while the stream goes on.
+              setImmediate(() => {
+                try {
+                  pgctl('restart');
+                  resolve();
+                } catch (e) {
+                  reject(e);
+                }
+              });
             });
-          });
+          }
+          results.push(writer.writeEvents(rows.slice(i, i + 500)));
+          if (results.length % 8 === 0) await Promise.all(results.slice(-8));
         }
-        results.push(writer.writeEvents(rows.slice(i, i + 500)));
-        if (results.length % 8 === 0) await Promise.all(results.slice(-8));
+        const settled = await Promise.all(results);
+        await restart;
+        for (const r of settled) {
+          expect(r.ok).toBe(true);
+          // A commit whose reply was lost in the restart comes back as duplicates on retry: still exactly once.
+          expect(r.stored + r.duplicates).toBe(500);
+          expect(r.rejected).toEqual([]);
+        }
+        expect(writer.stats().retries).toBeGreaterThan(0);
+        const totals = await store.totals();
+        expect(totals.events).toBe(100_000);
+        expect(totals.eventRollup).toBe(100_000);
+      } finally {
+        await ensurePostgresUp();
+        await writer.close();
+        await dispose();
+        spool.cleanup();
       }
-      const settled = await Promise.all(results);
-      await restart;
-      for (const r of settled) {
-        expect(r.ok).toBe(true);
-        // A commit whose reply was lost in the restart comes back as duplicates on retry: still exactly once.
-        expect(r.stored + r.duplicates).toBe(500);
-        expect(r.rejected).toEqual([]);
-      }
-      expect(writer.stats().retries).toBeGreaterThan(0);
-      const totals = await store.totals();
-      expect(totals.events).toBe(100_000);
-      expect(totals.eventRollup).toBe(100_000);
-    } finally {
-      await ensurePostgresUp();
-      await writer.close();
-      await dispose();
-      spool.cleanup();
-    }
-  }, 180_000);
+    },
+    180_000,
+  );
 
   it('writer killed with SIGKILL mid-stream, restarted; the producer resends what was not acknowledged', async () => {
     const schema = freshSchema();
