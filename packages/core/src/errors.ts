@@ -42,6 +42,8 @@ export const ErrorCodes = {
   OVERLOADED: 'TALLY_OVERLOADED',
   /** The database refused a row for good (a data error such as an invalid UUID or a NUL in JSON); it went to the dead-letter spool. */
   INVALID_ROW: 'TALLY_INVALID_ROW',
+  /** A request was refused because a tenant's or user's quota is used up (HTTP 429). */
+  QUOTA_EXCEEDED: 'TALLY_QUOTA_EXCEEDED',
   /** A bug in a user callback (onError, dedupe key, context getter) threw; Tally caught it. */
   CALLBACK_FAILED: 'TALLY_CALLBACK_FAILED',
 } as const;

@@ -1,0 +1,12 @@
+export { BodyCapture, type CapturedBody, captureResponse } from './body-capture.js';
+export {
+  DEFAULT_EXCLUDED_ROUTES,
+  DEFAULT_REDACTED_HEADERS,
+  type IpPolicy,
+  maskIp,
+  type PendingRequestLog,
+  quotaExceeded,
+  type RequestLog,
+  type RequestLogOptions,
+  tallyRequestLog,
+} from './plugin.js';

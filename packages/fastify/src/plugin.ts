@@ -1,0 +1,302 @@
+/**
+ * Request logging for Fastify. The hot path does only cheap work: in `onRequest` it reserves the log's
+ * id, reads the clock and listens once for the raw response's `finish` and `close` (`onResponse` misses
+ * client aborts; the raw events see every request exactly once). What costs (redacting headers,
+ * serializing and truncating the request body, decoding the captured response) happens in `finish()`
+ * of the record, which the consumer calls at batch time, off the response path.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { ErrorCodes, formatId, type IdSeed, isoTime, REDACTED, reserveId } from '@tally/core';
+import { BodyCapture, captureResponse } from './body-capture.js';
+
+/** Headers whose values are never logged, in any form (lowercase). */
+export const DEFAULT_REDACTED_HEADERS: readonly string[] = [
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+];
+
+/** Routes not logged unless asked for: health checks and scrapes would drown the history. */
+export const DEFAULT_EXCLUDED_ROUTES: readonly string[] = ['/health', '/healthz', '/readyz', '/livez', '/metrics'];
+
+export type IpPolicy = 'truncate' | 'hash' | 'full' | 'none';
+
+export interface RequestLogOptions {
+  /** Receives every finished request; call `record.finish()` when you are ready to pay for the details. */
+  onRecord: (record: PendingRequestLog) => void;
+  /** Tenant of the logs when the getter gives none. Default `default`. */
+  tenantId?: string;
+  /** Who made the request. Default: `request.user?.id`, `request.user?.apiKeyId`, `request.user?.tenantId`. */
+  identify?: (request: FastifyRequest) => { userId?: string; apiKeyId?: string; tenantId?: string } | undefined;
+  /** Bytes kept of each body (head and tail halves). Default 4096. */
+  bodyLimit?: number;
+  captureRequestBody?: boolean;
+  captureResponseBody?: boolean;
+  /** Extra header names to redact (case-insensitive), on top of DEFAULT_REDACTED_HEADERS. */
+  redactHeaders?: readonly string[];
+  /** JSON body paths to redact, dot-separated (`password`, `card.number`). */
+  redactBodyPaths?: readonly string[];
+  /** Route templates to skip. Default DEFAULT_EXCLUDED_ROUTES. */
+  exclude?: readonly string[];
+  /** Only these route templates, if given. */
+  include?: readonly string[];
+  /** Fraction of requests logged, in (0, 1]. Default 1. */
+  sampleRate?: number;
+  /** What is kept of the client IP. Default `truncate` (IPv4 /24, IPv6 /48). */
+  ip?: IpPolicy;
+}
+
+/** The finished, redacted log of one request (the `request_logs` row without `receivedAt`). */
+export interface RequestLog {
+  id: string;
+  tenantId: string;
+  requestId: string;
+  method: string;
+  route?: string;
+  url: string;
+  status: number;
+  durationMs: number;
+  requestBytes?: number;
+  responseBytes: number;
+  userId?: string;
+  apiKeyId?: string;
+  ip?: string;
+  userAgent?: string;
+  headers: Record<string, string>;
+  requestBody?: string;
+  responseBody?: string;
+  bodyTruncated: boolean;
+  aborted: boolean;
+  error?: string;
+  timestamp: string;
+}
+
+/** A request that completed; its details are computed on `finish()`, once. */
+export interface PendingRequestLog {
+  readonly aborted: boolean;
+  readonly status: number;
+  finish(): RequestLog;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by `quotaExceeded()`: the log records the refusal. */
+    tallyError?: string;
+  }
+}
+
+interface State {
+  seed: IdSeed;
+  start: bigint;
+  capture?: BodyCapture;
+  done: boolean;
+}
+
+const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, options, done) => {
+  const bodyLimit = options.bodyLimit ?? 4096;
+  const redacted = new Set([...DEFAULT_REDACTED_HEADERS, ...(options.redactHeaders ?? []).map((h) => h.toLowerCase())]);
+  const exclude = new Set(options.exclude ?? DEFAULT_EXCLUDED_ROUTES);
+  const include = options.include ? new Set(options.include) : undefined;
+  const sampleRate = options.sampleRate ?? 1;
+  if (!(sampleRate > 0 && sampleRate <= 1)) {
+    done(new Error(`@tally/fastify: sampleRate must be in (0, 1]; got ${sampleRate}`));
+    return;
+  }
+  const identify = options.identify ?? defaultIdentify;
+  const ipPolicy = options.ip ?? 'truncate';
+  const bodyPaths = (options.redactBodyPaths ?? []).map((p) => p.split('.'));
+
+  app.addHook('onRequest', (request, reply, next) => {
+    const route = request.routeOptions.url;
+    if ((route !== undefined && exclude.has(route)) || (include && (route === undefined || !include.has(route)))) {
+      return next();
+    }
+    if (sampleRate < 1 && Math.random() >= sampleRate) return next();
+    const state: State = { seed: reserveId(), start: process.hrtime.bigint(), done: false };
+    if (options.captureResponseBody !== false) state.capture = captureResponse(reply.raw, bodyLimit);
+    const res = reply.raw;
+    const complete = (aborted: boolean) => {
+      if (state.done) return;
+      state.done = true;
+      res.removeListener('finish', onFinish);
+      res.removeListener('close', onClose);
+      const durationMs = Number(process.hrtime.bigint() - state.start) / 1e6;
+      const status = aborted && !res.headersSent ? 499 : res.statusCode;
+      options.onRecord({
+        aborted,
+        status,
+        finish: () => build(request, reply, state, { aborted, status, durationMs }),
+      });
+    };
+    const onFinish = () => complete(false);
+    // `close` without `finish` first: the client went away before the response was fully sent.
+    const onClose = () => complete(!res.writableFinished);
+    res.on('finish', onFinish);
+    res.on('close', onClose);
+    next();
+  });
+
+  function build(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    state: State,
+    outcome: { aborted: boolean; status: number; durationMs: number },
+  ): RequestLog {
+    const who = safe(() => identify(request)) ?? {};
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(request.headers)) {
+      if (value === undefined) continue;
+      headers[name] = redacted.has(name) ? REDACTED : Array.isArray(value) ? value.join(', ') : value;
+    }
+    for (const [name, value] of Object.entries(reply.getHeaders())) {
+      if (value === undefined) continue;
+      const key = `response.${name}`;
+      headers[key] = redacted.has(name.toLowerCase())
+        ? REDACTED
+        : Array.isArray(value)
+          ? value.join(', ')
+          : String(value);
+    }
+    const log: RequestLog = {
+      id: formatId(state.seed),
+      tenantId: who.tenantId ?? options.tenantId ?? 'default',
+      requestId: String(request.id),
+      method: request.method,
+      route: request.routeOptions.url,
+      url: request.url,
+      status: outcome.status,
+      durationMs: outcome.durationMs,
+      responseBytes: state.capture?.total ?? Number(reply.getHeader('content-length') ?? 0),
+      headers,
+      bodyTruncated: false,
+      aborted: outcome.aborted,
+      timestamp: isoTime(Number(state.seed.ms)),
+    };
+    const length = Number(request.headers['content-length']);
+    if (Number.isFinite(length)) log.requestBytes = length;
+    if (who.userId !== undefined) log.userId = who.userId;
+    if (who.apiKeyId !== undefined) log.apiKeyId = who.apiKeyId;
+    const ip = maskIp(request.ip, ipPolicy);
+    if (ip !== undefined) log.ip = ip;
+    const ua = request.headers['user-agent'];
+    if (ua) log.userAgent = ua;
+    if (options.captureRequestBody !== false && request.body !== undefined) {
+      const body = truncate(bodyText(request.body, bodyPaths), bodyLimit);
+      log.requestBody = body.text;
+      log.bodyTruncated = body.truncated;
+    }
+    if (state.capture) {
+      const body = state.capture.result();
+      const type = String(reply.getHeader('content-type') ?? '');
+      log.responseBody =
+        bodyPaths.length > 0 && type.includes('json')
+          ? redactJsonText(body.text, body.truncated, bodyPaths)
+          : body.text;
+      log.bodyTruncated ||= body.truncated;
+    }
+    if (request.tallyError) log.error = request.tallyError;
+    else if (outcome.status >= 500) log.error = `HTTP ${outcome.status}`;
+    return log;
+  }
+
+  done();
+};
+
+/** The Fastify plugin (encapsulation skipped, so it sees every route of the app). */
+export const tallyRequestLog = fp(plugin, { fastify: '5.x', name: '@tally/fastify' });
+
+function defaultIdentify(
+  request: FastifyRequest,
+): { userId?: string; apiKeyId?: string; tenantId?: string } | undefined {
+  const user = (request as FastifyRequest & { user?: { id?: unknown; apiKeyId?: unknown; tenantId?: unknown } }).user;
+  if (!user || typeof user !== 'object') return undefined;
+  const str = (v: unknown) => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined);
+  return { userId: str(user.id), apiKeyId: str(user.apiKeyId), tenantId: str(user.tenantId) };
+}
+
+function safe<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
+}
+
+function bodyText(body: unknown, paths: readonly string[][]): string {
+  if (typeof body === 'string' || Buffer.isBuffer(body)) {
+    const text = body.toString();
+    return paths.length > 0 && /^\s*[[{]/.test(text) ? redactJsonText(text, false, paths) : text;
+  }
+  if (body && typeof body === 'object' && paths.length > 0) body = redactPaths(body, paths);
+  try {
+    return JSON.stringify(body) ?? '';
+  } catch {
+    return '[unserializable body]';
+  }
+}
+
+/** A copy of `body` with the values at `paths` replaced (the request's own object is never changed). */
+function redactPaths(body: object, paths: readonly string[][]): object {
+  const copy = structuredClone(body) as Record<string, unknown>;
+  for (const path of paths) {
+    let node: unknown = copy;
+    for (let i = 0; i < path.length - 1 && node && typeof node === 'object'; i++) {
+      node = (node as Record<string, unknown>)[path[i] as string];
+    }
+    const last = path[path.length - 1] as string;
+    if (node && typeof node === 'object' && last in node) (node as Record<string, unknown>)[last] = REDACTED;
+  }
+  return copy;
+}
+
+/**
+ * JSON text with `paths` redacted. Text that cannot be parsed (cut by truncation, or not JSON after all)
+ * may hold a redacted value, so it is withheld whole: a redacted path is never logged in any form.
+ */
+function redactJsonText(text: string, truncated: boolean, paths: readonly string[][]): string {
+  if (!truncated) {
+    try {
+      return JSON.stringify(redactPaths(JSON.parse(text) as object, paths));
+    } catch {
+      // Falls through to withholding.
+    }
+  }
+  return `[withheld: ${Buffer.byteLength(text)} bytes of JSON that could not be checked for redacted paths]`;
+}
+
+function truncate(text: string, limit: number): { text: string; truncated: boolean } {
+  const capture = new BodyCapture(limit);
+  capture.add(text);
+  return capture.result();
+}
+
+/** IPv4 keeps its /24, IPv6 its /48; `hash` is a SHA-256 prefix (stable, not reversible by lookup of a few IPs). */
+export function maskIp(ip: string | undefined, policy: IpPolicy): string | undefined {
+  if (!ip || policy === 'none') return undefined;
+  if (policy === 'full') return ip;
+  if (policy === 'hash') return createHash('sha256').update(ip).digest('hex').slice(0, 16);
+  const v4 = /^(?:::ffff:)?(\d+)\.(\d+)\.(\d+)\.\d+$/.exec(ip);
+  if (v4) return `${v4[1]}.${v4[2]}.${v4[3]}.0`;
+  const groups = ip.split(':');
+  return `${groups.slice(0, 3).join(':')}::`;
+}
+
+/** For a preHandler that refuses a request for quota: marks the log and answers 429 with a JSON code. */
+export function quotaExceeded(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  details: { quota: string; limit: number; usage: number; retryAfterSeconds?: number },
+): FastifyReply {
+  request.tallyError = `${ErrorCodes.QUOTA_EXCEEDED}: ${details.quota} ${details.usage}/${details.limit}`;
+  if (details.retryAfterSeconds !== undefined) reply.header('retry-after', String(details.retryAfterSeconds));
+  return reply.code(429).send({
+    error: {
+      code: ErrorCodes.QUOTA_EXCEEDED,
+      message: `quota "${details.quota}" used up (${details.usage}/${details.limit})`,
+    },
+  });
+}
