@@ -8,3 +8,4 @@ export { type Sanitized, type SanitizeOptions, sanitizeProperties, utf8Length } 
 export * from './schema.js';
 export { isoTime } from './time.js';
 export * from './uuidv7.js';
+export * from './request-log.js';

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ErrorCodes, formatId, type IdSeed, isoTime, REDACTED, reserveId } from '@tally/core';
+import { ErrorCodes, formatId, type IdSeed, isoTime, REDACTED, type RequestLogRecord, reserveId } from '@tally/core';
 import { BodyCapture, captureResponse } from './body-capture.js';
 
 /** Headers whose values are never logged, in any form (lowercase). */
@@ -26,8 +26,13 @@ export const DEFAULT_EXCLUDED_ROUTES: readonly string[] = ['/health', '/healthz'
 export type IpPolicy = 'truncate' | 'hash' | 'full' | 'none';
 
 export interface RequestLogOptions {
-  /** Receives every finished request; call `record.finish()` when you are ready to pay for the details. */
-  onRecord: (record: PendingRequestLog) => void;
+  /**
+   * The tracker the logs go through (its queue, batching, retries, spool and shutdown drain): with the
+   * `direct` sink into this process's store, with the http sink to a collector.
+   */
+  tracker?: { trackRequest(build: () => RequestLogRecord): void };
+  /** Lower level: receives every finished request instead; `record.finish()` builds the log. */
+  onRecord?: (record: PendingRequestLog) => void;
   /** Tenant of the logs when the getter gives none. Default `default`. */
   tenantId?: string;
   /** Who made the request. Default: `request.user?.id`, `request.user?.apiKeyId`, `request.user?.tenantId`. */
@@ -51,29 +56,12 @@ export interface RequestLogOptions {
 }
 
 /** The finished, redacted log of one request (the `request_logs` row without `receivedAt`). */
-export interface RequestLog {
-  id: string;
-  tenantId: string;
-  requestId: string;
-  method: string;
-  route?: string;
-  url: string;
-  status: number;
-  durationMs: number;
-  requestBytes?: number;
+export type RequestLog = RequestLogRecord & {
   responseBytes: number;
-  userId?: string;
-  apiKeyId?: string;
-  ip?: string;
-  userAgent?: string;
   headers: Record<string, string>;
-  requestBody?: string;
-  responseBody?: string;
   bodyTruncated: boolean;
   aborted: boolean;
-  error?: string;
-  timestamp: string;
-}
+};
 
 /** A request that completed; its details are computed on `finish()`, once. */
 export interface PendingRequestLog {
@@ -97,6 +85,12 @@ interface State {
 }
 
 const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, options, done) => {
+  const onRecord =
+    options.onRecord ?? (options.tracker && ((r: PendingRequestLog) => options.tracker?.trackRequest(r.finish)));
+  if (!onRecord) {
+    done(new Error('@tally/fastify: pass `tracker` (createTracker with a sink) or `onRecord`'));
+    return;
+  }
   const bodyLimit = options.bodyLimit ?? 4096;
   const redacted = new Set([...DEFAULT_REDACTED_HEADERS, ...(options.redactHeaders ?? []).map((h) => h.toLowerCase())]);
   const exclude = new Set(options.exclude ?? DEFAULT_EXCLUDED_ROUTES);
@@ -126,7 +120,7 @@ const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, 
       res.removeListener('close', onClose);
       const durationMs = Number(process.hrtime.bigint() - state.start) / 1e6;
       const status = aborted && !res.headersSent ? 499 : res.statusCode;
-      options.onRecord({
+      onRecord({
         aborted,
         status,
         finish: () => build(request, reply, state, { aborted, status, durationMs }),

@@ -25,6 +25,9 @@ import {
   isoTime,
   LIBRARY_NAME,
   type PiiPolicy,
+  REQUEST_LOG_EVENT,
+  type RequestLogRecord,
+  checkRequestLog,
   reserveIdInto,
   TallyConfigError,
   TallyError,
@@ -132,6 +135,11 @@ type TrackArgs<P> = {} extends P ? [properties?: P, options?: TrackOptions] : [p
 export interface Tracker<C extends Catalog> {
   /** Records an event. O(1), never throws, never awaits: problems are counted and reported to `onError`. */
   track<N extends EventName<C>>(name: N, ...args: TrackArgs<EventProps<C, N>>): void;
+  /**
+   * Records an HTTP request log (the Fastify plugin calls this). `build` runs at batch time, off the
+   * response path; the log travels as a `$request` envelope through the same queue, retries and spool.
+   */
+  trackRequest(build: () => RequestLogRecord): void;
   /** Runs `fn` with context merged over the ambient one (AsyncLocalStorage: survives awaits). */
   withContext<T>(context: TrackContext, fn: () => T): T;
   /** Sends everything queued now; resolves when it is delivered, spooled or dropped. */
@@ -152,6 +160,8 @@ export const retryChannel = channel('tally:retry');
 interface Pending extends IdSeed {
   name: string;
   props: Record<string, unknown> | undefined;
+  /** A request log, built at batch time (`$request` envelopes only). */
+  build?: () => RequestLogRecord;
   ts: number;
   frame: Readonly<TrackContext> | undefined;
   opts: TrackOptions | undefined;
@@ -160,6 +170,8 @@ interface Pending extends IdSeed {
 }
 
 const FIXED_EVENT_BYTES = 160;
+/** Queue-size estimate of a request log (bodies are truncated by the plugin, 4 KiB each by default). */
+const REQUEST_LOG_BYTES = 4096;
 const TOP_LEVEL = new Set(['tenantId', 'userId', 'anonymousId']);
 const REPLAY_THROTTLE_MS = 5_000;
 
@@ -222,6 +234,7 @@ class TrackerImpl<C extends Catalog> {
   constructor(options: TrackerOptions<C>) {
     // Methods work detached (`const { track } = tracker`): a lost `this` must not make track() throw.
     this.track = this.track.bind(this);
+    this.trackRequest = this.trackRequest.bind(this);
     this.flush = this.flush.bind(this);
     this.shutdown = this.shutdown.bind(this);
     this.replaySpool = this.replaySpool.bind(this);
@@ -372,6 +385,41 @@ class TrackerImpl<C extends Catalog> {
           event: String(name),
         }),
         String(name),
+      );
+    }
+  }
+
+  trackRequest(build: () => RequestLogRecord): void {
+    try {
+      this.counts.tracked++;
+      if (this.closing) {
+        this.drop(
+          ErrorCodes.SHUTDOWN,
+          new TallyError(ErrorCodes.SHUTDOWN, 'request log after shutdown'),
+          REQUEST_LOG_EVENT,
+        );
+        return;
+      }
+      const now = Date.now();
+      // The log carries its own id (born when the request arrived); the seed fields are unused.
+      this.enqueue({
+        name: REQUEST_LOG_EVENT,
+        props: undefined,
+        build,
+        ms: now,
+        a: 0,
+        b: 0,
+        ts: now,
+        frame: undefined,
+        opts: undefined,
+        rate: 1,
+        bytes: REQUEST_LOG_BYTES,
+      });
+    } catch (e) {
+      this.drop(
+        ErrorCodes.CALLBACK_FAILED,
+        new TallyError(ErrorCodes.CALLBACK_FAILED, `trackRequest failed: ${(e as Error)?.message}`),
+        REQUEST_LOG_EVENT,
       );
     }
   }
@@ -589,6 +637,7 @@ class TrackerImpl<C extends Catalog> {
   }
 
   private finalize(p: Pending): TallyEvent | undefined {
+    if (p.build) return this.finalizeRequest(p.build);
     const v = this.validate(p.name, p.props);
     if (!v.ok) {
       this.drop(v.error.code, v.error, p.name);
@@ -608,6 +657,35 @@ class TrackerImpl<C extends Catalog> {
     if (userId !== undefined) event.userId = userId;
     const anonymousId = opts?.anonymousId ?? frame?.anonymousId ?? this.baseTop.anonymousId;
     if (anonymousId !== undefined) event.anonymousId = anonymousId;
+    return event;
+  }
+
+  private finalizeRequest(build: () => RequestLogRecord): TallyEvent | undefined {
+    let log: RequestLogRecord;
+    try {
+      log = build();
+    } catch (e) {
+      const error = new TallyError(
+        ErrorCodes.CALLBACK_FAILED,
+        `building a request log failed: ${(e as Error)?.message}`,
+      );
+      this.drop(error.code, error, REQUEST_LOG_EVENT);
+      return undefined;
+    }
+    const invalid = checkRequestLog(log);
+    if (invalid) {
+      this.drop(invalid.code, invalid, REQUEST_LOG_EVENT);
+      return undefined;
+    }
+    const event: TallyEvent = {
+      id: log.id,
+      name: REQUEST_LOG_EVENT,
+      tenantId: log.tenantId,
+      properties: log as unknown as TallyEvent['properties'],
+      context: this.sharedContext,
+      timestamp: log.timestamp,
+    };
+    if (log.userId !== undefined) event.userId = log.userId;
     return event;
   }
 
