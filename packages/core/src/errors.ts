@@ -44,6 +44,12 @@ export const ErrorCodes = {
   INVALID_ROW: 'TALLY_INVALID_ROW',
   /** A request was refused because a tenant's or user's quota is used up (HTTP 429). */
   QUOTA_EXCEEDED: 'TALLY_QUOTA_EXCEEDED',
+  /** The request carries no valid credentials (history API: the app's authenticate hook said no). */
+  UNAUTHORIZED: 'TALLY_UNAUTHORIZED',
+  /** A query parameter is malformed or out of range; the message names it. */
+  BAD_QUERY: 'TALLY_BAD_QUERY',
+  /** No such record for this caller (including records that exist but belong to someone else). */
+  NOT_FOUND: 'TALLY_NOT_FOUND',
   /** A bug in a user callback (onError, dedupe key, context getter) threw; Tally caught it. */
   CALLBACK_FAILED: 'TALLY_CALLBACK_FAILED',
 } as const;

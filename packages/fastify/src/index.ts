@@ -10,3 +10,4 @@ export {
   type RequestLogOptions,
   tallyRequestLog,
 } from './plugin.js';
+export { type HistoryCaller, type HistoryOptions, type HistorySource, historyRoutes } from './history.js';

@@ -30,10 +30,54 @@ export interface Store {
   insertRequestLogs(rows: readonly RequestLogRow[]): Promise<string[]>;
   /** Runs `fn` as the tenant role with `tally.tenant_id` set: row-level security shows only that tenant. */
   asTenant<T>(tenantId: string, fn: (sql: SqlClient) => Promise<T>): Promise<T>;
+  /** A user's own request logs, newest first, keyset-paged on (ts, id); read as the tenant role (RLS). */
+  requestHistory(query: HistoryQuery): Promise<HistoryItem[]>;
+  /** One request log of this user, with bodies; undefined when absent or someone else's. */
+  requestLog(tenantId: string, userId: string, id: string): Promise<HistoryDetail | undefined>;
   /** Detail and rollup totals: the exactly-once invariant is events = eventRollup, requestLogs = pathRollup. */
   totals(): Promise<{ events: number; eventRollup: number; requestLogs: number; pathRollup: number }>;
   close(): Promise<void>;
 }
+
+export interface HistoryQuery {
+  tenantId: string;
+  userId: string;
+  /** Rows strictly older than this (ts, id) position: the decoded cursor. */
+  before?: { ts: string; id: string };
+  from?: string;
+  to?: string;
+  /** 2, 3, 4 or 5: the status class. */
+  statusClass?: number;
+  route?: string;
+  limit: number;
+}
+
+/** A history row: what a user may see in a list (never bodies or headers). */
+export interface HistoryItem {
+  id: string;
+  requestId: string | null;
+  method: string;
+  route: string | null;
+  url: string;
+  status: number;
+  durationMs: number;
+  requestBytes: number | null;
+  responseBytes: number | null;
+  aborted: boolean;
+  error: string | null;
+  timestamp: string;
+}
+
+export interface HistoryDetail extends HistoryItem {
+  headers: Record<string, string> | null;
+  requestBody: string | null;
+  responseBody: string | null;
+  bodyTruncated: boolean;
+  userAgent: string | null;
+}
+
+const HISTORY_COLUMNS = `id::text AS id, request_id, method, route, url, status, duration_ms, request_bytes,
+  response_bytes, aborted, error, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts_iso`;
 
 export type StoreConfig =
   | { kind: 'pglite'; dataDir?: string; schema?: string }
@@ -192,9 +236,54 @@ function buildStore(
 
     asTenant(tenantId, fn) {
       return sql.transaction(async (tx) => {
-        await tx.exec('SET LOCAL ROLE tally_tenant');
-        await tx.query(`SELECT set_config('tally.tenant_id', $1, true)`, [tenantId]);
+        await asTenantRole(tx, tenantId);
         return fn(tx);
+      });
+    },
+
+    requestHistory(q) {
+      return sql.transaction(async (tx) => {
+        await asTenantRole(tx, q.tenantId);
+        const params: unknown[] = [q.tenantId, q.userId];
+        let where = 'tenant_id = $1 AND user_id = $2';
+        const add = (clause: string, value: unknown) => {
+          params.push(value);
+          where += ` AND ${clause.replace('?', `$${params.length}`)}`;
+        };
+        if (q.before) {
+          params.push(q.before.ts, q.before.id);
+          where += ` AND (ts, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`;
+        }
+        if (q.from) add('ts >= ?::timestamptz', q.from);
+        if (q.to) add('ts < ?::timestamptz', q.to);
+        if (q.statusClass) add('status / 100 = ?::int', q.statusClass);
+        if (q.route) add('route = ?', q.route);
+        params.push(q.limit);
+        const rows = await tx.query<Record<string, unknown>>(
+          `SELECT ${HISTORY_COLUMNS} FROM request_logs WHERE ${where} ORDER BY ts DESC, id DESC LIMIT $${params.length}`,
+          params,
+        );
+        return rows.map(historyItem);
+      });
+    },
+
+    requestLog(tenantId, userId, id) {
+      return sql.transaction(async (tx) => {
+        await asTenantRole(tx, tenantId);
+        const [row] = await tx.query<Record<string, unknown>>(
+          `SELECT ${HISTORY_COLUMNS}, headers, request_body, response_body, body_truncated, user_agent
+           FROM request_logs WHERE tenant_id = $1 AND user_id = $2 AND id = $3::uuid`,
+          [tenantId, userId, id],
+        );
+        if (!row) return undefined;
+        return {
+          ...historyItem(row),
+          headers: (row.headers as Record<string, string> | null) ?? null,
+          requestBody: (row.request_body as string | null) ?? null,
+          responseBody: (row.response_body as string | null) ?? null,
+          bodyTruncated: Boolean(row.body_truncated),
+          userAgent: (row.user_agent as string | null) ?? null,
+        };
       });
     },
 
@@ -214,5 +303,29 @@ function buildStore(
     },
 
     close,
+  };
+}
+
+/** Inside a transaction: from here on, row-level security shows only `tenantId`'s rows. */
+async function asTenantRole(tx: SqlClient, tenantId: string): Promise<void> {
+  await tx.exec('SET LOCAL ROLE tally_tenant');
+  await tx.query(`SELECT set_config('tally.tenant_id', $1, true)`, [tenantId]);
+}
+
+function historyItem(row: Record<string, unknown>): HistoryItem {
+  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return {
+    id: String(row.id),
+    requestId: (row.request_id as string | null) ?? null,
+    method: String(row.method),
+    route: (row.route as string | null) ?? null,
+    url: String(row.url),
+    status: Number(row.status),
+    durationMs: Number(row.duration_ms),
+    requestBytes: num(row.request_bytes),
+    responseBytes: num(row.response_bytes),
+    aborted: Boolean(row.aborted),
+    error: (row.error as string | null) ?? null,
+    timestamp: String(row.ts_iso),
   };
 }
