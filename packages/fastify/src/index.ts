@@ -9,5 +9,6 @@ export {
   type RequestLog,
   type RequestLogOptions,
   tallyRequestLog,
+  type TrackerLike,
 } from './plugin.js';
 export { type HistoryCaller, type HistoryOptions, type HistorySource, historyRoutes } from './history.js';

@@ -30,13 +30,13 @@ export interface RequestLogOptions {
    * The tracker the logs go through (its queue, batching, retries, spool and shutdown drain): with the
    * `direct` sink into this process's store, with the http sink to a collector.
    */
-  tracker?: { trackRequest(build: () => RequestLogRecord): void };
+  tracker?: TrackerLike;
   /** Lower level: receives every finished request instead; `record.finish()` builds the log. */
   onRecord?: (record: PendingRequestLog) => void;
   /** Tenant of the logs when the getter gives none. Default `default`. */
   tenantId?: string;
   /** Who made the request. Default: `request.user?.id`, `request.user?.apiKeyId`, `request.user?.tenantId`. */
-  identify?: (request: FastifyRequest) => { userId?: string; apiKeyId?: string; tenantId?: string } | undefined;
+  identify?: Identify;
   /** Bytes kept of each body (head and tail halves). Default 4096. */
   bodyLimit?: number;
   captureRequestBody?: boolean;
@@ -53,6 +53,16 @@ export interface RequestLogOptions {
   sampleRate?: number;
   /** What is kept of the client IP. Default `truncate` (IPv4 /24, IPv6 /48). */
   ip?: IpPolicy;
+}
+
+export type Identify = (
+  request: FastifyRequest,
+) => { userId?: string; apiKeyId?: string; tenantId?: string } | undefined;
+
+/** What the plugin needs of a tracker (`createTracker(...)` fits). */
+export interface TrackerLike {
+  trackRequest(build: () => RequestLogRecord): void;
+  track(name: string, properties?: object, options?: { tenantId?: string; userId?: string }): void;
 }
 
 /** The finished, redacted log of one request (the `request_logs` row without `receivedAt`). */
@@ -75,6 +85,10 @@ declare module 'fastify' {
     /** Set by `quotaExceeded()`: the log records the refusal. */
     tallyError?: string;
   }
+  interface FastifyInstance {
+    /** The plugin's tracker and identify hook, for `quotaExceeded()` and the app's own events. */
+    tally?: { tracker?: TrackerLike; identify: Identify };
+  }
 }
 
 interface State {
@@ -91,6 +105,8 @@ const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, 
     done(new Error('@tally/fastify: pass `tracker` (createTracker with a sink) or `onRecord`'));
     return;
   }
+  const identify = options.identify ?? defaultIdentify;
+  app.decorate('tally', { tracker: options.tracker, identify });
   const bodyLimit = options.bodyLimit ?? 4096;
   const redacted = new Set([...DEFAULT_REDACTED_HEADERS, ...(options.redactHeaders ?? []).map((h) => h.toLowerCase())]);
   const exclude = new Set(options.exclude ?? DEFAULT_EXCLUDED_ROUTES);
@@ -100,7 +116,6 @@ const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, 
     done(new Error(`@tally/fastify: sampleRate must be in (0, 1]; got ${sampleRate}`));
     return;
   }
-  const identify = options.identify ?? defaultIdentify;
   const ipPolicy = options.ip ?? 'truncate';
   const bodyPaths = (options.redactBodyPaths ?? []).map((p) => p.split('.'));
 
@@ -279,13 +294,30 @@ export function maskIp(ip: string | undefined, policy: IpPolicy): string | undef
   return `${groups.slice(0, 3).join(':')}::`;
 }
 
-/** For a preHandler that refuses a request for quota: marks the log and answers 429 with a JSON code. */
+/**
+ * For a preHandler that refuses a request for quota: answers 429 with a JSON code (and Retry-After),
+ * marks the request log, and tracks a `quota_exceeded` event (tenant, user, quota, limit, usage) through
+ * the plugin's tracker; its catalog needs that event (the support-bot catalog has it).
+ */
 export function quotaExceeded(
   request: FastifyRequest,
   reply: FastifyReply,
-  details: { quota: string; limit: number; usage: number; retryAfterSeconds?: number },
+  details: { quota: string; limit: number; usage: number; retryAfterSeconds?: number; period?: string },
 ): FastifyReply {
   request.tallyError = `${ErrorCodes.QUOTA_EXCEEDED}: ${details.quota} ${details.usage}/${details.limit}`;
+  const tally = request.server.tally;
+  const who = tally && safe(() => tally.identify(request));
+  tally?.tracker?.track(
+    'quota_exceeded',
+    {
+      quota: details.quota,
+      limit: details.limit,
+      usage: details.usage,
+      ...(details.period ? { period: details.period } : {}),
+      ...(request.routeOptions.url ? { route: request.routeOptions.url } : {}),
+    },
+    { ...(who?.tenantId ? { tenantId: who.tenantId } : {}), ...(who?.userId ? { userId: who.userId } : {}) },
+  );
   if (details.retryAfterSeconds !== undefined) reply.header('retry-after', String(details.retryAfterSeconds));
   return reply.code(429).send({
     error: {

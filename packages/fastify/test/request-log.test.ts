@@ -16,7 +16,9 @@ import {
   tallyRequestLog,
   type RequestLogOptions,
 } from '../src/index.js';
-import { waitFor } from '../../node/test/support/helpers.js';
+import { supportBotCatalog } from '@tally/core';
+import { createMemorySink, createTracker } from '@tally/node';
+import { tempDir, waitFor } from '../../node/test/support/helpers.js';
 
 const apps: FastifyInstance[] = [];
 afterEach(async () => {
@@ -174,6 +176,41 @@ describe('request log', () => {
     expect(res.json()).toMatchObject({ error: { code: 'TALLY_QUOTA_EXCEEDED' } });
     await waitFor(() => logs().length === 1);
     expect(logs()[0]).toMatchObject({ status: 429, userId: 'u1', error: 'TALLY_QUOTA_EXCEEDED: messages 100/100' });
+  });
+
+  it('through a tracker: the request log and a quota_exceeded event with tenant, user, limit and usage', async () => {
+    const tmp = tempDir();
+    const sink = createMemorySink();
+    const tracker = createTracker({ catalog: supportBotCatalog, sink, spool: tmp.dir });
+    try {
+      const app = Fastify();
+      apps.push(app);
+      await app.register(tallyRequestLog, { tracker });
+      app.addHook('preHandler', async (request) => {
+        (request as unknown as { user: object }).user = { id: 'u1', tenantId: 'acme' };
+      });
+      app.get('/limited', {
+        preHandler: (request, reply, done) => {
+          quotaExceeded(request, reply, { quota: 'messages', limit: 100, usage: 100, period: 'day' });
+          done();
+        },
+        handler: async () => 'never',
+      });
+      expect((await app.inject({ method: 'GET', url: '/limited' })).statusCode).toBe(429);
+      await waitFor(() => tracker.stats().queued >= 2);
+      expect(await tracker.flush()).toMatchObject({ delivered: 2, dropped: {} });
+      const quota = sink.events.find((e) => e.name === 'quota_exceeded');
+      expect(quota).toMatchObject({
+        tenantId: 'acme',
+        userId: 'u1',
+        properties: { quota: 'messages', limit: 100, usage: 100, period: 'day', route: '/limited' },
+      });
+      const request = sink.events.find((e) => e.name === '$request');
+      expect(request).toMatchObject({ tenantId: 'acme', userId: 'u1', properties: { status: 429, route: '/limited' } });
+    } finally {
+      await tracker.shutdown();
+      tmp.cleanup();
+    }
   });
 
   it('captures SSE written straight to reply.raw and streams sent with reply.send, without altering them', async () => {
