@@ -2,6 +2,7 @@ export * from './catalog.js';
 export { productCatalog } from './catalogs/product.js';
 export { supportBotCatalog } from './catalogs/support-bot.js';
 export * from './envelope.js';
+export * from './history.js';
 export * from './errors.js';
 export * from './pii.js';
 export { type Sanitized, type SanitizeOptions, sanitizeProperties, utf8Length } from './sanitize.js';

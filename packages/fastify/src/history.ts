@@ -3,7 +3,7 @@
  * provides); authorization is by construction: every query is scoped to the caller's tenant and user,
  * runs under row-level security, and another user's id answers 404, the same as a missing one.
  */
-import { ErrorCodes, isUuid } from '@tally/core';
+import { ErrorCodes, type HistoryDetail, type HistoryItem, type HistoryQuery, isUuid } from '@tally/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export interface HistoryCaller {
@@ -13,17 +13,8 @@ export interface HistoryCaller {
 
 /** What the routes read from (the Store implements it). */
 export interface HistorySource {
-  requestHistory(query: {
-    tenantId: string;
-    userId: string;
-    before?: { ts: string; id: string };
-    from?: string;
-    to?: string;
-    statusClass?: number;
-    route?: string;
-    limit: number;
-  }): Promise<{ id: string; timestamp: string }[]>;
-  requestLog(tenantId: string, userId: string, id: string): Promise<object | undefined>;
+  requestHistory(query: HistoryQuery): Promise<HistoryItem[]>;
+  requestLog(tenantId: string, userId: string, id: string): Promise<HistoryDetail | undefined>;
 }
 
 export interface HistoryOptions {
@@ -56,7 +47,7 @@ export function historyRoutes(app: FastifyInstance, options: HistoryOptions): vo
   app.get(prefix, async (request, reply) => {
     const who = await caller(request, reply);
     if (!who) return reply;
-    let query: Parameters<HistorySource['requestHistory']>[0];
+    let query: HistoryQuery;
     try {
       query = { ...who, ...parseQuery(request.query as Record<string, unknown>, defaultLimit) };
     } catch (e) {

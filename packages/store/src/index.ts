@@ -1,15 +1,7 @@
 export { loadMigrations, type Migration, migrate } from './migrate.js';
 export { type EventRow, LATENCY_BUCKETS_MS, type RequestLogRow } from './rows.js';
 export type { SqlClient } from './sql-client.js';
-export {
-  createStore,
-  type HistoryDetail,
-  type HistoryItem,
-  type HistoryQuery,
-  type Store,
-  type StoreCapabilities,
-  type StoreConfig,
-} from './store.js';
+export { createStore, type Store, type StoreCapabilities, type StoreConfig } from './store.js';
 export { createDirectSink } from './direct-sink.js';
 export {
   createWriter,

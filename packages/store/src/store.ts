@@ -3,6 +3,7 @@
  * by id, and each insert feeds its rollups from exactly the rows it inserted, in the same statement:
  * a redelivered batch inserts nothing and so counts nothing, and SUM(rollup) = COUNT(detail) always.
  */
+import type { HistoryDetail, HistoryItem, HistoryQuery } from '@tally/core';
 import { migrate } from './migrate.js';
 import { openPglite } from './pglite.js';
 import { openPostgres } from './postgres.js';
@@ -37,43 +38,6 @@ export interface Store {
   /** Detail and rollup totals: the exactly-once invariant is events = eventRollup, requestLogs = pathRollup. */
   totals(): Promise<{ events: number; eventRollup: number; requestLogs: number; pathRollup: number }>;
   close(): Promise<void>;
-}
-
-export interface HistoryQuery {
-  tenantId: string;
-  userId: string;
-  /** Rows strictly older than this (ts, id) position: the decoded cursor. */
-  before?: { ts: string; id: string };
-  from?: string;
-  to?: string;
-  /** 2, 3, 4 or 5: the status class. */
-  statusClass?: number;
-  route?: string;
-  limit: number;
-}
-
-/** A history row: what a user may see in a list (never bodies or headers). */
-export interface HistoryItem {
-  id: string;
-  requestId: string | null;
-  method: string;
-  route: string | null;
-  url: string;
-  status: number;
-  durationMs: number;
-  requestBytes: number | null;
-  responseBytes: number | null;
-  aborted: boolean;
-  error: string | null;
-  timestamp: string;
-}
-
-export interface HistoryDetail extends HistoryItem {
-  headers: Record<string, string> | null;
-  requestBody: string | null;
-  responseBody: string | null;
-  bodyTruncated: boolean;
-  userAgent: string | null;
 }
 
 const HISTORY_COLUMNS = `id::text AS id, request_id, method, route, url, status, duration_ms, request_bytes,
