@@ -1,0 +1,441 @@
+/**
+ * Fastify request-logging benchmark (issue 5): hello world under load, in the same run,
+ *
+ *   bare         Fastify alone;
+ *   pino         + pino-http (defaults) on pino's worker-thread transport (`pino/file` to a temp file);
+ *   pino-redact  the same with pino's `redact` on the headers Tally redacts (figures only: same work);
+ *   tally        + @tally/fastify (header redaction on, its default) → tracker → direct sink →
+ *                exactly-once writer → PGlite on disk, all in the server's process;
+ *   tally-null   the plugin and tracker into a sink that only counts (diagnostic: the cost without storage).
+ *
+ * Each run is a fresh server process (bench/support/fastify-server.ts under tsx) and autocannon in
+ * another process (its CLI, `--json`), so the load generator never shares the server's thread: warm-up
+ * (2 s), then the measured window (10 s), 50 connections, pipelining 1, every request carrying
+ * `authorization: Bearer x` and `cookie: a=b` so redaction has work. The variants run in order, then in
+ * reverse (A…E, E…A); each variant's figure is the MEAN of its two runs (both are printed).
+ *
+ * Checked after every logging run: the server stops, the logger drains, and what it stored (rows in
+ * `request_logs`, lines in pino's file) must equal the requests the server saw (warm-up included). That
+ * count is also compared with autocannon's: completed ≤ seen ≤ sent (the difference is what was in flight
+ * when autocannon stopped). A mismatch is printed loudly and fails the bench.
+ *
+ * Targets (issue 5): Tally ≥ 0.85× bare, and faster than pino-http.
+ * Prints a table, then as its last line `{"bench":"fastify",…,"ratio":<tally vs bare>}`.
+ * BENCH_QUICK=1: bare, pino, tally once each, 0.3 s warm-up, 1 s measured: a smoke run (figures not
+ * meaningful).
+ * BENCH_PROFILE=1 profiles the measured window of extra bare, Tally and Tally null-sink runs (V8's CPU
+ * profiler in the server, through the inspector) and prints CPU µs per request by area and by function
+ * against bare; a full run does so by itself when Tally misses 0.85× bare (BENCH_PROFILE=0: never).
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatProfile, type ProfileSummary, summarizeProfile } from './support/cpu-profile.js';
+import type { ServerCommand, ServerDone, ServerMark, ServerReady, ServerVariant } from './support/fastify-protocol.js';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const WARMUP_S = QUICK ? 0.3 : 2;
+const MEASURE_S = QUICK ? 1 : 10;
+const CONNECTIONS = 50;
+const PIPELINING = 1;
+const HEADERS = ['authorization=Bearer x', 'cookie=a=b'];
+const TARGET_VS_BARE = 0.85;
+const PROFILE = process.env.BENCH_PROFILE;
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SERVER = fileURLToPath(new URL('./support/fastify-server.ts', import.meta.url));
+const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon');
+
+interface Variant {
+  key: ServerVariant;
+  label: string;
+  /** Does it log (so what it stored is checked)? */
+  logs: boolean;
+}
+
+const VARIANTS: Variant[] = [
+  { key: 'bare', label: 'Fastify, bare', logs: false },
+  { key: 'pino', label: 'Fastify + pino-http (worker transport)', logs: true },
+  { key: 'pino-redact', label: 'Fastify + pino-http + redact (same headers)', logs: true },
+  { key: 'tally', label: 'Fastify + Tally (redaction, PGlite)', logs: true },
+  { key: 'tally-null', label: 'Fastify + Tally, null sink (no storage; diagnostic)', logs: true },
+];
+
+/**
+ * Full: every variant in order, then in reverse. Quick: the headline three once, a smoke run (starting a
+ * server with PGlite on disk alone takes seconds).
+ */
+const ORDERS: Variant[][] = QUICK
+  ? [VARIANTS.filter((v) => v.key !== 'pino-redact' && v.key !== 'tally-null')]
+  : [VARIANTS, [...VARIANTS].reverse()];
+
+// ---------------------------------------------------------------- processes and cleanup
+
+const workRoot = mkdtempSync(join(tmpdir(), 'tally-bench-fastify-'));
+const children = new Set<ChildProcess>();
+
+function cleanup(): void {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  rmSync(workRoot, { recursive: true, force: true });
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    cleanup();
+    process.exit(130);
+  });
+}
+
+/** The next IPC message of `type` from `child`; rejects if the child exits first or `timeoutMs` passes. */
+function nextMessage<T extends { type: string }>(child: ChildProcess, type: T['type'], timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: T) => {
+      if (message?.type !== type) return;
+      finish();
+      resolve(message);
+    };
+    const onExit = (code: number | null, signal: string | null) => {
+      finish();
+      reject(new Error(`server exited (${signal ?? `code ${code}`}) while waiting for "${type}"`));
+    };
+    const timer = setTimeout(() => {
+      finish();
+      reject(new Error(`no "${type}" from the server within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const finish = () => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+function ask<T extends { type: string }>(child: ChildProcess, command: ServerCommand, timeoutMs = 30_000): Promise<T> {
+  const reply = nextMessage<T>(child, command.type === 'stop' ? 'done' : 'mark', timeoutMs);
+  child.send(command);
+  return reply;
+}
+
+interface Load {
+  /** Responses received (any status). */
+  completed: number;
+  /** Requests written to the sockets. */
+  sent: number;
+  ok2xx: number;
+  /** Non-2xx responses, socket errors and timeouts. */
+  problems: number;
+  seconds: number;
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+/** One autocannon run in its own process (the CLI with `--json`). */
+async function autocannon(port: number, seconds: number): Promise<Load> {
+  const args = [AUTOCANNON, '-c', String(CONNECTIONS), '-p', String(PIPELINING), '-d', String(seconds), '-n', '-j'];
+  for (const h of HEADERS) args.push('-H', h);
+  args.push(`http://127.0.0.1:${port}/`);
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  children.delete(child);
+  if (code !== 0) throw new Error(`autocannon exited with ${code}: ${err.trim()}`);
+  const r = JSON.parse(out.trim().split('\n').pop() as string) as {
+    requests: { total: number; sent: number };
+    latency: { p50: number; p99: number };
+    duration: number;
+    errors: number;
+    timeouts: number;
+    non2xx: number;
+    '2xx': number;
+  };
+  return {
+    completed: r.requests.total,
+    sent: r.requests.sent,
+    ok2xx: r['2xx'],
+    problems: r.non2xx + r.errors + r.timeouts,
+    seconds: r.duration,
+    rps: r.requests.total / r.duration,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+  };
+}
+
+// ---------------------------------------------------------------- one run
+
+interface Run {
+  load: Load;
+  /** Requests the server saw during the measured window. */
+  windowRequests: number;
+  /** Server CPU µs per request over the measured window (all its threads). */
+  cpuUsPerRequest: number;
+  /** Tally: records in the tracker's queue when the measured window ended. */
+  queuedAtEnd?: number;
+  served: number;
+  completed: number;
+  sent: number;
+  stored?: number;
+  drainMs: number;
+  note?: string;
+}
+
+async function runOnce(variant: Variant, profileTo?: (file: string) => void): Promise<Run> {
+  const dir = mkdtempSync(join(workRoot, `${variant.key}-`));
+  const child = fork(SERVER, [variant.key, dir], {
+    cwd: REPO_ROOT,
+    execArgv: ['--import', 'tsx'],
+    env: process.env,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  children.add(child);
+  try {
+    const { port } = await nextMessage<ServerReady>(child, 'ready', 60_000);
+    const warm = await autocannon(port, WARMUP_S);
+    const m0 = await ask<ServerMark>(child, { type: profileTo ? 'profile-start' : 'mark' });
+    const load = await autocannon(port, MEASURE_S);
+    const m1 = await ask<ServerMark>(child, { type: 'mark' });
+    const done = await ask<ServerDone>(child, { type: 'stop' }, 600_000);
+    await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(undefined)));
+    if (done.error) throw new Error(`server: ${done.error}`);
+    if (warm.problems + load.problems > 0) {
+      throw new Error(`${warm.problems + load.problems} non-2xx responses, errors or timeouts`);
+    }
+    if (profileTo) profileTo(join(dir, `${variant.key}.cpuprofile`));
+    return {
+      load,
+      windowRequests: m1.served - m0.served,
+      cpuUsPerRequest: ((m1.cpuSeconds - m0.cpuSeconds) * 1e6) / Math.max(1, m1.served - m0.served),
+      queuedAtEnd: m1.queued,
+      served: done.served,
+      completed: warm.completed + load.completed,
+      sent: warm.sent + load.sent,
+      stored: variant.logs ? done.stored : undefined,
+      drainMs: done.drainMs,
+      note: done.note || undefined,
+    };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    children.delete(child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------- checks
+
+const failures: string[] = [];
+const warnings: string[] = [];
+
+function loud(message: string): void {
+  const bar = '!'.repeat(78);
+  console.error(`\n${bar}\n!!! ${message}\n${bar}\n`);
+}
+
+/** Stored = seen by the server (exact); completed ≤ seen ≤ sent (autocannon's own counts). */
+function check(variant: Variant, run: Run): string {
+  const inFlight = run.served - run.completed;
+  const parts = [`seen ${run.served}`, `autocannon completed ${run.completed} (+${inFlight} in flight at stop)`];
+  if (run.served < run.completed || run.served > run.sent) {
+    const message = `${variant.key}: server saw ${run.served} requests, autocannon completed ${run.completed} and sent ${run.sent}`;
+    warnings.push(message);
+    loud(`COUNT MISMATCH ${message}`);
+  }
+  if (variant.logs) {
+    parts.unshift(`stored ${run.stored}`);
+    if (run.stored !== run.served) {
+      const message = `${variant.key}: logger stored ${run.stored} of ${run.served} requests the server saw (${run.note ?? ''})`;
+      failures.push(message);
+      loud(`ROW COUNT MISMATCH ${message}`);
+    }
+  }
+  return parts.join(', ');
+}
+
+// ---------------------------------------------------------------- main
+
+const runs = new Map<ServerVariant, Run[]>(VARIANTS.map((v) => [v.key, []]));
+const checks = new Map<ServerVariant, string[]>(VARIANTS.map((v) => [v.key, []]));
+let profileText: string | undefined;
+
+async function measure(variant: Variant): Promise<void> {
+  try {
+    const run = await runOnce(variant);
+    runs.get(variant.key)?.push(run);
+    const verdict = check(variant, run);
+    checks.get(variant.key)?.push(verdict);
+    console.error(
+      `  ${variant.key.padEnd(11)} ${fmt(run.load.rps, 0).padStart(7)} req/s  p99 ${run.load.p99} ms  ` +
+        `${fmt(run.cpuUsPerRequest, 1)} µs cpu/req  ${verdict}; drain ${fmt(run.drainMs / 1000, 2)} s` +
+        (run.note ? `; ${run.note}` : ''),
+    );
+  } catch (error) {
+    const message = `${variant.key}: ${error instanceof Error ? error.message : String(error)}`;
+    failures.push(message);
+    console.error(`  ${variant.key}: FAILED ${message}`);
+  }
+}
+
+async function main(): Promise<void> {
+  console.error(
+    `fastify bench${QUICK ? ' (quick)' : ''}: warm-up ${WARMUP_S} s + ${MEASURE_S} s measured per run, ` +
+      `${CONNECTIONS} connections, pipelining ${PIPELINING}, autocannon in its own process`,
+  );
+  for (const [i, order] of ORDERS.entries()) {
+    console.error(`order ${order.map((v) => v.key).join(', ')}${i === 0 ? '' : ' (reversed)'}`);
+    for (const v of order) await measure(v);
+  }
+  const ratio = ratioOf('tally', 'bare');
+  const wanted = PROFILE === '1' || (PROFILE !== '0' && !QUICK && ratio !== null && ratio < TARGET_VS_BARE);
+  if (wanted) {
+    // The same measured window of bare Fastify first, as the baseline the Tally profile is read against.
+    console.error('profiling extra bare, Tally and Tally null-sink runs (measured window only)');
+    const profiled = async (key: ServerVariant) => {
+      let summary: ProfileSummary | undefined;
+      const run = await runOnce(VARIANTS.find((v) => v.key === key) as Variant, (file) => {
+        summary = summarizeProfile(file);
+      });
+      return { summary: summary as ProfileSummary, requests: run.windowRequests, name: key };
+    };
+    try {
+      const bare = await profiled('bare');
+      const tally = await profiled('tally');
+      const nullSink = await profiled('tally-null');
+      profileText = [
+        'Tally (PGlite) against bare Fastify:',
+        formatProfile(tally.summary, tally.requests, bare),
+        '',
+        'Tally with the null sink (plugin + tracker, no storage) against bare Fastify:',
+        formatProfile(nullSink.summary, nullSink.requests, bare),
+      ].join('\n');
+    } catch (error) {
+      console.error(`  profiling failed: ${(error as Error).message}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- report
+
+function fmt(v: number | null | undefined, digits: number): string {
+  return v === null || v === undefined || !Number.isFinite(v)
+    ? '—'
+    : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function round(v: number | null | undefined, digits: number): number | null {
+  return v === null || v === undefined || !Number.isFinite(v) ? null : Number(v.toFixed(digits));
+}
+
+function mean(values: number[]): number | null {
+  return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+function rps(key: ServerVariant): number | null {
+  return mean((runs.get(key) ?? []).map((r) => r.load.rps));
+}
+
+function ratioOf(key: ServerVariant, baseline: ServerVariant): number | null {
+  const a = rps(key);
+  const b = rps(baseline);
+  return a === null || b === null || b <= 0 ? null : a / b;
+}
+
+function report(): void {
+  const header = ['variant', 'req/s', '× bare', '× pino', 'target', 'p50/p99 ms', 'cpu µs/req', 'runs (req/s)'];
+  const table = (ORDERS[0] ?? []).map((v) => {
+    const rs = runs.get(v.key) ?? [];
+    const vsBare = ratioOf(v.key, 'bare');
+    const vsPino = ratioOf(v.key, 'pino');
+    const target =
+      v.key !== 'tally'
+        ? ''
+        : `≥ ${TARGET_VS_BARE}× bare ${vsBare !== null && vsBare >= TARGET_VS_BARE ? 'ok' : 'MISSED'}, ` +
+          `> pino ${vsPino !== null && vsPino > 1 ? 'ok' : 'MISSED'}`;
+    return [
+      v.label,
+      fmt(rps(v.key), 0),
+      fmt(vsBare, 2),
+      v.key === 'bare' ? '' : fmt(vsPino, 2),
+      target,
+      `${fmt(mean(rs.map((r) => r.load.p50)), 1)}/${fmt(mean(rs.map((r) => r.load.p99)), 1)}`,
+      fmt(mean(rs.map((r) => r.cpuUsPerRequest)), 1),
+      rs.map((r) => fmt(r.load.rps, 0)).join(', '),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]?.length ?? 0)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => ([0, 4, 7].includes(i) ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  console.log('');
+  console.log(
+    `Fastify hello world, ${CONNECTIONS} connections, pipelining ${PIPELINING}, ${MEASURE_S} s measured ` +
+      `after ${WARMUP_S} s warm-up; req/s = mean of ${ORDERS.length} run(s) a variant ` +
+      `(${ORDERS.length > 1 ? 'in order, then reversed' : 'one order'}), each on a fresh server process`,
+  );
+  console.log(line(header));
+  for (const row of table) console.log(line(row));
+  console.log('');
+  console.log('stored vs requests (warm-up included; "seen" = the server\'s own count):');
+  for (const v of ORDERS[0] ?? []) {
+    for (const [i, c] of (checks.get(v.key) ?? []).entries()) {
+      const run = runs.get(v.key)?.[i];
+      const extra = [
+        run?.queuedAtEnd !== undefined ? `queued at end of window ${run.queuedAtEnd}` : '',
+        v.logs && run ? `drain ${fmt(run.drainMs / 1000, 2)} s` : '',
+        run?.note ?? '',
+      ].filter(Boolean);
+      console.log(`  ${v.key.padEnd(11)} run ${i + 1}: ${c}${extra.length > 0 ? `; ${extra.join('; ')}` : ''}`);
+    }
+  }
+  if (profileText) {
+    console.log('');
+    console.log('CPU profiles of the server over a measured window (extra runs):');
+    console.log(profileText);
+  }
+  for (const w of warnings) console.log(`WARNING ${w}`);
+  for (const f of failures) console.log(`FAILED ${f}`);
+
+  const ratioVsBare = round(ratioOf('tally', 'bare'), 3);
+  const rowsOk = ['pino', 'pino-redact', 'tally', 'tally-null'].every((k) =>
+    (runs.get(k as ServerVariant) ?? []).every((r) => r.stored === r.served),
+  );
+  console.log(
+    JSON.stringify({
+      bench: 'fastify',
+      quick: QUICK,
+      connections: CONNECTIONS,
+      measured_s: MEASURE_S,
+      stat: 'mean',
+      bare_rps: round(rps('bare'), 0),
+      pino_rps: round(rps('pino'), 0),
+      pino_redact_rps: round(rps('pino-redact'), 0),
+      tally_rps: round(rps('tally'), 0),
+      ratio_vs_bare: ratioVsBare,
+      ratio_vs_pino: round(ratioOf('tally', 'pino'), 3),
+      ratio_vs_pino_redact: round(ratioOf('tally', 'pino-redact'), 3),
+      tally_null_rps: round(rps('tally-null'), 0),
+      tally_null_ratio_vs_bare: round(ratioOf('tally-null', 'bare'), 3),
+      pino_ratio_vs_bare: round(ratioOf('pino', 'bare'), 3),
+      rows_ok: rowsOk,
+      ratio: ratioVsBare,
+    }),
+  );
+}
+
+try {
+  await main();
+} catch (error) {
+  failures.push(error instanceof Error ? error.message : String(error));
+} finally {
+  cleanup();
+}
+report();
+process.exitCode = failures.length > 0 ? 1 : 0;
