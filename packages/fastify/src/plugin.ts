@@ -135,11 +135,16 @@ const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, 
       res.removeListener('close', onClose);
       const durationMs = Number(process.hrtime.bigint() - state.start) / 1e6;
       const status = aborted && !res.headersSent ? 499 : res.statusCode;
-      onRecord({
-        aborted,
-        status,
-        finish: () => build(request, reply, state, { aborted, status, durationMs }),
-      });
+      try {
+        onRecord({
+          aborted,
+          status,
+          finish: () => build(request, reply, state, { aborted, status, durationMs }),
+        });
+      } catch {
+        // This runs in a `finish` listener, where a throw would crash the app: a broken consumer loses
+        // its own log, nothing more (the tracker's trackRequest never throws).
+      }
     };
     const onFinish = () => complete(false);
     // `close` without `finish` first: the client went away before the response was fully sent.

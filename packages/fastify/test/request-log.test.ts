@@ -255,6 +255,18 @@ describe('request log', () => {
     expect(log.responseBytes).toBeLessThan(200 * 14);
   });
 
+  it('a consumer that throws does not take the app down', async () => {
+    const app = Fastify();
+    apps.push(app);
+    await app.register(tallyRequestLog, {
+      onRecord: () => {
+        throw new Error('broken consumer');
+      },
+    });
+    app.get('/', async () => 'ok');
+    for (let i = 0; i < 3; i++) expect((await app.inject({ method: 'GET', url: '/' })).body).toBe('ok');
+  });
+
   it('refuses a bad sample rate at registration', async () => {
     const app = Fastify();
     apps.push(app);
