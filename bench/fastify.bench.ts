@@ -35,6 +35,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatProfile, type ProfileSummary, summarizeProfile } from './support/cpu-profile.js';
 import type { ServerCommand, ServerDone, ServerMark, ServerReady, ServerVariant } from './support/fastify-protocol.js';
+import { fmt, round } from './support/figures.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const WARMUP_S = QUICK ? 0.3 : 2;
@@ -324,16 +325,6 @@ async function main(): Promise<void> {
 }
 
 // ---------------------------------------------------------------- report
-
-function fmt(v: number | null | undefined, digits: number): string {
-  return v === null || v === undefined || !Number.isFinite(v)
-    ? '—'
-    : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function round(v: number | null | undefined, digits: number): number | null {
-  return v === null || v === undefined || !Number.isFinite(v) ? null : Number(v.toFixed(digits));
-}
 
 function mean(values: number[]): number | null {
   return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;

@@ -31,6 +31,7 @@ import { pipeline } from 'node:stream/promises';
 import { createStore, createWriter, type EventRow, type Store } from '@tally/store';
 import postgres from 'postgres';
 import { copyText, EVENT_COLUMNS, makeEventRows, unnestColumns } from './support/ingest-rows.js';
+import { fmt, round } from './support/figures.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const N = QUICK ? 10_000 : 300_000;
@@ -600,16 +601,6 @@ async function main(): Promise<void> {
 }
 
 // ---------------------------------------------------------------- report
-
-function fmt(v: number | null | undefined, digits: number): string {
-  return v === null || v === undefined || !Number.isFinite(v)
-    ? '—'
-    : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function round(v: number | null | undefined, digits: number): number | null {
-  return v === null || v === undefined || !Number.isFinite(v) ? null : Number(v.toFixed(digits));
-}
 
 function eps(key: string): number | null {
   return outcomes.get(key)?.best?.eps ?? null;

@@ -29,6 +29,7 @@ import {
   type ReceiverReady,
   type RunRequest,
 } from './support/protocol.js';
+import { round } from './support/figures.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const LIBS: Lib[] = ['tally', 'posthog', 'segment'];
@@ -202,10 +203,6 @@ function fmt(v: number | null | undefined, digits: number): string {
 
 function value(lib: Lib, phase: Phase): number | null {
   return results.get(key(lib, phase))?.value ?? null;
-}
-
-function round(v: number | null, digits: number): number | null {
-  return v === null || !Number.isFinite(v) ? null : Number(v.toFixed(digits));
 }
 
 function ratio(a: number | null, b: number | null): number | null {
