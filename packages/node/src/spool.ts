@@ -7,7 +7,7 @@
  * A crash between send and delete resends it later: ids make that harmless (receivers dedupe by id).
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
-import { appendFile, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, TallyError, type TallyEvent } from '@tally/core';
 
@@ -169,20 +169,6 @@ export class Spool {
     await unlink(path).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') throw e;
     });
-  }
-
-  /** Bytes currently on disk in the spool directory (for stats and doctor). */
-  async size(): Promise<{ files: number; bytes: number }> {
-    let files = 0;
-    let bytes = 0;
-    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
-      const s = await stat(join(this.dir, name)).catch(() => undefined);
-      if (s?.isFile()) {
-        files++;
-        bytes += s.size;
-      }
-    }
-    return { files, bytes };
   }
 }
 
