@@ -15,7 +15,7 @@
  */
 import { appendFile, mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type BatchRejection, ErrorCodes, isoTime, isUuid, TallyConfigError } from '@tally/core';
+import { type BatchRejection, checkRequestLog, ErrorCodes, isoTime, isUuid, TallyConfigError } from '@tally/core';
 import { backoffDelay, isProcessAlive, sleep } from '@tally/node';
 import type { EventRow, RequestLogRow } from './rows.js';
 import type { Store } from './store.js';
@@ -483,10 +483,8 @@ function checkEnvelope(kind: RowKind, row: Row): string | undefined {
   if (kind === 'event') {
     const e = row as EventRow;
     if (typeof e.name !== 'string' || e.name === '' || e.name.length > 200) return 'name must be 1–200 characters';
-  } else {
-    const r = row as RequestLogRow;
-    if (typeof r.method !== 'string' || typeof r.url !== 'string') return 'method and url are required';
-    if (!Number.isInteger(r.status) || !Number.isFinite(r.durationMs)) return 'status and durationMs must be numbers';
+    return undefined;
   }
-  return undefined;
+  // The same definition of a valid request log the SDK applies before sending one.
+  return checkRequestLog(row)?.message;
 }
