@@ -50,6 +50,14 @@ export const ErrorCodes = {
   BAD_QUERY: 'TALLY_BAD_QUERY',
   /** No such record for this caller (including records that exist but belong to someone else). */
   NOT_FOUND: 'TALLY_NOT_FOUND',
+  /** The request body is not JSON, or not the shape the endpoint expects (no `batch` array, not an object). */
+  MALFORMED_BODY: 'TALLY_MALFORMED_BODY',
+  /** The tenant sent more events than its rate limit allows (HTTP 429 with Retry-After). */
+  RATE_LIMITED: 'TALLY_RATE_LIMITED',
+  /** The transport or database cannot take the batch now (HTTP 503 with Retry-After); nothing was accepted. */
+  UNAVAILABLE: 'TALLY_UNAVAILABLE',
+  /** An unexpected server fault (a bug); the server logged it. Retrying may help. */
+  INTERNAL: 'TALLY_INTERNAL',
   /** A bug in a user callback (onError, dedupe key, context getter) threw; Tally caught it. */
   CALLBACK_FAILED: 'TALLY_CALLBACK_FAILED',
 } as const;

@@ -10,3 +10,4 @@ export * from './schema.js';
 export { isoTime } from './time.js';
 export * from './uuidv7.js';
 export * from './request-log.js';
+export * from './transport.js';

@@ -1,20 +1,47 @@
 /**
  * The one place Tally reads its environment. Everything else receives a typed, validated Config.
- * Precedence: command-line flag > environment variable > default. A wrong value fails here, at
- * start, with a message that names the setting and how to fix it.
+ * Precedence: command-line flag > environment variable > config file (`--config`) > default. A wrong
+ * value fails here, at start, with a message that names the setting and how to fix it.
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { TallyConfigError } from '@tally/core';
 import type { StoreConfig } from '@tally/store';
+
+export interface NatsConfig {
+  servers: string[];
+  /** Subjects are `<prefix>.analytics.<type>`. */
+  prefix: string;
+  stream: string;
+}
 
 export interface Config {
   store: StoreConfig;
   /** Where spool and dead-letter files live. */
   spoolDir: string;
   dataDir: string;
+  host: string;
+  port: number;
+  /** Unset: the in-process transport. */
+  nats?: NatsConfig;
+  /** Largest request body the collector reads, after gunzip. */
+  maxBodyBytes: number;
+  /** Per-tenant token bucket: events per second (0 = off) and burst size. */
+  rateLimit: { perSecond: number; burst: number };
+  /** What the collector does with event names the catalog does not declare (per-tenant override in the DB). */
+  unlisted: 'reject' | 'accept';
+  /** A module whose default export is a catalog (`defineCatalog`); unset: the built-in catalogs. */
+  catalogModule?: string;
 }
 
-/** Every setting: flag, environment variable, default, meaning. The README table is generated from this list. */
+interface Setting {
+  flag: string;
+  env: string;
+  default: string;
+  doc: string;
+}
+
+/** Every setting: flag, environment variable, default, meaning. The README table follows this list. */
 export const SETTINGS = [
   {
     flag: '--database-url',
@@ -34,40 +61,191 @@ export const SETTINGS = [
     default: 'tally',
     doc: "Postgres schema holding Tally's tables (one database can hold several).",
   },
-] as const;
+  { flag: '--host', env: 'TALLY_HOST', default: '127.0.0.1', doc: 'Address `tally serve` listens on.' },
+  { flag: '--port', env: 'TALLY_PORT', default: '8787', doc: 'Port `tally serve` listens on (0: any free port).' },
+  {
+    flag: '--nats-url',
+    env: 'NATS_URL',
+    default: '(unset: in-process)',
+    doc: 'NATS server(s), comma-separated (`nats://127.0.0.1:4222`): the collector commits batches to JetStream and a durable consumer stores them.',
+  },
+  {
+    flag: '--nats-prefix',
+    env: 'TALLY_NATS_PREFIX',
+    default: 'tally',
+    doc: 'App prefix of the subjects `<prefix>.analytics.<type>`.',
+  },
+  { flag: '--nats-stream', env: 'TALLY_NATS_STREAM', default: 'ANALYTICS', doc: 'JetStream stream name.' },
+  {
+    flag: '--max-body-bytes',
+    env: 'TALLY_MAX_BODY_BYTES',
+    default: '5242880',
+    doc: 'Largest request body, after gunzip (413 `TALLY_PAYLOAD_TOO_LARGE` above).',
+  },
+  {
+    flag: '--rate-limit',
+    env: 'TALLY_RATE_LIMIT',
+    default: '20000',
+    doc: 'Events per second per tenant (token bucket; 0 = off). 429 `TALLY_RATE_LIMITED` with Retry-After above.',
+  },
+  {
+    flag: '--rate-burst',
+    env: 'TALLY_RATE_BURST',
+    default: '5 × rate',
+    doc: 'Token bucket size: events a tenant may send at once.',
+  },
+  {
+    flag: '--unlisted',
+    env: 'TALLY_UNLISTED',
+    default: 'reject',
+    doc: '`reject` events whose name is not in the catalog (per event, `TALLY_UNKNOWN_EVENT`) or `accept` them unchecked, marked `context.unlisted`. Per tenant: `tally tenants set <id> --unlisted accept`.',
+  },
+  {
+    flag: '--catalog',
+    env: 'TALLY_CATALOG',
+    default: '(built-in catalogs)',
+    doc: 'Path of an ES module whose default export is your `defineCatalog(...)`.',
+  },
+  {
+    flag: '--config',
+    env: 'TALLY_CONFIG',
+    default: '(none)',
+    doc: 'JSON file of settings keyed by flag name without dashes (`{"port": 9000, "nats-url": "…"}`).',
+  },
+] as const satisfies readonly Setting[];
+
+type SettingName = (typeof SETTINGS)[number]['flag'] extends `--${infer N}` ? N : never;
 
 export type Flags = Record<string, string | undefined>;
 
+const KNOWN = new Set<string>(SETTINGS.map((s) => s.flag.slice(2)));
+
 export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.env): Config {
-  const get = (i: number) => {
-    const s = SETTINGS[i] as (typeof SETTINGS)[number];
-    const v = flags[s.flag.slice(2)] ?? env[s.env];
-    return v === undefined || v === '' ? undefined : v;
+  const fromEnv = (name: SettingName) => {
+    const s = SETTINGS.find((x) => x.flag === `--${name}`) as Setting;
+    return nonEmpty(flags[name]) ?? nonEmpty(env[s.env]);
   };
-  const dataDir = resolve(get(1) ?? '.tally');
-  const schema = get(2) ?? 'tally';
+  const file = readConfigFile(fromEnv('config'));
+  const get = (name: SettingName): string | undefined => fromEnv(name) ?? nonEmpty(file[name]);
+
+  const dataDir = resolve(get('data-dir') ?? '.tally');
+  const schema = get('schema') ?? 'tally';
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
     throw new TallyConfigError(
       `TALLY_DB_SCHEMA "${schema}" is not a plain lowercase identifier (a-z, 0-9, _; ≤ 63 chars)`,
     );
   }
-  const url = get(0);
+  const url = get('database-url');
   let store: StoreConfig;
   if (url === undefined) {
     store = { kind: 'pglite', dataDir: resolve(dataDir, 'pglite'), schema };
   } else {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new TallyConfigError(`DATABASE_URL is not a URL; expected e.g. postgres://user@127.0.0.1:5432/tally`);
-    }
+    const parsed = parseUrl(url, 'DATABASE_URL', 'postgres://user@127.0.0.1:5432/tally');
     if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
       throw new TallyConfigError(`DATABASE_URL must start with postgres:// or postgresql://, not ${parsed.protocol}//`);
     }
     store = { kind: 'postgres', url, schema };
   }
-  return { store, dataDir, spoolDir: resolve(dataDir, 'spool') };
+
+  const natsUrl = get('nats-url');
+  let nats: NatsConfig | undefined;
+  if (natsUrl !== undefined) {
+    const servers = natsUrl.split(',').map((s) => s.trim());
+    for (const s of servers) {
+      const u = parseUrl(s.includes('://') ? s : `nats://${s}`, 'NATS_URL', 'nats://127.0.0.1:4222');
+      if (!['nats:', 'tls:', 'ws:', 'wss:'].includes(u.protocol)) {
+        throw new TallyConfigError(`NATS_URL must use nats:// (or tls://), not ${u.protocol}//`);
+      }
+    }
+    const prefix = get('nats-prefix') ?? 'tally';
+    if (!/^[A-Za-z0-9_-]+$/.test(prefix)) {
+      throw new TallyConfigError(`TALLY_NATS_PREFIX "${prefix}" must be one subject token: letters, digits, _ or -`);
+    }
+    const stream = get('nats-stream') ?? 'ANALYTICS';
+    if (!/^[A-Za-z0-9_-]+$/.test(stream)) {
+      throw new TallyConfigError(`TALLY_NATS_STREAM "${stream}" must be letters, digits, _ or -`);
+    }
+    nats = { servers, prefix, stream };
+  }
+
+  const port = integer(get('port') ?? '8787', 'TALLY_PORT', 0, 65535);
+  const host = get('host') ?? '127.0.0.1';
+  const maxBodyBytes = integer(get('max-body-bytes') ?? '5242880', 'TALLY_MAX_BODY_BYTES', 1024, 1 << 30);
+  const perSecond = integer(get('rate-limit') ?? '20000', 'TALLY_RATE_LIMIT', 0, 1e9);
+  const burst = integer(get('rate-burst') ?? String(perSecond * 5), 'TALLY_RATE_BURST', 0, 1e10);
+  if (perSecond > 0 && burst < 1) throw new TallyConfigError('TALLY_RATE_BURST must be at least 1 when a rate is set');
+  const unlisted = get('unlisted') ?? 'reject';
+  if (unlisted !== 'reject' && unlisted !== 'accept') {
+    throw new TallyConfigError(`TALLY_UNLISTED must be "reject" or "accept", not "${unlisted}"`);
+  }
+  const catalog = get('catalog');
+  return {
+    store,
+    dataDir,
+    spoolDir: resolve(dataDir, 'spool'),
+    host,
+    port,
+    nats,
+    maxBodyBytes,
+    rateLimit: { perSecond, burst },
+    unlisted,
+    catalogModule: catalog === undefined ? undefined : resolve(catalog),
+  };
+}
+
+/** Flags a command accepts beyond the settings; anything else is a typo worth stopping for. */
+export function checkFlags(flags: Flags, extra: readonly string[] = []): void {
+  for (const name of Object.keys(flags)) {
+    if (!KNOWN.has(name) && !extra.includes(name) && name !== 'help') {
+      throw new TallyConfigError(`unknown option --${name} (see tally help)`);
+    }
+  }
+}
+
+function nonEmpty(v: unknown): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  return String(v);
+}
+
+function readConfigFile(path: string | undefined): Record<string, unknown> {
+  if (path === undefined) return {};
+  let text: string;
+  try {
+    text = readFileSync(resolve(path), 'utf8');
+  } catch (e) {
+    throw new TallyConfigError(`config file ${path}: ${(e as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new TallyConfigError(`config file ${path} is not JSON: ${(e as Error).message}`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new TallyConfigError(`config file ${path} must hold one JSON object of settings`);
+  }
+  for (const key of Object.keys(parsed)) {
+    if (!KNOWN.has(key) || key === 'config') {
+      throw new TallyConfigError(`config file ${path}: unknown setting "${key}" (use flag names without dashes)`);
+    }
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function parseUrl(value: string, name: string, example: string): URL {
+  try {
+    return new URL(value);
+  } catch {
+    throw new TallyConfigError(`${name} is not a URL; expected e.g. ${example}`);
+  }
+}
+
+function integer(value: string, name: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new TallyConfigError(`${name} must be an integer from ${min} to ${max}, not "${value}"`);
+  }
+  return n;
 }
 
 /** `--name value` and `--name=value` pairs, and the positional arguments left over. */

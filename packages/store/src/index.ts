@@ -3,6 +3,7 @@ export { type EventRow, LATENCY_BUCKETS_MS, type RequestLogRow } from './rows.js
 export type { SqlClient } from './sql-client.js';
 export { createStore, type Store, type StoreCapabilities, type StoreConfig } from './store.js';
 export { createDirectSink } from './direct-sink.js';
+export { type EnvelopeWriteResult, writeEnvelopes } from './envelopes.js';
 export {
   createWriter,
   type DeadLetter,
@@ -14,3 +15,18 @@ export {
   type WriterOptions,
   type WriterStats,
 } from './writer.js';
+export {
+  type ApiKeyInfo,
+  checkTenantId,
+  countApiKeys,
+  createApiKey,
+  ensureTenant,
+  findKeyOwner,
+  hashKey,
+  type KeyOwner,
+  listApiKeys,
+  listTenants,
+  revokeApiKey,
+  type Tenant,
+  updateTenant,
+} from './tenants.js';

@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { ident, type SqlClient } from './sql-client.js';
 
@@ -10,6 +11,8 @@ export interface PgliteClient extends SqlClient {
  * writer that owns it is the only writer; reads share the same instance.
  */
 export async function openPglite(options: { dataDir?: string; schema: string }): Promise<PgliteClient> {
+  // PGlite creates only the last directory of the path; `.tally/pglite` on a fresh clone needs both.
+  if (options.dataDir) await mkdir(options.dataDir, { recursive: true });
   const db = await PGlite.create(options.dataDir ? { dataDir: options.dataDir } : {});
   await db.exec(
     `CREATE SCHEMA IF NOT EXISTS ${ident(options.schema)}; SET search_path TO ${ident(options.schema)}; SET TIME ZONE 'UTC';`,

@@ -1,0 +1,207 @@
+/**
+ * The NATS JetStream transport. `publish` resolves once every message of the batch is stored in the
+ * stream (file storage: it survives a restart of either side). `consume` runs a durable pull consumer:
+ * each message is handed to the writer and acknowledged only after the writer has committed it; a
+ * crash before the ack means JetStream delivers it again after `ackWaitMs`, and the writer's
+ * idempotent insert turns that redelivery into nothing.
+ *
+ * A message that cannot be read, or whose handling failed `maxDeliveries` times, is poison: it goes to
+ * the dead-letter path (`onDeadLetter`, the server writes it to a JSONL file) and is terminated, so it
+ * never blocks the consumer. Writer refusals because of load or shutdown are naked with a delay.
+ */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import {
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import {
+  type BatchHandler,
+  type EventBatch,
+  ErrorCodes,
+  type PublishResult,
+  TallyConfigError,
+  TallyError,
+  type TallyEvent,
+  type Transport,
+  type TransportStats,
+} from '@tally/core';
+import { backoffDelay } from '@tally/node';
+import { publishBatch } from './publisher.js';
+import { DAY_MS, ensureConsumer, ensureStream } from './stream.js';
+
+export interface NatsTransportOptions {
+  servers: string[];
+  /** Subjects `<prefix>.analytics.<type>`. Default `tally`. */
+  prefix?: string;
+  /** Default `ANALYTICS`. */
+  stream?: string;
+  /** Durable consumer name. Default `tally-writer`. */
+  durable?: string;
+  /** Stream max age. Default 30 days. */
+  maxAgeMs?: number;
+  /** How long a delivered message may stay unacknowledged before JetStream redelivers it. Default 30 s. */
+  ackWaitMs?: number;
+  /** Deliveries before a message whose handling keeps failing is dead-lettered. Default 10. */
+  maxDeliveries?: number;
+  /** Messages handled at once (each is a batch of events). Default 16. */
+  maxInFlight?: number;
+  /** Publish ack timeout. Default 10 s. */
+  publishTimeoutMs?: number;
+  /** Where poison messages go before they are terminated. */
+  onDeadLetter?: (message: { subject: string; data: Uint8Array; deliveries: number; reason: string }) => Promise<void>;
+  /** Connection name shown by the server (`nats server report connections`). */
+  name?: string;
+}
+
+export interface NatsTransport extends Transport {
+  readonly connection: NatsConnection;
+  readonly jsm: JetStreamManager;
+}
+
+export async function createNatsTransport(options: NatsTransportOptions): Promise<NatsTransport> {
+  const prefix = options.prefix ?? 'tally';
+  const streamName = options.stream ?? 'ANALYTICS';
+  const durable = options.durable ?? 'tally-writer';
+  const ackWaitMs = options.ackWaitMs ?? 30_000;
+  const maxDeliveries = options.maxDeliveries ?? 10;
+  const maxInFlight = options.maxInFlight ?? 16;
+  const publishTimeoutMs = options.publishTimeoutMs ?? 10_000;
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: options.servers,
+      name: options.name ?? 'tally',
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+    });
+  } catch (e) {
+    throw new TallyConfigError(
+      `cannot reach NATS at ${options.servers.join(', ')}: ${(e as Error).message} (is nats-server running with -js?)`,
+    );
+  }
+  let jsm: JetStreamManager;
+  let js: JetStreamClient;
+  try {
+    jsm = await jetstreamManager(nc);
+    js = jetstream(nc);
+    await ensureStream(jsm, {
+      stream: streamName,
+      prefix,
+      maxAgeMs: options.maxAgeMs ?? 30 * DAY_MS,
+      duplicateWindowMs: 120_000,
+    });
+  } catch (e) {
+    await nc.close();
+    if (e instanceof TallyError) throw e;
+    throw new TallyConfigError(`NATS at ${options.servers.join(', ')}: JetStream unavailable: ${(e as Error).message}`);
+  }
+
+  const stats: TransportStats = { published: 0, handled: 0, redelivered: 0, deadLettered: 0, inFlight: 0 };
+  let connected = true;
+  let closing = false;
+  let messages: ConsumerMessages | undefined;
+  let loop: Promise<void> | undefined;
+  const inFlight = new Set<Promise<void>>();
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') connected = false;
+      else if (s.type === 'reconnect') connected = true;
+    }
+  })();
+
+  async function handle(msg: JsMsg, handler: BatchHandler): Promise<void> {
+    const deliveries = msg.info.deliveryCount;
+    if (deliveries > 1) stats.redelivered++;
+    let events: TallyEvent[];
+    try {
+      const body = JSON.parse(new TextDecoder().decode(msg.data)) as EventBatch;
+      if (!Array.isArray(body?.batch)) throw new Error('no "batch" array');
+      events = body.batch;
+    } catch (e) {
+      return deadLetter(msg, `unreadable message: ${(e as Error).message}`);
+    }
+    // A writer waiting out a database restart must not let the ack deadline pass: keep the message ours.
+    const keepAlive = setInterval(() => msg.working(), Math.max(1000, ackWaitMs / 3));
+    try {
+      await handler(events);
+      msg.ack();
+      stats.handled++;
+    } catch (e) {
+      if (deliveries >= maxDeliveries) return deadLetter(msg, `failed ${deliveries} times: ${(e as Error).message}`);
+      msg.nak(backoffDelay(deliveries, { initialMs: 500, maxMs: 30_000 }));
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  async function deadLetter(msg: JsMsg, reason: string): Promise<void> {
+    try {
+      await options.onDeadLetter?.({
+        subject: msg.subject,
+        data: msg.data,
+        deliveries: msg.info.deliveryCount,
+        reason,
+      });
+    } catch {
+      // Could not keep it: leave the message in the stream for a later delivery rather than lose it.
+      msg.nak(30_000);
+      return;
+    }
+    stats.deadLettered++;
+    msg.term(reason);
+  }
+
+  return {
+    kind: 'nats',
+    connection: nc,
+    jsm,
+    async publish(events: TallyEvent[]): Promise<PublishResult> {
+      if (closing) throw new TallyError(ErrorCodes.SHUTDOWN, 'transport is closing');
+      try {
+        await publishBatch(js, prefix, events, nc.info?.max_payload ?? 1024 * 1024, publishTimeoutMs);
+      } catch (e) {
+        throw new TallyError(
+          ErrorCodes.UNAVAILABLE,
+          `JetStream did not take the batch: ${(e as Error).message}`,
+          {},
+          { cause: e },
+        );
+      }
+      stats.published++;
+      return { durability: 'queued', rejected: [] };
+    },
+    async consume(handler) {
+      await ensureConsumer(jsm, streamName, durable, prefix, ackWaitMs, maxInFlight * 4);
+      const consumer = await js.consumers.get(streamName, durable);
+      messages = await consumer.consume({ max_messages: maxInFlight * 2 });
+      const iterator = messages;
+      loop = (async () => {
+        for await (const msg of iterator) {
+          // Bounded: wait for a slot before taking the next message from the client's buffer.
+          while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+          stats.inFlight = inFlight.size + 1;
+          const p: Promise<void> = handle(msg, handler).finally(() => {
+            inFlight.delete(p);
+            stats.inFlight = inFlight.size;
+          });
+          inFlight.add(p);
+        }
+      })();
+    },
+    healthy: () => connected && !nc.isClosed(),
+    stats: () => ({ ...stats }),
+    async close() {
+      if (closing) return;
+      closing = true;
+      // Stop pulling; messages fetched but not handled are simply redelivered to the next consumer.
+      await messages?.close();
+      await loop;
+      await Promise.allSettled([...inFlight]);
+      await nc.drain();
+    },
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * What the collector does to every event it is sent, whichever API it came through: check the
+ * envelope, check the properties against the catalog (or take them unchecked for a tenant that accepts
+ * unlisted names), bind the event to the write key's tenant, stamp the arrival time and correct the
+ * producer's clock when it is far off. One bad event is rejected with a typed code; the rest go on.
+ *
+ * Clock rule: `skew = receivedAt − sentAt` of the batch. Within ±5 minutes (network delay, ordinary
+ * drift) the producer's timestamps are kept as they are; beyond, every event of the batch is shifted by
+ * the skew (the producer's clock is wrong, not the events' order). A timestamp still more than 23 h
+ * ahead of the server is clamped to `receivedAt` and the original kept in `context.clientTimestamp`.
+ * The id is never touched: a retried batch carries the same ids, so it dedupes whatever its times.
+ */
+import {
+  type BatchRejection,
+  checkRequestLog,
+  createPiiMatcher,
+  type EventContext,
+  ErrorCodes,
+  isoTime,
+  isUuid,
+  type JsonValue,
+  MAX_REQUEST_LOG_BYTES,
+  type PiiPolicy,
+  REQUEST_LOG_EVENT,
+  type RequestLogRecord,
+  sanitizeProperties,
+  type TallyEvent,
+  type Validator,
+} from '@tally/core';
+import { Unreadable } from './formats.js';
+
+export const SKEW_TOLERANCE_MS = 5 * 60_000;
+export const MAX_FUTURE_MS = 23 * 3600_000;
+const MAX_CONTEXT_BYTES = 8 * 1024;
+const MAX_ID_LENGTH = 200;
+
+/** Event names every tenant may send without declaring them: Segment's and PostHog's built-in calls. */
+export const SYSTEM_EVENTS: ReadonlySet<string> = new Set([
+  '$identify',
+  '$page',
+  '$screen',
+  '$group',
+  '$alias',
+  '$pageview',
+]);
+
+export interface AcceptOptions {
+  validator: Validator;
+  /** The same limits the validator uses, for unlisted events and contexts. */
+  maxPropertiesBytes: number;
+  pii: PiiPolicy;
+}
+
+export interface TenantPolicy {
+  tenantId: string;
+  acceptUnlisted: boolean;
+}
+
+export interface Accepted {
+  events: TallyEvent[];
+  /** Position in the request of each accepted event (to map the writer's rejections back). */
+  positions: number[];
+  rejected: BatchRejection[];
+}
+
+export type Acceptor = (items: readonly unknown[], sentAt: unknown, tenant: TenantPolicy, now: number) => Accepted;
+
+export function createAcceptor(options: AcceptOptions): Acceptor {
+  const sanitizeOptions = {
+    maxBytes: options.maxPropertiesBytes,
+    pii: options.pii.mode,
+    isPii: createPiiMatcher(options.pii.keys),
+  };
+  const contextOptions = { ...sanitizeOptions, maxBytes: MAX_CONTEXT_BYTES };
+
+  return (items, sentAt, tenant, now) => {
+    const receivedAt = isoTime(now);
+    const sent = typeof sentAt === 'string' ? Date.parse(sentAt) : NaN;
+    const skew = Number.isFinite(sent) && Math.abs(now - sent) > SKEW_TOLERANCE_MS ? now - sent : 0;
+    const out: Accepted = { events: [], positions: [], rejected: [] };
+
+    items.forEach((item, index) => {
+      const reject = (code: string, message: string) => {
+        const id = (item as { id?: unknown } | null)?.id;
+        out.rejected.push({ index, ...(typeof id === 'string' ? { id } : {}), code, message });
+      };
+      if (item instanceof Unreadable) return reject(ErrorCodes.INVALID_ENVELOPE, item.reason);
+      if (!item || typeof item !== 'object' || Array.isArray(item)) {
+        return reject(ErrorCodes.INVALID_ENVELOPE, 'an event must be a JSON object');
+      }
+      const e = item as Record<string, unknown>;
+      if (!isUuid(e.id)) return reject(ErrorCodes.INVALID_ENVELOPE, 'id must be a UUID (UUIDv7, born with the event)');
+      const name = e.name;
+      if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
+        return reject(ErrorCodes.INVALID_ENVELOPE, 'name must be a string of 1–200 characters');
+      }
+      for (const key of ['userId', 'anonymousId'] as const) {
+        const v = e[key];
+        if (v !== undefined && v !== null && (typeof v !== 'string' || v.length > MAX_ID_LENGTH)) {
+          return reject(ErrorCodes.INVALID_ENVELOPE, `${key} must be a string of at most ${MAX_ID_LENGTH} characters`);
+        }
+      }
+      const born = typeof e.timestamp === 'string' ? Date.parse(e.timestamp) : NaN;
+      if (!Number.isFinite(born)) return reject(ErrorCodes.INVALID_ENVELOPE, 'timestamp must be an ISO 8601 time');
+
+      const context = sanitizeProperties(e.context, contextOptions, name);
+      if (!context.ok) return reject(context.error.code, `context: ${context.error.message}`);
+      const ctx = context.value as EventContext;
+      let ts = born + skew;
+      if (ts > now + MAX_FUTURE_MS) {
+        ctx.clientTimestamp = e.timestamp as string;
+        ts = now;
+      }
+
+      let properties: Record<string, JsonValue>;
+      if (name === REQUEST_LOG_EVENT) {
+        const log = e.properties as RequestLogRecord;
+        const problem = checkRequestLog(log);
+        if (problem) return reject(problem.code, problem.message);
+        if (log.id !== e.id) return reject(ErrorCodes.INVALID_ENVELOPE, 'request log: id must equal the envelope id');
+        if (JSON.stringify(log).length > MAX_REQUEST_LOG_BYTES) {
+          return reject(ErrorCodes.PAYLOAD_TOO_LARGE, `request log over ${MAX_REQUEST_LOG_BYTES} bytes`);
+        }
+        // The key decides the tenant, whatever the producer wrote.
+        properties = { ...log, tenantId: tenant.tenantId, timestamp: isoTime(ts) } as unknown as Record<
+          string,
+          JsonValue
+        >;
+      } else {
+        const checked = options.validator(name, e.properties);
+        if (checked.ok) properties = checked.properties;
+        else if (
+          checked.error.code === ErrorCodes.UNKNOWN_EVENT &&
+          (tenant.acceptUnlisted || SYSTEM_EVENTS.has(name))
+        ) {
+          const clean = sanitizeProperties(e.properties, sanitizeOptions, name);
+          if (!clean.ok) return reject(clean.error.code, clean.error.message);
+          properties = clean.value;
+          if (!SYSTEM_EVENTS.has(name)) ctx.unlisted = true;
+        } else return reject(checked.error.code, checked.error.message);
+      }
+
+      const event: TallyEvent = {
+        id: e.id as string,
+        name,
+        tenantId: tenant.tenantId,
+        properties,
+        context: ctx,
+        timestamp: isoTime(ts),
+        receivedAt,
+      };
+      if (typeof e.userId === 'string') event.userId = e.userId;
+      if (typeof e.anonymousId === 'string') event.anonymousId = e.anonymousId;
+      if (Number.isFinite(sent)) event.sentAt = sentAt as string;
+      out.events.push(event);
+      out.positions.push(index);
+    });
+    return out;
+  };
+}

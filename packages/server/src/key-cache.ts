@@ -1,0 +1,35 @@
+/**
+ * Write-key lookups for the collector, cached: a key is hashed and looked up once per TTL, not once per
+ * request. Revoking a key therefore takes effect within `ttlMs` (30 s by default) on a running server.
+ * Unknown keys are cached too (briefly), so a client hammering with a wrong key costs no queries.
+ */
+import { findKeyOwner, type KeyOwner, type Store } from '@tally/store';
+
+export interface KeyCache {
+  resolve(key: string): Promise<KeyOwner | undefined>;
+}
+
+const MAX_ENTRIES = 10_000;
+
+export function createKeyCache(store: Store, options: { ttlMs?: number; missTtlMs?: number } = {}): KeyCache {
+  const ttl = options.ttlMs ?? 30_000;
+  const missTtl = options.missTtlMs ?? 2_000;
+  const entries = new Map<string, { owner: KeyOwner | undefined; until: number }>();
+  const pending = new Map<string, Promise<KeyOwner | undefined>>();
+  return {
+    async resolve(key) {
+      const now = Date.now();
+      const hit = entries.get(key);
+      if (hit && hit.until > now) return hit.owner;
+      let p = pending.get(key);
+      if (!p) {
+        p = findKeyOwner(store.sql, key).finally(() => pending.delete(key));
+        pending.set(key, p);
+      }
+      const owner = await p;
+      if (entries.size >= MAX_ENTRIES) entries.clear();
+      entries.set(key, { owner, until: now + (owner ? ttl : missTtl) });
+      return owner;
+    },
+  };
+}

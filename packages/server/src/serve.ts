@@ -1,0 +1,180 @@
+/**
+ * `tally serve`: store + writer + transport + collector, wired from one Config. Start order is
+ * storage first (migrated, pending spool recovered), then the transport's consumer, then the HTTP port;
+ * stop order is the reverse: stop accepting, let answered-or-not requests finish, drain the transport,
+ * drain the writer (what cannot be stored in time goes to the pending spool), close the store.
+ */
+import { appendFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Writable } from 'node:stream';
+import {
+  type Catalog,
+  createValidator,
+  DEFAULT_MAX_PROPERTIES_BYTES,
+  DEFAULT_PII_POLICY,
+  mergeCatalogs,
+  productCatalog,
+  supportBotCatalog,
+  TallyConfigError,
+  type Transport,
+} from '@tally/core';
+import { createNatsTransport } from '@tally/nats';
+import { countApiKeys, createApiKey, createStore, createWriter, type Store, type Writer } from '@tally/store';
+import type { FastifyInstance } from 'fastify';
+import { buildCollector } from './collector.js';
+import type { Config } from './config.js';
+import { createKeyCache } from './key-cache.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createRateLimiter } from './rate-limit.js';
+import { createStoreHandler } from './store-handler.js';
+import { createMemoryTransport } from './transport-memory.js';
+
+export interface Server {
+  /** `http://host:port` actually bound. */
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly store: Store;
+  readonly writer: Writer;
+  readonly transport: Transport;
+  readonly metrics: Metrics;
+  /** The write key created at first start (shown once), if this start created one. */
+  readonly firstKey?: string;
+  /** Stops accepting, drains transport and writer, closes the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface ServeOptions {
+  /** Human-readable progress (start banner, first key). */
+  out?: Writable;
+  /** Fastify/pino JSON logs. Default: warnings and errors. */
+  logLevel?: string;
+  /** Writer tuning (tests, benchmarks). */
+  writer?: { maxBatchRows?: number; flushIntervalMs?: number; concurrency?: number; maxQueueRows?: number };
+  /** NATS consumer tuning (tests). */
+  nats?: { ackWaitMs?: number; maxDeliveries?: number; durable?: string };
+}
+
+export async function startServer(config: Config, options: ServeOptions = {}): Promise<Server> {
+  const say = (line: string) => options.out?.write(`${line}\n`);
+  const catalog = await loadCatalog(config.catalogModule);
+  const store = await createStore(config.store);
+  const cleanup: (() => Promise<unknown>)[] = [() => store.close()];
+  const unwind = async () => {
+    for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
+  };
+  try {
+    const { applied } = await store.migrate();
+    if (applied.length > 0) say(`schema: applied ${applied.join(', ')}`);
+
+    let firstKey: string | undefined;
+    if ((await countApiKeys(store.sql)) === 0) {
+      firstKey = (await createApiKey(store.sql, 'default', 'created at first start')).key;
+    }
+
+    const metrics = createMetrics();
+    const writer = createWriter({ store, spoolDir: config.spoolDir, ...options.writer });
+    cleanup.push(() => writer.close());
+    const recovered = await writer.recoverPending();
+    if (recovered.stored + recovered.duplicates > 0) {
+      say(`recovered ${recovered.stored} rows from the pending spool (${recovered.duplicates} already stored)`);
+    }
+
+    let transport: Transport;
+    if (config.nats) {
+      const deadLetters = join(config.spoolDir, 'nats-dead-letters.jsonl');
+      transport = await createNatsTransport({
+        servers: config.nats.servers,
+        prefix: config.nats.prefix,
+        stream: config.nats.stream,
+        ...options.nats,
+        async onDeadLetter(m) {
+          await mkdir(config.spoolDir, { recursive: true });
+          const line = {
+            subject: m.subject,
+            deliveries: m.deliveries,
+            reason: m.reason,
+            at: new Date().toISOString(),
+            data: Buffer.from(m.data).toString('utf8'),
+          };
+          await appendFile(deadLetters, `${JSON.stringify(line)}\n`);
+        },
+      });
+    } else {
+      transport = createMemoryTransport();
+    }
+    cleanup.push(() => transport.close());
+    await transport.consume(createStoreHandler(writer, metrics));
+
+    let dbUp = true;
+    const probe = setInterval(() => {
+      store.sql.query('SELECT 1').then(
+        () => (dbUp = true),
+        () => (dbUp = false),
+      );
+    }, 5000);
+    probe.unref();
+    cleanup.push(async () => clearInterval(probe));
+    metrics.watch({
+      writer,
+      transport,
+      dbUp: () => dbUp,
+      natsUp: config.nats ? () => transport.healthy() : undefined,
+    });
+
+    const app = await buildCollector({
+      transport,
+      keys: createKeyCache(store),
+      limiter: createRateLimiter({ burstSeconds: burstSeconds(config) }),
+      metrics,
+      validator: createValidator(catalog),
+      maxPropertiesBytes: DEFAULT_MAX_PROPERTIES_BYTES,
+      pii: DEFAULT_PII_POLICY,
+      maxBodyBytes: config.maxBodyBytes,
+      rateLimit: config.rateLimit.perSecond,
+      acceptUnlisted: config.unlisted === 'accept',
+      ready: () => dbUp && transport.healthy(),
+      logger: { level: options.logLevel ?? 'warn' },
+    });
+    cleanup.push(() => app.close());
+    await app.listen({ host: config.host, port: config.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      app,
+      store,
+      writer,
+      transport,
+      metrics,
+      firstKey,
+      close: () => (closing ??= unwind()),
+    };
+  } catch (e) {
+    await unwind();
+    throw e;
+  }
+}
+
+function burstSeconds(config: Config): number {
+  const { perSecond, burst } = config.rateLimit;
+  return perSecond > 0 ? burst / perSecond : 5;
+}
+
+async function loadCatalog(path: string | undefined): Promise<Catalog> {
+  if (path === undefined) return mergeCatalogs(productCatalog, supportBotCatalog);
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+  } catch (e) {
+    throw new TallyConfigError(`TALLY_CATALOG ${path} could not be loaded: ${(e as Error).message}`);
+  }
+  const catalog = mod.default as Catalog | undefined;
+  if (!catalog || typeof catalog.has !== 'function' || typeof catalog.events !== 'object') {
+    throw new TallyConfigError(`TALLY_CATALOG ${path} must export default a catalog made with defineCatalog(...)`);
+  }
+  return catalog;
+}
