@@ -52,7 +52,7 @@ export function parseSegment(body: unknown, tenantId: string, now: number, type?
 }
 
 function segmentMessage(m: Json, type: SegmentType, shared: Json | undefined, tenantId: string, now: number): unknown {
-  const timestamp = typeof m.timestamp === 'string' ? m.timestamp : isoTime(now);
+  const given = typeof m.timestamp === 'string' ? m.timestamp : undefined;
   let name: unknown;
   let properties: unknown;
   switch (type) {
@@ -79,13 +79,13 @@ function segmentMessage(m: Json, type: SegmentType, shared: Json | undefined, te
       break;
   }
   return {
-    id: messageIdToUuid(m.messageId, tenantId, timestamp, now),
+    id: messageIdToUuid(m.messageId, tenantId, given, now),
     name,
     userId: stringId(m.userId),
     anonymousId: stringId(m.anonymousId),
     properties,
     context: shared || isObject(m.context) ? { ...shared, ...(isObject(m.context) ? m.context : {}) } : undefined,
-    timestamp,
+    timestamp: given ?? isoTime(now),
   };
 }
 
@@ -100,20 +100,31 @@ export function parsePosthog(body: unknown, batch: boolean, now: number): ParseR
 
 function posthogMessage(m: unknown, now: number): unknown {
   if (!isObject(m)) return m;
-  const props: Json = isObject(m.properties) ? { ...m.properties } : {};
-  const distinct = m.distinct_id ?? props.distinct_id;
-  const lib = m.library ?? props.$lib;
-  const version = m.library_version ?? props.$lib_version;
-  for (const k of ['distinct_id', '$lib', '$lib_version', 'token']) delete props[k];
-  const timestamp = typeof m.timestamp === 'string' ? m.timestamp : isoTime(now);
+  // PostHog's own `$`-prefixed properties ($lib, $is_server, $geoip_disable…) describe the sender, not
+  // the event: they go to the context, so the event's properties can be checked against the catalog.
+  const properties: Json = {};
+  const meta: Json = {};
+  const source: Json = isObject(m.properties) ? m.properties : {};
+  for (const [k, v] of Object.entries(source)) {
+    if (k === 'distinct_id' || k === 'token') continue;
+    if (k.startsWith('$')) meta[k.slice(1)] = v;
+    else properties[k] = v;
+  }
+  const distinct = m.distinct_id ?? source.distinct_id;
+  const lib = m.library ?? meta.lib;
+  const version = m.library_version ?? meta.lib_version;
+  delete meta.lib;
+  delete meta.lib_version;
+  const context: Json = { posthog: meta };
+  if (typeof lib === 'string') context.library = { name: lib, version: String(version ?? '') };
   return {
     // posthog-node sets a UUIDv7 `uuid` on every event; without one there is nothing to dedupe by.
     id: isUuid(m.uuid) ? m.uuid : uuidv7(now),
     name: m.event,
     userId: stringId(distinct),
-    properties: props,
-    context: typeof lib === 'string' ? { library: { name: lib, version: String(version ?? '') } } : undefined,
-    timestamp,
+    properties,
+    context,
+    timestamp: typeof m.timestamp === 'string' ? m.timestamp : isoTime(now),
   };
 }
 
@@ -133,10 +144,16 @@ function stringId(v: unknown): unknown {
  * which keeps the primary key cheap) and a hash of tenant + messageId in the rest, so a retry maps to
  * the same id and two tenants' "abc" never collide. No messageId: a fresh UUIDv7 (no dedupe possible).
  */
-export function messageIdToUuid(messageId: unknown, tenantId: string, timestamp: string, now: number): string {
+export function messageIdToUuid(
+  messageId: unknown,
+  tenantId: string,
+  timestamp: string | undefined,
+  now: number,
+): string {
   if (isUuid(messageId)) return messageId;
   if (typeof messageId !== 'string' || messageId === '') return uuidv7(now);
-  const ms = Date.parse(timestamp);
+  // Only the message's own timestamp: one filled in at arrival would differ on a retry.
+  const ms = timestamp === undefined ? NaN : Date.parse(timestamp);
   const h = createHash('sha256').update(tenantId).update('\u0000').update(messageId).digest();
   const time = Number.isFinite(ms) && ms >= 0 && ms < 2 ** 48 ? ms : h.readUIntBE(0, 6);
   const b = Buffer.alloc(16);
