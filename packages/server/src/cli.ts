@@ -65,7 +65,11 @@ export async function main(
         return await withStore(loadConfig(flags), (store) => keysCommand(store, args, flags, out, err));
       case 'tenants':
         checkFlags(flags, ['unlisted', 'rate-limit']);
-        return await withStore(loadConfig(flags), (store) => tenantsCommand(store, args, flags, out, err));
+        {
+          // --unlisted and --rate-limit here set one tenant's values, not the server's defaults.
+          const { unlisted: _u, 'rate-limit': _r, ...settings } = flags;
+          return await withStore(loadConfig(settings), (store) => tenantsCommand(store, args, flags, out, err));
+        }
       case 'doctor':
         checkFlags(flags);
         return await doctor(loadConfig(flags), out);

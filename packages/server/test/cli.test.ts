@@ -75,7 +75,7 @@ describe('tally CLI', () => {
     } finally {
       tmp.cleanup();
     }
-  });
+  }, 120_000);
 
   it('a bad setting fails with the setting named, exit 1', async () => {
     const err = capture();

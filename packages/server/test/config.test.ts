@@ -1,4 +1,6 @@
+import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../node/test/support/helpers.js';
 import { loadConfig, parseArgs } from '../src/config.js';
 
 describe('config', () => {
@@ -22,6 +24,42 @@ describe('config', () => {
     expect(() => loadConfig({}, { DATABASE_URL: 'mysql://x' })).toThrow(/must start with postgres:\/\//);
     expect(() => loadConfig({}, { DATABASE_URL: 'nonsense' })).toThrow(/not a URL/);
     expect(() => loadConfig({}, { TALLY_DB_SCHEMA: 'Robert"; DROP' })).toThrow(/TALLY_DB_SCHEMA/);
+  });
+
+  it('serve settings: defaults, NATS, limits; wrong values name the setting', () => {
+    const c = loadConfig({}, {});
+    expect(c).toMatchObject({ host: '127.0.0.1', port: 8787, nats: undefined, unlisted: 'reject' });
+    expect(c.rateLimit).toEqual({ perSecond: 20000, burst: 100000 });
+    expect(loadConfig({}, { NATS_URL: '127.0.0.1:4222,nats://h2:4222' }).nats).toEqual({
+      servers: ['127.0.0.1:4222', 'nats://h2:4222'],
+      prefix: 'tally',
+      stream: 'ANALYTICS',
+    });
+    expect(() => loadConfig({}, { NATS_URL: 'http://x' })).toThrow(/NATS_URL must use nats:\/\//);
+    expect(() => loadConfig({}, { NATS_URL: 'nats://x', TALLY_NATS_PREFIX: 'a.b' })).toThrow(/one subject token/);
+    expect(() => loadConfig({}, { TALLY_PORT: '70000' })).toThrow(/TALLY_PORT must be an integer from 0 to 65535/);
+    expect(() => loadConfig({}, { TALLY_RATE_LIMIT: '-1' })).toThrow(/TALLY_RATE_LIMIT/);
+    expect(() => loadConfig({}, { TALLY_UNLISTED: 'maybe' })).toThrow(/"reject" or "accept"/);
+    expect(loadConfig({ 'rate-limit': '0' }, {}).rateLimit.perSecond).toBe(0);
+  });
+
+  it('a JSON config file fills in what flags and environment leave unset', () => {
+    const tmp = tempDir();
+    try {
+      const file = `${tmp.dir}/tally.json`;
+      writeFileSync(file, JSON.stringify({ port: 9000, 'nats-url': 'nats://127.0.0.1:4222', unlisted: 'accept' }));
+      const c = loadConfig({ config: file }, { TALLY_PORT: '9001' });
+      expect(c.port).toBe(9001); // the environment beats the file
+      expect(c.nats?.servers).toEqual(['nats://127.0.0.1:4222']);
+      expect(c.unlisted).toBe('accept');
+      writeFileSync(file, JSON.stringify({ prot: 1 }));
+      expect(() => loadConfig({ config: file }, {})).toThrow(/unknown setting "prot"/);
+      writeFileSync(file, '{');
+      expect(() => loadConfig({ config: file }, {})).toThrow(/not JSON/);
+      expect(() => loadConfig({ config: `${tmp.dir}/none.json` }, {})).toThrow(/config file/);
+    } finally {
+      tmp.cleanup();
+    }
   });
 
   it('parses flags in both forms', () => {
