@@ -1,7 +1,7 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../node/test/support/helpers.js';
-import { loadConfig, parseArgs } from '../src/config.js';
+import { loadConfig, parseArgs, SETTINGS } from '../src/config.js';
 
 describe('config', () => {
   it('defaults to embedded PGlite in ./.tally', () => {
@@ -60,6 +60,11 @@ describe('config', () => {
     } finally {
       tmp.cleanup();
     }
+  });
+
+  it('the README documents every setting', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    for (const s of SETTINGS) expect(readme).toContain(`| \`${s.flag}\` | \`${s.env}\` |`);
   });
 
   it('parses flags in both forms', () => {
