@@ -14,7 +14,13 @@ import {
   type Validator,
 } from '@tally/core';
 import type { KeyOwner } from '@tally/store';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { KeyCache } from './key-cache.js';
 import { type Acceptor, createAcceptor } from './ingest/accept.js';
 import { type ParseResult, parsePosthog, parseSegment, parseTally, SEGMENT_TYPES } from './ingest/formats.js';
@@ -36,7 +42,8 @@ export interface CollectorOptions {
   acceptUnlisted: boolean;
   /** Is the service ready to take traffic (store and transport up)? */
   ready: () => boolean;
-  logger?: boolean | { level: string };
+  /** Structured logs (faults, refusals worth a look); default: none. */
+  logger?: FastifyBaseLogger;
 }
 
 type Format =
@@ -68,7 +75,7 @@ class Refusal extends Error {
 export async function buildCollector(options: CollectorOptions): Promise<FastifyInstance> {
   const app = Fastify({
     bodyLimit: options.maxBodyBytes,
-    logger: options.logger ?? false,
+    loggerInstance: options.logger,
     // Access logs of a collector under load would be the biggest thing it writes; metrics count requests.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,

@@ -22,6 +22,7 @@ import {
 import { createNatsTransport } from '@tally/nats';
 import { countApiKeys, createApiKey, createStore, createWriter, type Store, type Writer } from '@tally/store';
 import type { FastifyInstance } from 'fastify';
+import { type Logger, pino } from 'pino';
 import { buildCollector } from './collector.js';
 import type { Config } from './config.js';
 import { createKeyCache } from './key-cache.js';
@@ -47,7 +48,7 @@ export interface Server {
 export interface ServeOptions {
   /** Human-readable progress (start banner, first key). */
   out?: Writable;
-  /** Fastify/pino JSON logs. Default: warnings and errors. */
+  /** Structured JSON logs (pino, stdout). Default level: warn. */
   logLevel?: string;
   /** Writer tuning (tests, benchmarks). */
   writer?: { maxBatchRows?: number; flushIntervalMs?: number; concurrency?: number; maxQueueRows?: number };
@@ -57,6 +58,7 @@ export interface ServeOptions {
 
 export async function startServer(config: Config, options: ServeOptions = {}): Promise<Server> {
   const say = (line: string) => options.out?.write(`${line}\n`);
+  const log: Logger = pino({ level: options.logLevel ?? 'warn', base: { service: 'tally' } });
   const catalog = await loadCatalog(config.catalogModule);
   const store = await createStore(config.store);
   const cleanup: (() => Promise<unknown>)[] = [() => store.close()];
@@ -73,7 +75,13 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
     }
 
     const metrics = createMetrics();
-    const writer = createWriter({ store, spoolDir: config.spoolDir, ...options.writer });
+    const writer = createWriter({
+      store,
+      spoolDir: config.spoolDir,
+      ...options.writer,
+      // Dead letters and transient database failures: what an operator must be able to find afterwards.
+      onError: (e) => log.warn({ code: e.code, sqlstate: e.sqlstate, rows: e.rows }, e.message),
+    });
     cleanup.push(() => writer.close());
     const recovered = await writer.recoverPending();
     if (recovered.stored + recovered.duplicates > 0) {
@@ -98,6 +106,10 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
             data: Buffer.from(m.data).toString('utf8'),
           };
           await appendFile(deadLetters, `${JSON.stringify(line)}\n`);
+          log.error(
+            { subject: m.subject, deliveries: m.deliveries, file: deadLetters },
+            `NATS message dead-lettered: ${m.reason}`,
+          );
         },
       });
     } else {
@@ -109,8 +121,14 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
     let dbUp = true;
     const probe = setInterval(() => {
       store.sql.query('SELECT 1').then(
-        () => (dbUp = true),
-        () => (dbUp = false),
+        () => {
+          if (!dbUp) log.info('database reachable again');
+          dbUp = true;
+        },
+        (e: Error) => {
+          if (dbUp) log.error({ err: e }, 'database unreachable');
+          dbUp = false;
+        },
       );
     }, 5000);
     probe.unref();
@@ -134,7 +152,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       rateLimit: config.rateLimit.perSecond,
       acceptUnlisted: config.unlisted === 'accept',
       ready: () => dbUp && transport.healthy(),
-      logger: { level: options.logLevel ?? 'warn' },
+      logger: log,
     });
     cleanup.push(() => app.close());
     await app.listen({ host: config.host, port: config.port });

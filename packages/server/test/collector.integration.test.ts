@@ -38,7 +38,7 @@ describe.each(backends)('tally serve (%s): the SDK over HTTP', (backend: Backend
   let s: TestServer;
   beforeAll(async () => {
     s = await serveFor(backend);
-  });
+  }, 60_000);
   afterAll(() => s?.dispose());
 
   it('events and request logs from the SDK are stored exactly once, rollups equal detail', async () => {
@@ -84,7 +84,7 @@ describe('tally serve: formats, keys and bad input (PGlite, in-process)', () => 
   let s: TestServer;
   beforeAll(async () => {
     s = await serveFor('pglite', { 'max-body-bytes': '65536' });
-  });
+  }, 60_000);
   afterAll(() => s?.dispose());
 
   it('a Segment batch, sent as its HTTP API documents it, is stored; a resend stores nothing twice', async () => {
