@@ -185,7 +185,13 @@ export async function buildCollector(options: CollectorOptions): Promise<Fastify
         'no write key: send "Authorization: Bearer <key>" (or Basic with the key as user, Segment-style)',
       );
     }
-    const owner = await options.keys.resolve(key);
+    let owner: KeyOwner | undefined;
+    try {
+      owner = await options.keys.resolve(key);
+    } catch (e) {
+      request.log.error({ err: e }, 'write key lookup failed');
+      throw new Refusal(503, ErrorCodes.UNAVAILABLE, 'cannot check the write key now (database unreachable)', 1);
+    }
     if (!owner) throw new Refusal(401, ErrorCodes.UNAUTHORIZED, 'unknown or revoked write key');
     return owner;
   }
