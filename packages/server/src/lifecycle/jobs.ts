@@ -1,0 +1,77 @@
+/**
+ * The lifecycle jobs by name, each run recorded in `job_runs` (start, end, outcome, counts, error) and
+ * guarded so one process at a time runs a given job (Postgres advisory lock; in-process for PGlite).
+ */
+import {
+  finishJobRun,
+  pruneSnapshots,
+  saveStorageStats,
+  startJobRun,
+  type Store,
+  storageStats,
+  withJobLock,
+} from '@tally/store';
+import { runArchive } from './archive.js';
+import { runCleanup } from './cleanup.js';
+import type { ArchiveTarget } from './targets/target.js';
+
+export const JOB_NAMES = ['archive', 'cleanup', 'stats', 'snapshot-prune'] as const;
+export type JobName = (typeof JOB_NAMES)[number];
+
+export interface JobContext {
+  store: Store;
+  target: ArchiveTarget;
+  archiveAfterDays: number;
+  keepSnapshots: number;
+  onProgress?: (line: string) => void;
+}
+
+export type JobOutcome =
+  { outcome: 'ok'; counts: Record<string, number> } | { outcome: 'failed'; error: string } | { outcome: 'skipped' };
+
+async function work(name: JobName, ctx: JobContext): Promise<Record<string, number>> {
+  switch (name) {
+    case 'archive': {
+      const r = await runArchive(ctx.store, ctx.target, {
+        olderThanDays: ctx.archiveAfterDays,
+        onProgress: ctx.onProgress,
+      });
+      return { files: r.files, rows: r.rows, bytes: r.bytes, rawBytes: r.rawBytes };
+    }
+    case 'cleanup': {
+      const r = await runCleanup(ctx.store, ctx.target, { onProgress: ctx.onProgress });
+      if (r.refused.length > 0) {
+        throw new Error(
+          `deleted ${r.deleted} rows of ${r.parts} parts; refused ${r.refused.length}: ${r.refused.map((x) => x.problem).join('; ')}`,
+        );
+      }
+      return { parts: r.parts, deleted: r.deleted };
+    }
+    case 'stats': {
+      const s = await storageStats(ctx.store.sql);
+      await saveStorageStats(ctx.store.sql, s);
+      return Object.fromEntries(s.tables.map((t) => [`${t.table}_rows`, t.rows]));
+    }
+    case 'snapshot-prune':
+      return { pruned: await pruneSnapshots(ctx.store.sql, ctx.keepSnapshots) };
+  }
+}
+
+export async function runJob(name: JobName, ctx: JobContext): Promise<JobOutcome> {
+  const result = await withJobLock(ctx.store, name, async (): Promise<JobOutcome> => {
+    const id = await startJobRun(ctx.store.sql, name);
+    try {
+      const counts = await work(name, ctx);
+      await finishJobRun(ctx.store.sql, id, 'ok', counts);
+      return { outcome: 'ok', counts };
+    } catch (e) {
+      const error = (e as Error).message;
+      await finishJobRun(ctx.store.sql, id, 'failed', {}, error).catch(() => undefined);
+      return { outcome: 'failed', error };
+    }
+  });
+  if (result) return result;
+  await startJobRun(ctx.store.sql, name, 'skipped');
+  ctx.onProgress?.(`${name}: another process is running it; skipped`);
+  return { outcome: 'skipped' };
+}

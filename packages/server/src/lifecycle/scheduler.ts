@@ -1,0 +1,67 @@
+/**
+ * Runs the lifecycle jobs on cron schedules (UTC) inside `tally serve`. A run missed while no server
+ * was up (the last success is older than the schedule's previous slot) is caught up at start. Runs of
+ * one job never overlap here, and the job lock keeps other processes out.
+ */
+import { Cron } from 'croner';
+import { lastSuccess } from '@tally/store';
+import { type JobContext, type JobName, type JobOutcome, runJob } from './jobs.js';
+
+export const DEFAULT_SCHEDULES: Record<JobName, string> = {
+  archive: '0 2 * * *',
+  cleanup: '0 3 * * *',
+  stats: '0 4 * * *',
+  'snapshot-prune': '0 5 * * 0',
+};
+
+export interface Scheduler {
+  /** Resolves when the catch-up runs started at boot are done. */
+  readonly caughtUp: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function checkSchedule(name: string, expr: string): void {
+  try {
+    new Cron(expr, { paused: true, timezone: 'UTC' }).stop();
+  } catch (e) {
+    throw new Error(`schedule for ${name} "${expr}" is not a cron expression: ${(e as Error).message}`);
+  }
+}
+
+export function startScheduler(
+  ctx: JobContext,
+  schedules: Record<JobName, string>,
+  onRun?: (name: JobName, outcome: JobOutcome) => void,
+): Scheduler {
+  const running = new Set<Promise<unknown>>();
+  let stopped = false;
+  const run = (name: JobName) => {
+    const p = runJob(name, ctx).then((o) => onRun?.(name, o));
+    running.add(p);
+    void p.finally(() => running.delete(p));
+    return p;
+  };
+  const crons = (Object.keys(schedules) as JobName[]).map(
+    (name) => [name, new Cron(schedules[name], { timezone: 'UTC', protect: true }, () => run(name))] as const,
+  );
+  const caughtUp = (async () => {
+    for (const [name, cron] of crons) {
+      if (stopped) return;
+      const previous = cron.previousRuns(1)[0];
+      const last = await lastSuccess(ctx.store.sql, name);
+      if (previous && (last === undefined || last < previous.getTime())) {
+        ctx.onProgress?.(`${name}: missed the run of ${previous.toISOString()}, running now`);
+        await run(name);
+      }
+    }
+  })();
+  return {
+    caughtUp,
+    async stop() {
+      stopped = true;
+      for (const [, cron] of crons) cron.stop();
+      await caughtUp.catch(() => undefined);
+      await Promise.allSettled([...running]);
+    },
+  };
+}
