@@ -5,8 +5,20 @@
  */
 let cachedSecond = Number.NaN;
 let cachedPrefix = '';
+// Events come in bursts within one millisecond: they share one string, which a serializer then finds
+// already flat (a fresh concatenation is a rope that JSON.stringify has to flatten, event by event).
+let lastMs = Number.NaN;
+let lastIso = '';
 
 export function isoTime(ms: number): string {
+  if (ms === lastMs) return lastIso;
+  lastMs = ms;
+  // A Date keeps whole milliseconds (toward zero): so must this, or 1.5 would print as "001.5Z".
+  lastIso = format(Math.trunc(ms));
+  return lastIso;
+}
+
+function format(ms: number): string {
   const second = Math.floor(ms / 1000);
   if (second !== cachedSecond) {
     cachedSecond = second;

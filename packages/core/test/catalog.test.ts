@@ -221,6 +221,46 @@ describe('validation', () => {
     expect(off('page_viewed', payload)).toMatchObject({ ok: true, properties: { email: 'a@b.c' } });
   });
 
+  it('reuseInput: a clean payload comes back as it is; anything else takes the full path, same outcome', () => {
+    const full = createValidator(catalog, { maxPropertiesBytes: 400 });
+    const reuse = createValidator(catalog, { maxPropertiesBytes: 400, reuseInput: true });
+    const clean: [string, Record<string, unknown>][] = [
+      ['order_placed', { orderId: 'o1', amount: 12.5 }],
+      ['order_placed', { amount: 0, orderId: 'o2', items: 3, express: true, channel: 'app', note: 'short' }],
+      ['page_viewed', { path: '/' }],
+    ];
+    const other: [string, unknown][] = [
+      ['order_placed', { orderId: 'o1' }], // missing required
+      ['order_placed', { orderId: 'o1', amount: -1 }], // below minimum
+      ['order_placed', { orderId: 'o1', amount: 1, items: 1.5 }], // not an integer
+      ['order_placed', { orderId: 'o1', amount: 1, channel: 'fax' }], // not in the enum
+      ['order_placed', { orderId: 'o1', amount: 1, note: 'far too long a note' }], // maxLength
+      ['order_placed', { orderId: 'o1', amount: Number.NaN }], // not JSON-safe
+      ['order_placed', { orderId: 'o1', amount: 1, skipped: undefined }], // undefined is stripped: a copy
+      ['order_placed', { orderId: 'o1', amount: 1, note: null }], // null: the full path decides
+      ['order_placed', { orderId: 'o1', amount: 1, shipping: { city: 'Oslo' } }], // nested: walked and copied
+      ['order_placed', { orderId: 'o1', amount: 1, extra: 'x' }], // undeclared
+      ['order_placed', { orderId: 'x'.repeat(70), amount: 1 }], // near the size limit: measured exactly
+      ['page_viewed', { path: '/', email: 'a@b.c' }], // PII: redacted in a copy
+      ['page_viewed', { path: '/', tokenCount: 3 }], // extra key (allowed): the full path
+      ['page_viewed', Object.assign(Object.create({ inherited: 1 }) as object, { path: '/' })], // not plain
+      ['order_placed', 'not an object'],
+      ['nope', { a: 1 }],
+    ];
+    for (const [name, props] of clean) {
+      const r = reuse(name, props);
+      expect(r).toEqual(full(name, props));
+      expect(r.ok && r.properties).toBe(props);
+      const copied = full(name, props);
+      expect(copied.ok && copied.properties).not.toBe(props);
+    }
+    for (const [name, props] of other) {
+      const r = reuse(name, props);
+      expect(r).toEqual(full(name, props));
+      if (r.ok) expect(r.properties).not.toBe(props);
+    }
+  });
+
   it('does not change the caller’s object', () => {
     const payload = { path: '/', password: 'hunter2' };
     catalog.validate('page_viewed', payload);

@@ -49,4 +49,11 @@ describe('helpers', () => {
       expect(isoTime(ms)).toBe(new Date(ms).toISOString());
     }
   });
+
+  it('isoTime stays right when the same millisecond repeats and when it moves back (per-ms cache)', () => {
+    const t = Date.UTC(2026, 10, 23, 12, 0, 0, 5);
+    for (const ms of [t, t, t + 1, t + 1, t, t + 999, t + 1000, t - 1000, t - 1000, 1.5, 1.5]) {
+      expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+    }
+  });
 });

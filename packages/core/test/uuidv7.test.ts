@@ -34,6 +34,27 @@ describe('uuidv7', () => {
     expect(b > a).toBe(true);
   });
 
+  it('formats every seed like the plain 8-4-4-4-12 layout, across millisecond changes (prefix cache)', () => {
+    // The reference: the layout spelled out digit group by digit group, without any caching.
+    const hex = (v: number, digits: number) => v.toString(16).padStart(digits, '0');
+    const reference = (s: { ms: number; a: number; b: number }) => {
+      const count = Math.floor(s.a / 2 ** 30);
+      const rand30 = s.a % 2 ** 30;
+      return (
+        `${hex(Math.floor(s.ms / 0x10000), 8)}-${hex(s.ms % 0x10000, 4)}-${hex(0x7000 | count, 4)}-` +
+        `${hex(0x8000 | (rand30 >>> 16), 4)}-${hex(rand30 & 0xffff, 4)}${hex(s.b, 8)}`
+      );
+    };
+    const seeds = [
+      { ms: 0, a: 0, b: 0 },
+      { ms: 2 ** 48 - 1, a: 2 ** 42 - 1, b: 2 ** 32 - 1 },
+      { ms: 2 ** 48 - 1, a: 0xabc * 2 ** 30 + 0x1234567, b: 0x89abcdef },
+    ];
+    const t = Date.now();
+    for (let i = 0; i < 2000; i++) seeds.push(reserveId(t + (i >> 4)));
+    for (const seed of seeds) expect(formatId(seed)).toBe(reference(seed));
+  });
+
   it('200 000 ids have no collision', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 200_000; i++) seen.add(uuidv7());

@@ -119,6 +119,25 @@ describe('track()', () => {
     expect(sink.events[0]?.properties).toEqual({ button: 'a', n: 1 });
   });
 
+  it('the snapshot is one level deep (README): a nested object changed before the batch is sent shows', async () => {
+    const { tracker, sink } = make();
+    const props = { meta: { v: 1 }, top: 'a' };
+    tracker.track('open', props);
+    props.meta.v = 2;
+    props.top = 'b';
+    await tracker.flush();
+    expect(sink.events[0]?.properties).toEqual({ meta: { v: 2 }, top: 'a' });
+  });
+
+  it('the snapshot is of own keys, as the validator reads them: inherited ones are not sent', async () => {
+    const { tracker, sink } = make();
+    const props = Object.assign(Object.create({ n: 5 }) as { button: string }, { button: 'own' });
+    tracker.track('clicked', props);
+    props.button = 'changed';
+    await tracker.flush();
+    expect(sink.events[0]?.properties).toEqual({ button: 'own' });
+  });
+
   it('refuses a payload over the limit at track time without queueing it', async () => {
     const { tracker } = make({ maxPropertiesBytes: 100 });
     tracker.track('clicked', { button: 'x'.repeat(200) });

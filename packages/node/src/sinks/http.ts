@@ -4,6 +4,7 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { urlToHttpOptions } from 'node:url';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { type BatchResponse, ErrorCodes, isoTime, TallyConfigError, TallyError, type TallyEvent } from '@tally/core';
@@ -40,6 +41,8 @@ export function createHttpSink(options: HttpSinkOptions): Sink {
   const agent = new client.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 8 });
   const timeoutMs = options.timeoutMs ?? 10_000;
   const gzipMin = options.gzipMinBytes ?? 1024;
+  // Resolved once: handing request() a URL makes it convert the URL into these options on every batch.
+  const target: http.RequestOptions = { ...urlToHttpOptions(url), method: 'POST', agent };
   const baseHeaders: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
   if (options.writeKey) baseHeaders.authorization = `Bearer ${options.writeKey}`;
 
@@ -72,12 +75,12 @@ export function createHttpSink(options: HttpSinkOptions): Sink {
     signal: AbortSignal,
   ): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
     return new Promise((resolve, reject) => {
-      const req = client.request(url, { method: 'POST', headers, agent, signal }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }),
-        );
+      const req = client.request({ ...target, headers, signal }, (res) => {
+        // Answers are a few bytes, in one chunk: a string decoder and no Buffer.concat.
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
         res.on('error', reject);
       });
       // A late answer is a retry with the same ids: the receiver dedupes, so nothing is stored twice.
