@@ -6,25 +6,7 @@ import { isoTime } from '@tally/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LATENCY_BUCKETS_MS, loadMigrations, type RequestLogRow, type Store } from '../src/index.js';
 import { uuidv7 } from '@tally/core';
-import { engines, eventRow, eventRows, openStore } from './support/stores.js';
-
-function requestLog(overrides: Partial<RequestLogRow> = {}): RequestLogRow {
-  const now = Date.now();
-  return {
-    id: uuidv7(now),
-    tenantId: 'tenant-a',
-    method: 'GET',
-    route: '/users/:id',
-    url: '/users/42?x=1',
-    status: 200,
-    durationMs: 12.5,
-    userId: 'user-1',
-    headers: { 'user-agent': 'test', authorization: '[REDACTED]' },
-    timestamp: isoTime(now),
-    receivedAt: isoTime(now),
-    ...overrides,
-  };
-}
+import { engines, eventRow, eventRows, openStore, requestLog } from './support/stores.js';
 
 describe.each(engines)('Store conformance: %s', (engine) => {
   let store: Store;

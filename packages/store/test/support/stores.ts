@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { isoTime, type TallyEvent, uuidv7 } from '@tally/core';
 import postgres from 'postgres';
-import { createStore, type EventRow, type Store } from '../../src/index.js';
+import { createStore, type EventRow, type RequestLogRow, type Store } from '../../src/index.js';
 
 export const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -78,4 +78,22 @@ export function eventRow(overrides: Partial<TallyEvent> = {}): EventRow {
 
 export function eventRows(n: number, overrides: Partial<TallyEvent> = {}): EventRow[] {
   return Array.from({ length: n }, () => eventRow(overrides));
+}
+
+export function requestLog(overrides: Partial<RequestLogRow> = {}): RequestLogRow {
+  const now = Date.now();
+  return {
+    id: uuidv7(now),
+    tenantId: 'tenant-a',
+    method: 'GET',
+    route: '/users/:id',
+    url: '/users/42?x=1',
+    status: 200,
+    durationMs: 12.5,
+    userId: 'user-1',
+    headers: { 'user-agent': 'test', authorization: '[REDACTED]' },
+    timestamp: isoTime(now),
+    receivedAt: isoTime(now),
+    ...overrides,
+  };
 }
