@@ -30,7 +30,8 @@ export async function writeEnvelopes(
       logs.push({ ...(e.properties as unknown as RequestLogRecord), receivedAt: at });
       logIndex.push(i);
     } else {
-      events.push({ ...e, receivedAt: at });
+      // The collector has stamped receivedAt already: no copy per event then (GC is a fifth of its CPU).
+      events.push(e.receivedAt === undefined ? { ...e, receivedAt: at } : (e as EventRow));
       eventIndex.push(i);
     }
   }
