@@ -159,7 +159,7 @@ export async function markRestored(sql: SqlClient, m: Pick<ManifestRow, 'tenantI
 /** Re-inserts archived rows as they were (no rollups: they never forgot them). Returns rows inserted. */
 export async function restoreLines(sql: SqlClient, t: DetailTable, lines: readonly string[]): Promise<number> {
   const rows = await sql.query(
-    `INSERT INTO ${table(t)} SELECT * FROM json_populate_recordset(NULL::${table(t)}, $1::json)
+    `INSERT INTO ${table(t)} SELECT * FROM json_populate_recordset(NULL::${table(t)}, $1::text::json)
      ON CONFLICT (id) DO NOTHING RETURNING 1`,
     [`[${lines.join(',')}]`],
   );
