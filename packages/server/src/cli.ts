@@ -18,6 +18,7 @@ import {
   updateTenant,
 } from '@tally/store';
 import { checkFlags, type Config, type Flags, loadConfig, parseArgs, SETTINGS } from './config.js';
+import { archiveCommand, cleanupCommand, jobsCommand, statsCommand } from './cli-lifecycle.js';
 import { demo } from './demo.js';
 import { doctor } from './doctor.js';
 import { startServer } from './serve.js';
@@ -35,6 +36,12 @@ Commands:
   tenants list              list tenants and their settings
   tenants set <id> [--unlisted accept|reject|default] [--rate-limit N|default]
   doctor                    check config, database, NATS and a round trip; non-zero exit on failure
+  archive run [--older-than-days N]   archive old detail to gzip JSONL files (local dir or S3)
+  archive list [--tenant T] list archive files with rows, size, cleaned/restored
+  archive restore --tenant T --day YYYY-MM-DD   re-import an archived day (idempotent)
+  cleanup [--dry-run] [--include-restored]      delete archived rows whose files verify
+  stats [--json]            table and index sizes, row counts, oldest/newest, archive totals
+  jobs [--job NAME]         recent lifecycle job runs
   migrate                   create or upgrade the database schema
   replay <file>             re-ingest a dead-letter or pending spool file (idempotent)
   demo                      track a sample task pipeline and print every event and the final counts
@@ -70,6 +77,20 @@ export async function main(
           const { unlisted: _u, 'rate-limit': _r, ...settings } = flags;
           return await withStore(loadConfig(settings), (store) => tenantsCommand(store, args, flags, out, err));
         }
+      case 'archive':
+      case 'cleanup':
+      case 'stats':
+      case 'jobs': {
+        checkFlags(flags, ['older-than-days', 'tenant', 'day', 'dry-run', 'include-restored', 'json', 'job']);
+        const config = loadConfig(flags);
+        return await withStore(config, (store) => {
+          const io = { store, config, flags, out, err };
+          if (command === 'archive') return archiveCommand(io, args);
+          if (command === 'cleanup') return cleanupCommand(io);
+          if (command === 'stats') return statsCommand(io);
+          return jobsCommand(io);
+        });
+      }
       case 'doctor':
         checkFlags(flags);
         return await doctor(loadConfig(flags), out);

@@ -24,6 +24,7 @@ import Fastify, {
 import type { KeyCache } from './key-cache.js';
 import { type Acceptor, createAcceptor } from './ingest/accept.js';
 import { type ParseResult, parsePosthog, parseSegment, parseTally, SEGMENT_TYPES } from './ingest/formats.js';
+import type { Snapshot } from './lifecycle/snapshots.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -42,6 +43,8 @@ export interface CollectorOptions {
   acceptUnlisted: boolean;
   /** Is the service ready to take traffic (store and transport up)? */
   ready: () => boolean;
+  /** The newest hot-path snapshot, held in memory. */
+  snapshot?: () => Snapshot | undefined;
   /** Structured logs (faults, refusals worth a look); default: none. */
   logger?: FastifyBaseLogger;
 }
@@ -202,6 +205,21 @@ export async function buildCollector(options: CollectorOptions): Promise<Fastify
   for (const type of SEGMENT_TYPES) route(`/v1/${type}`, { kind: 'segment', type });
   for (const url of ['/batch', '/batch/']) route(url, { kind: 'posthog', batch: true });
   for (const url of ['/capture', '/capture/', '/i/v0/e', '/i/v0/e/']) route(url, { kind: 'posthog', batch: false });
+
+  // The newest snapshot of the caller's tenant, from memory: O(1), no query. Read with the write key
+  // until read-only keys exist.
+  app.get('/v1/snapshots/latest', async (request) => {
+    const owner = await authenticate(request, undefined);
+    const s = options.snapshot?.();
+    if (!s)
+      throw new Refusal(
+        404,
+        ErrorCodes.NOT_FOUND,
+        'no snapshot yet (one is taken every --snapshot-every writer batches)',
+      );
+    const mine = s.tenants[owner.tenant.id] ?? { events: [], paths: [] };
+    return { version: s.version, createdAt: s.createdAt, tenantId: owner.tenant.id, ...mine };
+  });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) =>

@@ -32,6 +32,20 @@ export interface Config {
   unlisted: 'reject' | 'accept';
   /** A module whose default export is a catalog (`defineCatalog`); unset: the built-in catalogs. */
   catalogModule?: string;
+  lifecycle: LifecycleConfig;
+}
+
+export interface LifecycleConfig {
+  /** A directory or `s3://bucket/prefix?endpoint=…` (see lifecycle/targets). */
+  target: string;
+  s3: { accessKeyId?: string; secretAccessKey?: string };
+  archiveAfterDays: number;
+  /** Run the scheduler inside `tally serve`. */
+  jobs: boolean;
+  schedules: Record<'archive' | 'cleanup' | 'stats' | 'snapshot-prune', string>;
+  /** A hot-path snapshot every this many writer batches. */
+  snapshotEvery: number;
+  keepSnapshots: number;
 }
 
 interface Setting {
@@ -107,6 +121,66 @@ export const SETTINGS = [
     doc: 'Path of an ES module whose default export is your `defineCatalog(...)`.',
   },
   {
+    flag: '--archive-target',
+    env: 'TALLY_ARCHIVE_TARGET',
+    default: '<data-dir>/archive',
+    doc: 'Where archive files go: a directory, or `s3://bucket/prefix?endpoint=http://host:9000&region=…` (S3 or compatible).',
+  },
+  {
+    flag: '--s3-access-key-id',
+    env: 'AWS_ACCESS_KEY_ID',
+    default: '(AWS default chain)',
+    doc: 'S3 credentials for an `s3://` archive target (with `AWS_SECRET_ACCESS_KEY` / `--s3-secret-access-key`).',
+  },
+  {
+    flag: '--s3-secret-access-key',
+    env: 'AWS_SECRET_ACCESS_KEY',
+    default: '(AWS default chain)',
+    doc: 'See `AWS_ACCESS_KEY_ID`.',
+  },
+  {
+    flag: '--archive-after-days',
+    env: 'TALLY_ARCHIVE_AFTER_DAYS',
+    default: '3',
+    doc: 'Detail rows (events, request logs) older than this many whole UTC days are archived, then cleaned up.',
+  },
+  {
+    flag: '--jobs',
+    env: 'TALLY_JOBS',
+    default: 'on',
+    doc: '`on`: `tally serve` runs the lifecycle jobs on their schedules (one runner per job across processes); `off`: run them from the CLI or cron.',
+  },
+  {
+    flag: '--schedule-archive',
+    env: 'TALLY_SCHEDULE_ARCHIVE',
+    default: '0 2 * * *',
+    doc: 'Cron expression (UTC) of the archive job.',
+  },
+  {
+    flag: '--schedule-cleanup',
+    env: 'TALLY_SCHEDULE_CLEANUP',
+    default: '0 3 * * *',
+    doc: 'Cron expression (UTC) of the cleanup job (deletes only rows whose archive file verifies).',
+  },
+  {
+    flag: '--schedule-stats',
+    env: 'TALLY_SCHEDULE_STATS',
+    default: '0 4 * * *',
+    doc: 'Cron expression (UTC) of the storage statistics job.',
+  },
+  {
+    flag: '--schedule-snapshot-prune',
+    env: 'TALLY_SCHEDULE_SNAPSHOT_PRUNE',
+    default: '0 5 * * 0',
+    doc: 'Cron expression (UTC) of the snapshot pruning job (keeps the newest 5).',
+  },
+  {
+    flag: '--snapshot-every',
+    env: 'TALLY_SNAPSHOT_EVERY',
+    default: '10',
+    doc: 'A hot-path snapshot (top events and paths, error rates, p95) every this many writer batches.',
+  },
+  {
     flag: '--config',
     env: 'TALLY_CONFIG',
     default: '(none)',
@@ -179,6 +253,32 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     throw new TallyConfigError(`TALLY_UNLISTED must be "reject" or "accept", not "${unlisted}"`);
   }
   const catalog = get('catalog');
+  const jobs = get('jobs') ?? 'on';
+  if (jobs !== 'on' && jobs !== 'off') throw new TallyConfigError(`TALLY_JOBS must be "on" or "off", not "${jobs}"`);
+  const schedule = (name: 'archive' | 'cleanup' | 'stats' | 'snapshot-prune', fallback: string) => {
+    const expr = get(`schedule-${name}`) ?? fallback;
+    const fields = expr.trim().split(/\s+/).length;
+    if (fields < 5 || fields > 6) {
+      throw new TallyConfigError(
+        `TALLY_SCHEDULE_${name.toUpperCase().replace('-', '_')} "${expr}" is not a cron expression (5 fields: minute hour day month weekday, UTC)`,
+      );
+    }
+    return expr;
+  };
+  const lifecycle: LifecycleConfig = {
+    target: get('archive-target') ?? resolve(dataDir, 'archive'),
+    s3: { accessKeyId: get('s3-access-key-id'), secretAccessKey: get('s3-secret-access-key') },
+    archiveAfterDays: integer(get('archive-after-days') ?? '3', 'TALLY_ARCHIVE_AFTER_DAYS', 1, 36500),
+    jobs: jobs === 'on',
+    schedules: {
+      archive: schedule('archive', '0 2 * * *'),
+      cleanup: schedule('cleanup', '0 3 * * *'),
+      stats: schedule('stats', '0 4 * * *'),
+      'snapshot-prune': schedule('snapshot-prune', '0 5 * * 0'),
+    },
+    snapshotEvery: integer(get('snapshot-every') ?? '10', 'TALLY_SNAPSHOT_EVERY', 1, 1e9),
+    keepSnapshots: 5,
+  };
   return {
     store,
     dataDir,
@@ -190,6 +290,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     rateLimit: { perSecond, burst },
     unlisted,
     catalogModule: catalog === undefined ? undefined : resolve(catalog),
+    lifecycle,
   };
 }
 

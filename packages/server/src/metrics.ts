@@ -17,6 +17,8 @@ export interface Metrics {
     r: { stored: number; duplicates: number; rejected: readonly { code: string }[] },
     seconds: number,
   ): void;
+  /** A lifecycle job finished (ok, failed or skipped because another process ran it). */
+  jobRun(job: string, outcome: string): void;
   /** Wires in the parts whose own stats are exported, and the health probes. */
   watch(parts: { writer: Writer; transport: Transport; dbUp: () => boolean; natsUp?: () => boolean }): void;
 }
@@ -97,8 +99,31 @@ export function createMetrics(): Metrics {
       }),
   );
 
+  const jobRuns = m(
+    (registers) =>
+      new Counter({
+        name: 'tally_job_runs_total',
+        help: 'Lifecycle job runs by outcome',
+        labelNames: ['job', 'outcome'],
+        registers,
+      }),
+  );
+  const jobSuccess = m(
+    (registers) =>
+      new Gauge({
+        name: 'tally_job_last_success_timestamp_seconds',
+        help: 'When each lifecycle job last succeeded',
+        labelNames: ['job'],
+        registers,
+      }),
+  );
+
   return {
     registry,
+    jobRun(job, outcome) {
+      jobRuns.inc({ job, outcome });
+      if (outcome === 'ok') jobSuccess.set({ job }, Date.now() / 1000);
+    },
     accepted: (n) => accepted.inc(n),
     rejected: (code, n = 1) => rejected.inc({ code }, n),
     refused: (code) => refused.inc({ code }),

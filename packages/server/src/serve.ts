@@ -28,6 +28,9 @@ import type { Config } from './config.js';
 import { createKeyCache } from './key-cache.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createRateLimiter } from './rate-limit.js';
+import { startScheduler } from './lifecycle/scheduler.js';
+import { startSnapshots } from './lifecycle/snapshots.js';
+import { type ArchiveTarget, targetFromUrl } from './lifecycle/targets/index.js';
 import { createStoreHandler } from './store-handler.js';
 import { createMemoryTransport } from './transport-memory.js';
 
@@ -39,6 +42,7 @@ export interface Server {
   readonly writer: Writer;
   readonly transport: Transport;
   readonly metrics: Metrics;
+  readonly archiveTarget: ArchiveTarget;
   /** The write key created at first start (shown once), if this start created one. */
   readonly firstKey?: string;
   /** Stops accepting, drains transport and writer, closes the store. Idempotent. */
@@ -140,6 +144,37 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       natsUp: config.nats ? () => transport.healthy() : undefined,
     });
 
+    const archiveTarget = await targetFromUrl(config.lifecycle.target, {
+      dataDir: config.dataDir,
+      ...config.lifecycle.s3,
+    });
+    cleanup.push(async () => (archiveTarget as { close?: () => void }).close?.());
+    const snapshots = await startSnapshots(store, writer, {
+      everyBatches: config.lifecycle.snapshotEvery,
+      keep: config.lifecycle.keepSnapshots,
+      onError: (e) => log.warn({ err: e }, 'hot-path snapshot failed'),
+    });
+    cleanup.push(() => snapshots.stop());
+    if (config.lifecycle.jobs) {
+      const scheduler = startScheduler(
+        {
+          store,
+          target: archiveTarget,
+          archiveAfterDays: config.lifecycle.archiveAfterDays,
+          keepSnapshots: config.lifecycle.keepSnapshots,
+          onProgress: (line) => log.info({ job: true }, line),
+        },
+        config.lifecycle.schedules,
+        (name, outcome) => {
+          metrics.jobRun(name, outcome.outcome);
+          if (outcome.outcome === 'failed') log.error({ job: name }, `job ${name} failed: ${outcome.error}`);
+          else
+            log.info({ job: name, ...('counts' in outcome ? outcome.counts : {}) }, `job ${name}: ${outcome.outcome}`);
+        },
+      );
+      cleanup.push(() => scheduler.stop());
+    }
+
     const app = await buildCollector({
       transport,
       keys: createKeyCache(store),
@@ -152,6 +187,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       rateLimit: config.rateLimit.perSecond,
       acceptUnlisted: config.unlisted === 'accept',
       ready: () => dbUp && transport.healthy(),
+      snapshot: () => snapshots.latest(),
       logger: log,
     });
     cleanup.push(() => app.close());
@@ -168,6 +204,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       writer,
       transport,
       metrics,
+      archiveTarget,
       firstKey,
       close: () => (closing ??= unwind()),
     };
