@@ -51,6 +51,13 @@ export interface NatsTransportOptions {
   maxInFlight?: number;
   /** Publish ack timeout. Default 10 s. */
   publishTimeoutMs?: number;
+  /**
+   * Back-pressure: when the durable consumer has more than this many messages (batches) not yet
+   * stored, `publish` refuses with TALLY_OVERLOADED (the collector answers 503 + Retry-After), so
+   * producers slow down instead of the stream's backlog growing and freshness going with it.
+   * Default 1000; 0 turns it off.
+   */
+  maxPendingMessages?: number;
   /** Where poison messages go before they are terminated. */
   onDeadLetter?: (message: { subject: string; data: Uint8Array; deliveries: number; reason: string }) => Promise<void>;
   /** Connection name shown by the server (`nats server report connections`). */
@@ -60,6 +67,8 @@ export interface NatsTransportOptions {
 export interface NatsTransport extends Transport {
   readonly connection: NatsConnection;
   readonly jsm: JetStreamManager;
+  /** Messages the durable consumer has not yet acknowledged (as of the last refresh, ≤ 1 s old). */
+  backlog(): number;
 }
 
 export async function createNatsTransport(options: NatsTransportOptions): Promise<NatsTransport> {
@@ -70,6 +79,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   const maxDeliveries = options.maxDeliveries ?? 10;
   const maxInFlight = options.maxInFlight ?? 16;
   const publishTimeoutMs = options.publishTimeoutMs ?? 10_000;
+  const maxPending = options.maxPendingMessages ?? 1000;
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -106,6 +116,15 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   let messages: ConsumerMessages | undefined;
   let loop: Promise<void> | undefined;
   const inFlight = new Set<Promise<void>>();
+  // The consumer's backlog, refreshed once a second (a cheap consumer-info request), not per publish.
+  let pending = 0;
+  const backlog = setInterval(() => {
+    jsm.consumers.info(streamName, durable).then(
+      (i) => (pending = i.num_pending + i.num_ack_pending),
+      () => undefined, // not created yet, or NATS away: health says so elsewhere
+    );
+  }, 1000);
+  backlog.unref();
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect') connected = false;
@@ -161,6 +180,12 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     jsm,
     async publish(events: TallyEvent[]): Promise<PublishResult> {
       if (closing) throw new TallyError(ErrorCodes.SHUTDOWN, 'transport is closing');
+      if (maxPending > 0 && pending > maxPending) {
+        throw new TallyError(
+          ErrorCodes.OVERLOADED,
+          `the stream's consumer is ${pending} batches behind (limit ${maxPending}): retry later`,
+        );
+      }
       try {
         await publishBatch(js, prefix, events, nc.info?.max_payload ?? 1024 * 1024, publishTimeoutMs);
       } catch (e) {
@@ -194,9 +219,11 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     },
     healthy: () => connected && !nc.isClosed(),
     stats: () => ({ ...stats }),
+    backlog: () => pending,
     async close() {
       if (closing) return;
       closing = true;
+      clearInterval(backlog);
       // Stop pulling; messages fetched but not handled are simply redelivered to the next consumer.
       await messages?.close();
       await loop;

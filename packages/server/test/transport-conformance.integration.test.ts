@@ -21,6 +21,12 @@ interface Kind {
 }
 type Namespace = ReturnType<typeof natsNamespace>;
 type DeadLetterFn = (m: { subject: string; data: Uint8Array; reason: string }) => Promise<void>;
+type OpenOptions = {
+  ackWaitMs?: number;
+  maxDeliveries?: number;
+  onDeadLetter?: DeadLetterFn;
+  maxPendingMessages?: number;
+};
 
 const kinds: Kind[] = [
   { name: 'memory', queues: false, open: async () => createMemoryTransport() },
@@ -29,7 +35,7 @@ const kinds: Kind[] = [
         {
           name: 'nats' as const,
           queues: true,
-          open: (ns: Namespace, o: { ackWaitMs?: number; maxDeliveries?: number; onDeadLetter?: DeadLetterFn } = {}) =>
+          open: (ns: Namespace, o: OpenOptions = {}) =>
             createNatsTransport({ servers: [NATS_URL], stream: ns.stream, prefix: ns.prefix, durable: 'test', ...o }),
         },
       ]
@@ -181,5 +187,17 @@ describe.each(kinds)('Transport conformance: $name', (kind) => {
     r.failTimes(0);
     await t.publish(batch(4));
     await waitFor(() => r.done.size === 4, 10_000, 'later batches still flow');
+  });
+
+  it.runIf(kind.queues)('back-pressure: a consumer far behind makes publish refuse with TALLY_OVERLOADED', async () => {
+    const { t } = await fresh({ maxPendingMessages: 3 });
+    const r = recorder();
+    r.hangForever();
+    await t.consume(r.handler);
+    for (let i = 0; i < 6; i++) await t.publish(batch(2));
+    await waitFor(() => (t as unknown as { backlog(): number }).backlog() > 3, 5000, 'backlog seen');
+    await expect(t.publish(batch(1))).rejects.toMatchObject({ code: ErrorCodes.OVERLOADED });
+    open.splice(open.indexOf(t), 1);
+    await (t as unknown as { connection: { close(): Promise<void> } }).connection.close();
   });
 });
