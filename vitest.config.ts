@@ -9,7 +9,8 @@ export default defineConfig({
     exclude: ['**/node_modules/**', '**/*.chaos.test.ts'],
     // Test files run in parallel, each in its own schema or temp dir; 2 workers suit these 2-core machines.
     maxWorkers: 2,
-    testTimeout: 20_000,
-    hookTimeout: 20_000,
+    // Generous: PGlite opens take seconds on a busy 2-core machine; a hang still fails, just later.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
   },
 });
