@@ -4,8 +4,7 @@
  */
 import { isoTime } from '@tally/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LATENCY_BUCKETS_MS, loadMigrations, type RequestLogRow, type Store } from '../src/index.js';
-import { uuidv7 } from '@tally/core';
+import { LATENCY_BUCKETS_MS, loadMigrations, type Store } from '../src/index.js';
 import { engines, eventRow, eventRows, openStore, requestLog } from './support/stores.js';
 
 describe.each(engines)('Store conformance: %s', (engine) => {
