@@ -162,7 +162,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
           target: archiveTarget,
           archiveAfterDays: config.lifecycle.archiveAfterDays,
           keepSnapshots: config.lifecycle.keepSnapshots,
-          onProgress: (line) => log.info({ job: true }, line),
+          onProgress: (line) => log.info(line),
         },
         config.lifecycle.schedules,
         (name, outcome) => {
