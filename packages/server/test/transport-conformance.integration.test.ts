@@ -14,10 +14,7 @@ interface Kind {
   name: 'memory' | 'nats';
   /** publish() resolves once queued in a stream, before the handler runs. */
   queues: boolean;
-  open(
-    ns: Namespace,
-    opts?: { ackWaitMs?: number; maxDeliveries?: number; onDeadLetter?: DeadLetterFn },
-  ): Promise<Transport>;
+  open(ns: Namespace, opts?: OpenOptions): Promise<Transport>;
 }
 type Namespace = ReturnType<typeof natsNamespace>;
 type DeadLetterFn = (m: { subject: string; data: Uint8Array; reason: string }) => Promise<void>;

@@ -60,7 +60,11 @@ export async function archiveCandidates(sql: SqlClient, t: DetailTable, before: 
   return rows.map((r) => ({ tenantId: r.tenant_id, table: t, day: r.day, rows: Number(r.n) }));
 }
 
-/** One page of a tenant's day, as JSON text lines of the table's rows, in id order (keyset paging). */
+/**
+ * One page of a tenant's day, as JSON text lines of the table's rows, in id order (keyset paging).
+ * `ORDER BY x.id`, the uuid column: ordering by the `id::text` alias made Postgres build every row's
+ * JSON for the whole rest of the day and sort it on each page (the lifecycle bench caught it).
+ */
 export async function readDayPage(
   sql: SqlClient,
   t: DetailTable,
@@ -75,7 +79,7 @@ export async function readDayPage(
      FROM ${table(t)} x
      WHERE tenant_id = $1 AND ts >= $2::date AND ts < $2::date + 1
        AND ($3::uuid IS NULL OR id > $3::uuid)
-     ORDER BY id LIMIT $4`,
+     ORDER BY x.id LIMIT $4`,
     [tenantId, day, afterId ?? null, limit],
   );
 }

@@ -33,7 +33,16 @@ export async function verifyArchive(target: ArchiveTarget, m: ManifestRow): Prom
   return { ok: true, lines };
 }
 
-/** The id of an archived row (every line is a table row as JSON, with its `id`). */
+const ID_PREFIX = '{"id":"';
+
+/**
+ * The id of an archived row. `row_to_json` writes the columns in table order and `id` comes first, so
+ * the id is at a fixed place; a line of another shape is parsed whole (parsing every line was ~90 % of
+ * cleanup's own CPU).
+ */
 export function lineId(line: string): string {
+  if (line.startsWith(ID_PREFIX) && line.charCodeAt(ID_PREFIX.length + 36) === 34 /* " */) {
+    return line.slice(ID_PREFIX.length, ID_PREFIX.length + 36);
+  }
   return (JSON.parse(line) as { id: string }).id;
 }
