@@ -20,7 +20,9 @@ import {
 import type { ArchiveTarget } from './targets/target.js';
 
 const gzip = promisify(gzipCb);
-const PAGE = 5000;
+// Rows per query. Each page re-reads what is left of the tenant-day (the filter is on ts, the order on
+// id), so pages are large: most days are one query (the lifecycle bench: 2× the rows/s of 5000-row pages).
+const PAGE = 100_000;
 
 export interface ArchiveOptions {
   /** Rows older than this many whole days (UTC) are archived. Default 3. */
