@@ -36,6 +36,8 @@ import { fileURLToPath } from 'node:url';
 import { formatProfile, type ProfileSummary, summarizeProfile } from './support/cpu-profile.js';
 import type { ServerCommand, ServerDone, ServerMark, ServerReady, ServerVariant } from './support/fastify-protocol.js';
 import { fmt, round } from './support/figures.js';
+import { printTable, runBench } from './support/harness.js';
+import { nextMessage } from './support/ipc.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const WARMUP_S = QUICK ? 0.3 : 2;
@@ -89,34 +91,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-/** The next IPC message of `type` from `child`; rejects if the child exits first or `timeoutMs` passes. */
-function nextMessage<T extends { type: string }>(child: ChildProcess, type: T['type'], timeoutMs: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (message: T) => {
-      if (message?.type !== type) return;
-      finish();
-      resolve(message);
-    };
-    const onExit = (code: number | null, signal: string | null) => {
-      finish();
-      reject(new Error(`server exited (${signal ?? `code ${code}`}) while waiting for "${type}"`));
-    };
-    const timer = setTimeout(() => {
-      finish();
-      reject(new Error(`no "${type}" from the server within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const finish = () => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
-
 function ask<T extends { type: string }>(child: ChildProcess, command: ServerCommand, timeoutMs = 30_000): Promise<T> {
-  const reply = nextMessage<T>(child, command.type === 'stop' ? 'done' : 'mark', timeoutMs);
+  const reply = nextMessage<T>(child, command.type === 'stop' ? 'done' : 'mark', timeoutMs, 'server');
   child.send(command);
   return reply;
 }
@@ -201,7 +177,7 @@ async function runOnce(variant: Variant, profileTo?: (file: string) => void): Pr
   });
   children.add(child);
   try {
-    const { port } = await nextMessage<ServerReady>(child, 'ready', 60_000);
+    const { port } = await nextMessage<ServerReady>(child, 'ready', 60_000, 'server');
     const warm = await autocannon(port, WARMUP_S);
     const m0 = await ask<ServerMark>(child, { type: profileTo ? 'profile-start' : 'mark' });
     const load = await autocannon(port, MEASURE_S);
@@ -362,17 +338,13 @@ function report(): void {
       rs.map((r) => fmt(r.load.rps, 0)).join(', '),
     ];
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]?.length ?? 0)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => ([0, 4, 7].includes(i) ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   console.log('');
   console.log(
     `Fastify hello world, ${CONNECTIONS} connections, pipelining ${PIPELINING}, ${MEASURE_S} s measured ` +
       `after ${WARMUP_S} s warm-up; req/s = mean of ${ORDERS.length} run(s) a variant ` +
       `(${ORDERS.length > 1 ? 'in order, then reversed' : 'one order'}), each on a fresh server process`,
   );
-  console.log(line(header));
-  for (const row of table) console.log(line(row));
+  printTable(header, table, [0, 4, 7]);
   console.log('');
   console.log('stored vs requests (warm-up included; "seen" = the server\'s own count):');
   for (const v of ORDERS[0] ?? []) {
@@ -421,12 +393,4 @@ function report(): void {
   );
 }
 
-try {
-  await main();
-} catch (error) {
-  failures.push(error instanceof Error ? error.message : String(error));
-} finally {
-  cleanup();
-}
-report();
-process.exitCode = failures.length > 0 ? 1 : 0;
+await runBench({ main, cleanup, report, failures });

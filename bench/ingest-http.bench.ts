@@ -35,10 +35,9 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createConnection, type Socket } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
@@ -46,10 +45,12 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { isoTime, uuidv7 } from '@tally/core';
 import { connect as natsConnect, jetstreamManager } from '@tally/nats';
-import { createStore, type EventRow } from '@tally/store';
-import postgres from 'postgres';
+import type { EventRow } from '@tally/store';
+import type postgres from 'postgres';
 import { fmt, round } from './support/figures.js';
-import { copyText, EVENT_COLUMNS, makeEventRows } from './support/ingest-rows.js';
+import { check, machineBusy, measureOnce, type Outcome, printTable, runBench } from './support/harness.js';
+import { copyChunks, EVENT_COLUMNS, makeEventRows } from './support/ingest-rows.js';
+import { nextMessage } from './support/ipc.js';
 import {
   type LoadPlan,
   type LoadReport,
@@ -58,6 +59,7 @@ import {
   type ServerReady,
   type ServerSpec,
 } from './support/ingest-http-protocol.js';
+import { benchPostgres, countEvents, migrateSchema, PG_URL, pgClient } from './support/pg.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const N = QUICK ? 20_000 : 300_000;
@@ -68,12 +70,9 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
 const WRITER = parseWriter(process.env.BENCH_WRITER);
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const ONLY = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const NATS_URL = 'nats://127.0.0.1:4222';
 const PROBE_EVERY_MS = 100;
 const POLL_MS = 20;
-/** Rows per COPY data chunk (~200 KB of text), as bench/ingest. */
-const COPY_CHUNK_ROWS = 1000;
 const STORED_TIMEOUT_MS = 120_000;
 const TARGET = { eps: 50_000, ratio: 0.7, freshnessP95Ms: 2000 };
 /** The tenant the server's first write key belongs to: every row the collector stores carries it. */
@@ -92,31 +91,18 @@ function parseWriter(value: string | undefined): ServerSpec['writer'] {
   return { maxBatchRows: Number(m[1]), concurrency: Number(m[2]) };
 }
 
-// ---------------------------------------------------------------- cleanup
+// ---------------------------------------------------------------- Postgres and cleanup
 
-const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
-const liveSchemas = new Set<string>();
 const liveStreams = new Set<string>();
-const tempDirs = new Set<string>();
 const children = new Set<ChildProcess>();
 
-async function cleanup(): Promise<void> {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-  for (const schema of liveSchemas) await dropSchema(schema).catch(() => undefined);
-  for (const stream of liveStreams) await deleteStream(stream).catch(() => undefined);
-  await admin.end({ timeout: 5 }).catch(() => undefined);
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-async function dropSchema(schema: string): Promise<void> {
-  await admin.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  liveSchemas.delete(schema);
-}
+const { ensureReachable, inFreshSchema, tempDir, removeDir, settlePostgres, cleanup } = benchPostgres({
+  name: 'ingest-http',
+  async onCleanup() {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const stream of liveStreams) await deleteStream(stream).catch(() => undefined);
+  },
+});
 
 async function deleteStream(stream: string): Promise<void> {
   const nc = await natsConnect({ servers: NATS_URL });
@@ -129,45 +115,12 @@ async function deleteStream(stream: string): Promise<void> {
   }
 }
 
-/** Runs `fn` in a fresh schema that is dropped afterwards, whatever happens. */
-async function inFreshSchema<T>(fn: (schema: string) => Promise<T>): Promise<T> {
-  const schema = `tally_bench_${randomBytes(5).toString('hex')}`;
-  liveSchemas.add(schema);
-  try {
-    return await fn(schema);
-  } finally {
-    await dropSchema(schema);
-  }
-}
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tally-bench-ingest-http-'));
-  tempDirs.add(dir);
-  return dir;
-}
-
-function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
-  tempDirs.delete(dir);
-}
-
-function check(condition: boolean, message: string): void {
-  if (!condition) throw new Error(message);
-}
-
 // ---------------------------------------------------------------- measuring
 
 interface Cpu {
   machine: number;
   postgres: number;
   nats: number;
-}
-
-/** Busy CPU seconds of the whole machine (all cores). */
-function machineBusy(): number {
-  let ms = 0;
-  for (const c of cpus()) ms += c.times.user + c.times.nice + c.times.sys + c.times.irq;
-  return ms / 1000;
 }
 
 /** CPU seconds used so far by every live process with the given command name (Linux /proc; 0 elsewhere). */
@@ -216,36 +169,6 @@ interface Measured {
   retries?: number;
 }
 
-/** Lets Postgres write out the previous variant's dirty pages before the next one is timed. */
-async function settlePostgres(): Promise<void> {
-  await admin.unsafe('CHECKPOINT').catch(() => undefined);
-}
-
-async function countEvents(sql: postgres.Sql): Promise<{ events: number; rollup: number }> {
-  const [row] = await sql<{ events: string; rollup: string }[]>`
-    SELECT (SELECT count(*) FROM events) AS events,
-           (SELECT coalesce(sum(count), 0) FROM event_counts_hourly) AS rollup`;
-  return { events: Number(row?.events), rollup: Number(row?.rollup) };
-}
-
-/** A postgres.js client working in `schema`, in UTC, with Nagle's algorithm off (see bench/ingest). */
-function pgClient(schema: string, max: number): postgres.Sql {
-  const { hostname, port } = new URL(PG_URL);
-  const options = {
-    max,
-    onnotice: () => {},
-    connection: { search_path: schema, TimeZone: 'UTC', application_name: 'tally-bench' },
-    // A documented option (README "Custom socket") that postgres.js's types omit.
-    socket: () =>
-      new Promise<Socket>((resolve, reject) => {
-        const socket = createConnection({ host: hostname, port: Number(port), noDelay: true });
-        socket.once('connect', () => resolve(socket));
-        socket.once('error', reject);
-      }),
-  };
-  return postgres(PG_URL, options);
-}
-
 // ---------------------------------------------------------------- raw COPY
 
 /** The rows as the collector stores them: every one bound to the write key's tenant. */
@@ -253,18 +176,9 @@ function copyRows(): EventRow[] {
   return makeEventRows(N, { seed: 1, endMs: END_MS }).map((r) => ({ ...r, tenantId: TENANT }));
 }
 
-function* copyChunks(rows: readonly EventRow[]): Generator<string> {
-  for (let i = 0; i < rows.length; i += COPY_CHUNK_ROWS) yield copyText(rows, i, i + COPY_CHUNK_ROWS);
-}
-
 async function pgCopy(rows: readonly EventRow[]): Promise<Measured> {
   return inFreshSchema(async (schema) => {
-    const store = await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 1 });
-    try {
-      await store.migrate();
-    } finally {
-      await store.close();
-    }
+    await migrateSchema(schema);
     const sql = pgClient(schema, 1);
     try {
       await sql`SELECT 1`;
@@ -285,36 +199,6 @@ async function pgCopy(rows: readonly EventRow[]): Promise<Measured> {
 }
 
 // ---------------------------------------------------------------- child processes
-
-/** The next IPC message of `type` from `child`; rejects if it exits first or the time runs out. */
-function nextMessage<T extends { type: string }>(
-  child: ChildProcess,
-  type: T['type'],
-  timeoutMs = 120_000,
-): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: { type?: string }) => {
-      if (m?.type !== type) return;
-      done();
-      resolve(m as T);
-    };
-    const onExit = (code: number | null, signal: string | null) => {
-      done();
-      reject(new Error(`child process exited (${signal ?? `code ${code}`}) before sending "${type}"`));
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`no "${type}" from the child process within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const done = () => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
 
 function forkTs(file: string, args: string[]): ChildProcess {
   // The server's logs (stdout) go to stderr, so this benchmark's stdout ends with its JSON line.
@@ -632,36 +516,27 @@ const VARIANTS: Variant[] = [
   },
 ];
 
-interface Outcome {
-  variant: Variant;
-  runs: Measured[];
-  best?: Measured;
-  error?: string;
-}
-
-const outcomes = new Map<string, Outcome>(VARIANTS.map((v) => [v.key, { variant: v, runs: [] }]));
+type VariantOutcome = Outcome<Variant, Measured>;
+// Every variant has its row, in this order, even one BENCH_ONLY leaves out.
+const outcomes = new Map<string, VariantOutcome>(VARIANTS.map((v) => [v.key, { variant: v, runs: [] }]));
 const failures: string[] = [];
 
 async function measure(variant: Variant, rep: number): Promise<void> {
-  const outcome = outcomes.get(variant.key) as Outcome;
-  if (outcome.error) return;
-  try {
-    const m = await variant.run(rep);
-    outcome.runs.push(m);
-    if (!outcome.best || m.eps > outcome.best.eps) outcome.best = m;
-    const fresh = m.freshness ? `; freshness p50 ${fmt(m.freshness.p50, 0)} ms, p95 ${fmt(m.freshness.p95, 0)} ms` : '';
-    console.error(`  ${variant.key}: ${fmt(m.eps, 0)} events/s in ${fmt(m.seconds, 2)} s${fresh}`);
-  } catch (error) {
-    outcome.error = error instanceof Error ? error.message : String(error);
-    failures.push(`${variant.key}: ${outcome.error}`);
-    console.error(`  ${variant.key}: FAILED ${outcome.error}`);
-  }
+  await measureOnce(
+    outcomes.get(variant.key) as VariantOutcome,
+    failures,
+    () => variant.run(rep),
+    (m) => {
+      const fresh = m.freshness
+        ? `; freshness p50 ${fmt(m.freshness.p50, 0)} ms, p95 ${fmt(m.freshness.p95, 0)} ms`
+        : '';
+      return `${fmt(m.eps, 0)} events/s in ${fmt(m.seconds, 2)} s${fresh}`;
+    },
+  );
 }
 
 async function main(): Promise<void> {
-  await admin`SELECT 1`.catch((error: Error) => {
-    throw new Error(`Postgres is not reachable at ${PG_URL}: ${error.message}`);
-  });
+  await ensureReachable();
   console.error(
     `ingest-http bench: ${N.toLocaleString('en-US')} events${QUICK ? ' (quick)' : ''}, ${BATCH} a request, ` +
       `${CONNECTIONS} connections, writer ${WRITER ? `${WRITER.maxBatchRows}×${WRITER.concurrency}` : 'defaults'}`,
@@ -721,13 +596,9 @@ function report(): void {
       o.runs.map((m) => fmt(m.eps, 0)).join(', '),
     ]);
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]?.length ?? 0)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 || i === 11 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   console.log('');
   console.log(`${N / 1000}k events; best of ${REPS} run(s) each; freshness and answer times of that run`);
-  console.log(line(header));
-  for (const row of table) console.log(line(row));
+  printTable(header, table, [0, 11]);
   console.log('');
 
   const pg = eps('http_pg');
@@ -764,12 +635,4 @@ function report(): void {
   );
 }
 
-try {
-  await main();
-} catch (error) {
-  failures.push(error instanceof Error ? error.message : String(error));
-} finally {
-  await cleanup();
-}
-report();
-process.exitCode = failures.length > 0 ? 1 : 0;
+await runBench({ main, cleanup, report, failures });

@@ -20,76 +20,31 @@
  * Prints a table, then as its last line `{"bench":"ingest",…,"ratio":<pg_ratio>}`.
  * BENCH_QUICK=1: 10k rows, one repetition, a smoke run of seconds (figures not meaningful).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createStore, createWriter, type EventRow, type Store } from '@tally/store';
-import postgres from 'postgres';
-import { copyText, EVENT_COLUMNS, makeEventRows, unnestColumns } from './support/ingest-rows.js';
+import type postgres from 'postgres';
 import { fmt, round } from './support/figures.js';
+import { check, cpuTimed, measureOnce, type Outcome, printTable, runBench } from './support/harness.js';
+import { copyChunks, copyText, EVENT_COLUMNS, makeEventRows, unnestColumns } from './support/ingest-rows.js';
+import { benchPostgres, countEvents, migrateSchema, PG_URL, pgClient } from './support/pg.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const N = QUICK ? 10_000 : 300_000;
 const WARMUP_N = QUICK ? 2_000 : 20_000;
 /** Repetitions of the headline variants (alternating raw and Tally); the best of each is reported. */
 const REPS = QUICK ? 1 : 2;
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 /** Rows per writeEvents call and calls in flight: a collector with a few concurrent requests. */
 const CALL_ROWS = 500;
 const CALLS_IN_FLIGHT = 8;
-/** Rows per COPY data chunk (~200 KB of text). */
-const COPY_CHUNK_ROWS = 1000;
 const TARGET = { postgres: 0.7, pglite: 0.8 };
 const COLUMNS = EVENT_COLUMNS.join(', ');
 
-// ---------------------------------------------------------------- cleanup
+// ---------------------------------------------------------------- Postgres and cleanup
 
-const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
-const liveSchemas = new Set<string>();
-const tempDirs = new Set<string>();
-
-async function cleanup(): Promise<void> {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-  for (const schema of liveSchemas) await dropSchema(schema).catch(() => undefined);
-  await admin.end({ timeout: 5 }).catch(() => undefined);
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-async function dropSchema(schema: string): Promise<void> {
-  await admin.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  liveSchemas.delete(schema);
-}
-
-/** Runs `fn` in a fresh schema that is dropped afterwards, whatever happens. */
-async function inFreshSchema<T>(fn: (schema: string) => Promise<T>): Promise<T> {
-  const schema = `tally_bench_${randomBytes(5).toString('hex')}`;
-  liveSchemas.add(schema);
-  try {
-    return await fn(schema);
-  } finally {
-    await dropSchema(schema);
-  }
-}
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tally-bench-ingest-'));
-  tempDirs.add(dir);
-  return dir;
-}
-
-function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
-  tempDirs.delete(dir);
-}
+const { ensureReachable, inFreshSchema, tempDir, removeDir, settlePostgres, cleanup } = benchPostgres({
+  name: 'ingest',
+});
 
 // ---------------------------------------------------------------- measuring
 
@@ -101,27 +56,9 @@ interface Measured {
   otherCpu: number;
 }
 
-/** Busy CPU seconds of the whole machine (all cores). */
-function machineBusy(): number {
-  let ms = 0;
-  for (const c of cpus()) ms += c.times.user + c.times.nice + c.times.sys + c.times.irq;
-  return ms / 1000;
-}
-
 async function timed(rows: number, fn: () => Promise<void>): Promise<Measured> {
-  const cpu0 = process.cpuUsage();
-  const busy0 = machineBusy();
-  const t0 = performance.now();
-  await fn();
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  const nodeCpu = (cpu.user + cpu.system) / 1e6;
-  return { rows, seconds, eps: rows / seconds, nodeCpu, otherCpu: Math.max(0, machineBusy() - busy0 - nodeCpu) };
-}
-
-/** Lets Postgres write out the previous variant's dirty pages before the next one is timed. */
-async function settlePostgres(): Promise<void> {
-  await admin.unsafe('CHECKPOINT').catch(() => undefined);
+  const { seconds, nodeCpu, otherCpu } = await cpuTimed(fn);
+  return { rows, seconds, eps: rows / seconds, nodeCpu, otherCpu };
 }
 
 /** Runs `work(from, to)` over `[0, total)` in chunks of `batch`, `concurrency` chunks at a time. */
@@ -143,61 +80,12 @@ async function inLanes(
   await Promise.all(Array.from({ length: concurrency }, lane));
 }
 
-function check(condition: boolean, message: string): void {
-  if (!condition) throw new Error(message);
-}
-
-async function countEvents(sql: postgres.Sql): Promise<{ events: number; rollup: number }> {
-  const [row] = await sql<{ events: string; rollup: string }[]>`
-    SELECT (SELECT count(*) FROM events) AS events,
-           (SELECT coalesce(sum(count), 0) FROM event_counts_hourly) AS rollup`;
-  return { events: Number(row?.events), rollup: Number(row?.rollup) };
-}
-
-/**
- * A postgres.js client working in `schema`, in UTC (as the store's own client), on sockets with Nagle's
- * algorithm off: postgres.js leaves it on, and COPY's small CopyDone message after the data then waits
- * for a delayed ACK (~40 ms a COPY on loopback), which would bury the staging variant's per-batch cost.
- */
-function pgClient(schema: string, max: number): postgres.Sql {
-  const { hostname, port } = new URL(PG_URL);
-  const options = {
-    max,
-    onnotice: () => {},
-    connection: { search_path: schema, TimeZone: 'UTC', application_name: 'tally-bench' },
-    // A documented option (README "Custom socket") that postgres.js's types omit.
-    socket: () =>
-      new Promise<Socket>((resolve, reject) => {
-        const socket = createConnection({ host: hostname, port: Number(port), noDelay: true });
-        socket.once('connect', () => resolve(socket));
-        socket.once('error', reject);
-      }),
-  };
-  return postgres(PG_URL, options);
-}
-
-/** Creates Tally's schema in `schema` through the store itself, so raw variants get the same table. */
-async function migrateSchema(schema: string): Promise<void> {
-  const store = await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 1 });
-  try {
-    await store.migrate();
-  } finally {
-    await store.close();
-  }
-}
-
 /** Opens `max` connections now, so connecting is not timed. */
 async function connect(sql: postgres.Sql, max: number): Promise<void> {
   await Promise.all(Array.from({ length: max }, () => sql.begin((tx) => tx`SELECT pg_sleep(0.01)`)));
 }
 
 // ---------------------------------------------------------------- Postgres: raw COPY
-
-/** COPY text of every `streams`-th chunk of rows, starting at chunk `lane`. */
-function* copyChunks(rows: readonly EventRow[], lane = 0, streams = 1): Generator<string> {
-  const step = COPY_CHUNK_ROWS * streams;
-  for (let i = lane * COPY_CHUNK_ROWS; i < rows.length; i += step) yield copyText(rows, i, i + COPY_CHUNK_ROWS);
-}
 
 /** Raw COPY of all rows; with `streams` > 1, that many COPYs on their own connections share the chunks. */
 async function pgCopy(rows: readonly EventRow[], streams = 1): Promise<Measured> {
@@ -545,36 +433,23 @@ const SWEEP: Variant[] = [500, 1000, 2000].flatMap((maxBatchRows) =>
 
 // ---------------------------------------------------------------- run
 
-interface Outcome {
-  variant: Variant;
-  runs: Measured[];
-  best?: Measured;
-  error?: string;
-}
-
-const outcomes = new Map<string, Outcome>();
+// Filled as variants are first measured: the table follows the order they ran in.
+const outcomes = new Map<string, Outcome<Variant, Measured>>();
 const failures: string[] = [];
 
 async function measure(variant: Variant, rows: readonly EventRow[]): Promise<void> {
   const outcome = outcomes.get(variant.key) ?? { variant, runs: [] };
   outcomes.set(variant.key, outcome);
-  if (outcome.error) return;
-  try {
-    const m = await variant.run(rows);
-    outcome.runs.push(m);
-    if (!outcome.best || m.eps > outcome.best.eps) outcome.best = m;
-    console.error(`  ${variant.key}: ${fmt(m.eps, 0)} rows/s in ${fmt(m.seconds, 2)} s`);
-  } catch (error) {
-    outcome.error = error instanceof Error ? error.message : String(error);
-    failures.push(`${variant.key}: ${outcome.error}`);
-    console.error(`  ${variant.key}: FAILED ${outcome.error}`);
-  }
+  await measureOnce(
+    outcome,
+    failures,
+    () => variant.run(rows),
+    (m) => `${fmt(m.eps, 0)} rows/s in ${fmt(m.seconds, 2)} s`,
+  );
 }
 
 async function main(): Promise<void> {
-  await admin`SELECT 1`.catch((error: Error) => {
-    throw new Error(`Postgres is not reachable at ${PG_URL}: ${error.message}`);
-  });
+  await ensureReachable();
   console.error(`ingest bench: ${N.toLocaleString('en-US')} rows${QUICK ? ' (quick)' : ''}; generating rows…`);
   const rows = makeEventRows(N, { seed: 1 });
   const warmRows = makeEventRows(WARMUP_N, { seed: 2, endMs: Date.now() - 86_400_000 });
@@ -636,14 +511,8 @@ function report(): void {
       o.runs.map((m) => fmt(m.eps, 0)).join(', '),
     ]);
   }
-  const widths = header.map((h, i) =>
-    Math.max(h.length, ...table.filter((r) => r.length > 1).map((r) => r[i]?.length ?? 0)),
-  );
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 || i === 7 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   console.log('');
-  console.log(line(header));
-  for (const row of table) console.log(row.length === 1 ? row[0] : line(row));
+  printTable(header, table, [0, 7]);
   console.log('');
 
   const sweep = SWEEP.map((v) => ({ v, eps: eps(v.key) })).filter((s) => s.eps !== null);
@@ -673,12 +542,4 @@ function report(): void {
   );
 }
 
-try {
-  await main();
-} catch (error) {
-  failures.push(error instanceof Error ? error.message : String(error));
-} finally {
-  await cleanup();
-}
-report();
-process.exitCode = failures.length > 0 ? 1 : 0;
+await runBench({ main, cleanup, report, failures });

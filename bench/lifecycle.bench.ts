@@ -25,28 +25,26 @@
  * Prints a table, then as its last line `{"bench":"lifecycle",…,"ratio":<archive_ratio>}`.
  * BENCH_QUICK=1: 45k events + 5k request logs, a smoke run of seconds (figures not meaningful).
  */
-import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { createStore, LATENCY_BUCKETS_MS, type Store } from '@tally/store';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { cutoff, runArchive } from '../packages/server/src/lifecycle/archive.js';
 import { runCleanup } from '../packages/server/src/lifecycle/cleanup.js';
 import { createLocalTarget } from '../packages/server/src/lifecycle/targets/local.js';
 import { fmt, round } from './support/figures.js';
+import { check, cpuTimed, printTable, runBench } from './support/harness.js';
 import { EVENT_COLUMNS } from './support/ingest-rows.js';
 import { eventChunks, REQUEST_LOG_COLUMNS, requestLogChunks } from './support/lifecycle-rows.js';
+import { benchPostgres, migrateSchema, PG_URL, pgClient } from './support/pg.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const EVENTS = QUICK ? 45_000 : 1_000_000;
 const LOGS = QUICK ? 5_000 : 100_000;
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const DAY = 86_400_000;
 const SPAN_DAYS = 10;
 const OLDER_THAN_DAYS = 3;
@@ -57,37 +55,9 @@ const CUTOFF = cutoff(NOW_MS, OLDER_THAN_DAYS);
 const TABLES = ['events', 'request_logs'] as const;
 type Table = (typeof TABLES)[number];
 
-// ---------------------------------------------------------------- cleanup
+// ---------------------------------------------------------------- Postgres and cleanup
 
-const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
-const liveSchemas = new Set<string>();
-const tempDirs = new Set<string>();
-
-async function cleanup(): Promise<void> {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-  for (const schema of liveSchemas) {
-    await admin.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
-  }
-  liveSchemas.clear();
-  await admin.end({ timeout: 5 }).catch(() => undefined);
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-function newSchema(): string {
-  const schema = `tally_bench_${randomBytes(5).toString('hex')}`;
-  liveSchemas.add(schema);
-  return schema;
-}
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tally-bench-lifecycle-'));
-  tempDirs.add(dir);
-  return dir;
-}
+const { admin, ensureReachable, newSchema, tempDir, settlePostgres, cleanup } = benchPostgres({ name: 'lifecycle' });
 
 // ---------------------------------------------------------------- measuring
 
@@ -99,55 +69,10 @@ interface Measured {
   otherCpu: number;
 }
 
-/** Busy CPU seconds of the whole machine (all cores). */
-function machineBusy(): number {
-  let ms = 0;
-  for (const c of cpus()) ms += c.times.user + c.times.nice + c.times.sys + c.times.irq;
-  return ms / 1000;
-}
-
 /** Times `fn`, which returns how many rows it handled. */
 async function timed(fn: () => Promise<number>): Promise<Measured> {
-  const cpu0 = process.cpuUsage();
-  const busy0 = machineBusy();
-  const t0 = performance.now();
-  const rows = await fn();
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  const nodeCpu = (cpu.user + cpu.system) / 1e6;
-  return {
-    rows,
-    seconds,
-    rps: rows / seconds,
-    nodeCpu,
-    otherCpu: Math.max(0, machineBusy() - busy0 - nodeCpu),
-  };
-}
-
-/** Lets Postgres write out the previous phase's dirty pages before the next one is timed. */
-async function settlePostgres(): Promise<void> {
-  await admin.unsafe('CHECKPOINT').catch(() => undefined);
-}
-
-function check(condition: boolean, message: string): void {
-  if (!condition) throw new Error(message);
-}
-
-/** A postgres.js client working in `schema`, in UTC, with Nagle off (see bench/ingest.bench.ts). */
-function pgClient(schema: string): postgres.Sql {
-  const { hostname, port } = new URL(PG_URL);
-  const options = {
-    max: 1,
-    onnotice: () => {},
-    connection: { search_path: schema, TimeZone: 'UTC', application_name: 'tally-bench' },
-    socket: () =>
-      new Promise<Socket>((resolve, reject) => {
-        const socket = createConnection({ host: hostname, port: Number(port), noDelay: true });
-        socket.once('connect', () => resolve(socket));
-        socket.once('error', reject);
-      }),
-  };
-  return postgres(PG_URL, options);
+  const { result: rows, seconds, nodeCpu, otherCpu } = await cpuTimed(fn);
+  return { rows, seconds, rps: rows / seconds, nodeCpu, otherCpu };
 }
 
 async function count(sql: postgres.Sql, query: string, params: string[] = []): Promise<number> {
@@ -177,15 +102,6 @@ interface Loaded {
   oldLogs: number;
   rollups: string;
   seconds: number;
-}
-
-async function migrateSchema(schema: string): Promise<void> {
-  const store = await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 1 });
-  try {
-    await store.migrate();
-  } finally {
-    await store.close();
-  }
 }
 
 /** The rollups the store's inserts would have kept for these rows (same expressions as its SQL). */
@@ -344,9 +260,7 @@ const results: Results = { peer: { rows: 0, bytes: 0, rawBytes: 0 }, files: 0, b
 const failures: string[] = [];
 
 async function main(): Promise<void> {
-  await admin`SELECT 1`.catch((error: Error) => {
-    throw new Error(`Postgres is not reachable at ${PG_URL}: ${error.message}`);
-  });
+  await ensureReachable();
   console.error(
     `lifecycle bench: ${fmt(EVENTS, 0)} events + ${fmt(LOGS, 0)} request logs over ${SPAN_DAYS} days` +
       `${QUICK ? ' (quick)' : ''}; archive before ${CUTOFF}`,
@@ -465,15 +379,11 @@ function report(): void {
     fmt(m?.nodeCpu, 1),
     fmt(m?.otherCpu, 1),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]?.length ?? 0)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   console.log('');
   console.log(
     `${fmt(EVENTS, 0)} events + ${fmt(LOGS, 0)} request logs over ${SPAN_DAYS} days; archived before ${CUTOFF}`,
   );
-  console.log(line(header));
-  for (const row of table) console.log(line(row));
+  printTable(header, table);
   const compression = r.bytes > 0 ? r.rawBytes / r.bytes : null;
   const peerCompression = r.peer.bytes > 0 ? r.peer.rawBytes / r.peer.bytes : null;
   console.log(
@@ -505,12 +415,4 @@ function report(): void {
   );
 }
 
-try {
-  await main();
-} catch (error) {
-  failures.push(error instanceof Error ? error.message : String(error));
-} finally {
-  await cleanup();
-}
-report();
-process.exitCode = failures.length > 0 ? 1 : 0;
+await runBench({ main, cleanup, report, failures });

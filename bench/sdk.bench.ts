@@ -30,6 +30,7 @@ import {
   type RunRequest,
 } from './support/protocol.js';
 import { round } from './support/figures.js';
+import { printTable } from './support/harness.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const LIBS: Lib[] = ['tally', 'posthog', 'segment'];
@@ -226,12 +227,8 @@ const rows = LIBS.map((lib) => [
   fmt(results.get(key(lib, 'rss'))?.heapMb, 1),
   allDelivered(lib),
 ]);
-const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-const line = (cells: string[]) =>
-  cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
 console.log('');
-console.log(line(header));
-for (const row of rows) console.log(line(row));
+printTable(header, rows);
 console.log('');
 for (const f of failures) console.log(`FAILED ${f}`);
 

@@ -1,10 +1,12 @@
 /**
- * Rows for the ingest benchmark (bench/ingest.bench.ts): events shaped like the product catalog's, as
- * the writer receives them, and the two encodings the raw peers use — COPY text format and the column
- * arrays of an `unnest(…)` insert. Deterministic (seeded), so every variant of a run gets the same rows.
+ * Rows for the ingest benchmarks (bench/ingest.bench.ts, bench/ingest-http.bench.ts; the lifecycle
+ * benchmark's events too): events shaped like the product catalog's, as the writer receives them, and
+ * the two encodings the raw peers use — COPY text format and the column arrays of an `unnest(…)` insert.
+ * Deterministic (seeded), so every variant of a run gets the same rows.
  */
 import { isoTime, type JsonValue, uuidv7 } from '@tally/core';
 import type { EventRow } from '@tally/store';
+import { hex, int, pick, type Rand, seeded, weighted } from './seeded.js';
 
 /** The events table's columns, in the order both encodings below use. */
 export const EVENT_COLUMNS = [
@@ -19,7 +21,8 @@ export const EVENT_COLUMNS = [
   'received_at',
 ] as const;
 
-const TENANTS = ['tenant-acme', 'tenant-globex', 'tenant-initech', 'tenant-umbrella', 'tenant-hooli'];
+/** The tenants every generated row belongs to (request logs too). */
+export const TENANTS = ['tenant-acme', 'tenant-globex', 'tenant-initech', 'tenant-umbrella', 'tenant-hooli'];
 // Skewed like real traffic: one big tenant, a long tail.
 const TENANT_WEIGHTS = [0.4, 0.25, 0.15, 0.12, 0.08];
 const TASK_TYPES = ['summarize', 'transcribe', 'render', 'classify', 'embed'];
@@ -27,33 +30,6 @@ const PROVIDERS = ['openai', 'anthropic', 'mistral', 'local'];
 const MODELS = ['gpt-4o-mini', 'claude-haiku', 'mistral-small', 'llama-3-8b'];
 const USERS = 3000;
 const LIBRARY = { name: '@tally/node', version: '0.1.0' };
-
-type Rand = () => number;
-
-/** mulberry32: a small seeded PRNG, so runs are comparable. */
-function seeded(seed: number): Rand {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const pick = <T>(rand: Rand, list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;
-const int = (rand: Rand, max: number): number => Math.floor(rand() * max);
-const hex = (rand: Rand): string => int(rand, 0xffffffff).toString(16).padStart(8, '0');
-
-function weighted<T>(rand: Rand, list: readonly T[], weights: readonly number[]): T {
-  let r = rand();
-  for (let i = 0; i < list.length; i++) {
-    r -= weights[i] ?? 0;
-    if (r < 0) return list[i] as T;
-  }
-  return list[list.length - 1] as T;
-}
 
 /** Ten catalog events with their relative frequency and a props builder (3–5 keys each). */
 const EVENTS: { name: string; weight: number; props: (rand: Rand, taskId: string) => Record<string, JsonValue> }[] = [
@@ -178,9 +154,11 @@ const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': 
 const NEEDS_ESCAPE = /[\\\t\n\r]/;
 
 /** A value in COPY text format: backslash, tab, newline and CR escaped; null as `\N`. */
-function copyValue(value: string | undefined): string {
+export function copyValue(value: string | number | boolean | undefined): string {
   if (value === undefined) return '\\N';
-  return NEEDS_ESCAPE.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c] as string) : value;
+  // Strings skip String(): this runs inside the timed COPY variants, once a column a row.
+  const s = typeof value === 'string' ? value : String(value);
+  return NEEDS_ESCAPE.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c] as string) : s;
 }
 
 /** Rows `[from, to)` as COPY text-format lines, columns in {@link EVENT_COLUMNS} order. */
@@ -194,6 +172,18 @@ export function copyText(rows: readonly EventRow[], from = 0, to = rows.length):
       `${copyValue(JSON.stringify(r.context))}\t${r.timestamp}\t${r.receivedAt}\n`;
   }
   return text;
+}
+
+/** Rows per COPY data chunk (~200 KB of text). */
+export const COPY_CHUNK_ROWS = 1000;
+
+/**
+ * COPY text of every `streams`-th chunk of {@link COPY_CHUNK_ROWS} rows, starting at chunk `lane`: with
+ * `streams` > 1, that many COPYs on their own connections share the rows between them.
+ */
+export function* copyChunks(rows: readonly EventRow[], lane = 0, streams = 1): Generator<string> {
+  const step = COPY_CHUNK_ROWS * streams;
+  for (let i = lane * COPY_CHUNK_ROWS; i < rows.length; i += step) yield copyText(rows, i, i + COPY_CHUNK_ROWS);
 }
 
 /** Rows `[from, to)` as the nine text arrays of an `unnest(…)` insert (as the store builds them). */

@@ -5,7 +5,8 @@
  * at once. Deterministic (seeded): every schema of a run gets the same rows.
  */
 import { isoTime, uuidv7 } from '@tally/core';
-import { copyText, makeEventRows } from './ingest-rows.js';
+import { copyText, copyValue, makeEventRows, TENANTS } from './ingest-rows.js';
+import { hex, int, pick, type Rand, seeded } from './seeded.js';
 
 /** The request_logs columns, in the order {@link requestLogChunks} writes them. */
 export const REQUEST_LOG_COLUMNS = [
@@ -53,24 +54,6 @@ export function* eventChunks(total: number, endMs: number, spanMs: number, seed 
   }
 }
 
-type Rand = () => number;
-
-function seeded(seed: number): Rand {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const pick = <T>(rand: Rand, list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;
-const int = (rand: Rand, max: number): number => Math.floor(rand() * max);
-const hex = (rand: Rand): string => int(rand, 0xffffffff).toString(16).padStart(8, '0');
-
-const TENANTS = ['tenant-acme', 'tenant-globex', 'tenant-initech', 'tenant-umbrella', 'tenant-hooli'];
 const ROUTES: { method: string; route: string; url: (r: Rand) => string; body: boolean }[] = [
   { method: 'GET', route: '/v1/tasks/:id', url: (r) => `/v1/tasks/task-${hex(r)}`, body: false },
   { method: 'POST', route: '/v1/tasks', url: () => '/v1/tasks', body: true },
@@ -86,14 +69,6 @@ const AGENTS = [
   'tally-sdk-python/0.4.1',
   'curl/8.5.0',
 ];
-
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-const NEEDS_ESCAPE = /[\\\t\n\r]/;
-function copyValue(value: string | number | boolean | undefined): string {
-  if (value === undefined) return '\\N';
-  const s = String(value);
-  return NEEDS_ESCAPE.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c] as string) : s;
-}
 
 /**
  * `total` request logs over `[endMs - spanMs, endMs)`, in time order, as COPY text chunks of
