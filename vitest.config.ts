@@ -10,6 +10,7 @@ export default defineConfig({
     // Test files run in parallel, each in its own schema or temp dir; 2 workers suit these 2-core machines.
     maxWorkers: 2,
     testTimeout: 20_000,
-    hookTimeout: 20_000,
+    // Opening PGlite (in a beforeAll) has taken over 20 s when other jobs share the 2 cores.
+    hookTimeout: 60_000,
   },
 });

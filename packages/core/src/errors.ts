@@ -50,6 +50,8 @@ export const ErrorCodes = {
   BAD_QUERY: 'TALLY_BAD_QUERY',
   /** No such record for this caller (including records that exist but belong to someone else). */
   NOT_FOUND: 'TALLY_NOT_FOUND',
+  /** The store's worker thread stopped (crashed or was terminated): queries fail, writes in flight were spooled. */
+  STORE_UNAVAILABLE: 'TALLY_STORE_UNAVAILABLE',
   /** A bug in a user callback (onError, dedupe key, context getter) threw; Tally caught it. */
   CALLBACK_FAILED: 'TALLY_CALLBACK_FAILED',
 } as const;

@@ -6,7 +6,7 @@ import { isoTime } from '@tally/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LATENCY_BUCKETS_MS, loadMigrations, type RequestLogRow, type Store } from '../src/index.js';
 import { uuidv7 } from '@tally/core';
-import { engines, eventRow, eventRows, openStore } from './support/stores.js';
+import { engines, eventRow, eventRows, isPostgres, openStore } from './support/stores.js';
 
 function requestLog(overrides: Partial<RequestLogRow> = {}): RequestLogRow {
   const now = Date.now();
@@ -150,7 +150,7 @@ describe.each(engines)('Store conformance: %s', (engine) => {
     expect(await store.totals()).toEqual(before);
   });
 
-  it.runIf(engine === 'postgres')('concurrent overlapping batches store each event once', async () => {
+  it.runIf(isPostgres(engine))('concurrent overlapping batches store each event once', async () => {
     const before = await store.totals();
     const pool = eventRows(1000);
     const batches = Array.from({ length: 8 }, (_, i) => pool.slice(i * 100, i * 100 + 300));
