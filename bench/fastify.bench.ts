@@ -5,7 +5,10 @@
  *   pino         + pino-http (defaults) on pino's worker-thread transport (`pino/file` to a temp file);
  *   pino-redact  the same with pino's `redact` on the headers Tally redacts (figures only: same work);
  *   tally        + @tally/fastify (header redaction on, its default) → tracker → direct sink →
- *                exactly-once writer → PGlite on disk, all in the server's process;
+ *                exactly-once writer → PGlite on disk, writer and PGlite on a worker thread of the
+ *                server's process (`createStore({ worker: true })`);
+ *   tally-inline the same with writer and PGlite on the server's own thread (diagnostic: what the
+ *                worker thread buys);
  *   tally-null   the plugin and tracker into a sink that only counts (diagnostic: the cost without storage).
  *
  * Each run is a fresh server process (bench/support/fastify-server.ts under tsx) and autocannon in
@@ -63,7 +66,8 @@ const VARIANTS: Variant[] = [
   { key: 'bare', label: 'Fastify, bare', logs: false },
   { key: 'pino', label: 'Fastify + pino-http (worker transport)', logs: true },
   { key: 'pino-redact', label: 'Fastify + pino-http + redact (same headers)', logs: true },
-  { key: 'tally', label: 'Fastify + Tally (redaction, PGlite)', logs: true },
+  { key: 'tally', label: 'Fastify + Tally (redaction, PGlite on a worker thread)', logs: true },
+  { key: 'tally-inline', label: 'Fastify + Tally, PGlite on the server thread (diagnostic)', logs: true },
   { key: 'tally-null', label: 'Fastify + Tally, null sink (no storage; diagnostic)', logs: true },
 ];
 
@@ -72,7 +76,7 @@ const VARIANTS: Variant[] = [
  * server with PGlite on disk alone takes seconds).
  */
 const ORDERS: Variant[][] = QUICK
-  ? [VARIANTS.filter((v) => v.key !== 'pino-redact' && v.key !== 'tally-null')]
+  ? [VARIANTS.filter((v) => v.key !== 'pino-redact' && v.key !== 'tally-null' && v.key !== 'tally-inline')]
   : [VARIANTS, [...VARIANTS].reverse()];
 
 // ---------------------------------------------------------------- processes and cleanup
@@ -159,6 +163,8 @@ interface Run {
   cpuUsPerRequest: number;
   /** Tally: records in the tracker's queue when the measured window ended. */
   queuedAtEnd?: number;
+  /** Tally: logs stored per second during the measured window (what the storage kept up with). */
+  storedRps?: number;
   served: number;
   completed: number;
   sent: number;
@@ -180,8 +186,10 @@ async function runOnce(variant: Variant, profileTo?: (file: string) => void): Pr
     const { port } = await nextMessage<ServerReady>(child, 'ready', 60_000, 'server');
     const warm = await autocannon(port, WARMUP_S);
     const m0 = await ask<ServerMark>(child, { type: profileTo ? 'profile-start' : 'mark' });
+    const t0 = performance.now();
     const load = await autocannon(port, MEASURE_S);
     const m1 = await ask<ServerMark>(child, { type: 'mark' });
+    const windowS = (performance.now() - t0) / 1000;
     const done = await ask<ServerDone>(child, { type: 'stop' }, 600_000);
     await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(undefined)));
     if (done.error) throw new Error(`server: ${done.error}`);
@@ -194,6 +202,7 @@ async function runOnce(variant: Variant, profileTo?: (file: string) => void): Pr
       windowRequests: m1.served - m0.served,
       cpuUsPerRequest: ((m1.cpuSeconds - m0.cpuSeconds) * 1e6) / Math.max(1, m1.served - m0.served),
       queuedAtEnd: m1.queued,
+      storedRps: m0.stored === undefined || m1.stored === undefined ? undefined : (m1.stored - m0.stored) / windowS,
       served: done.served,
       completed: warm.completed + load.completed,
       sent: warm.sent + load.sent,
@@ -253,6 +262,8 @@ async function measure(variant: Variant): Promise<void> {
     console.error(
       `  ${variant.key.padEnd(11)} ${fmt(run.load.rps, 0).padStart(7)} req/s  p99 ${run.load.p99} ms  ` +
         `${fmt(run.cpuUsPerRequest, 1)} µs cpu/req  ${verdict}; drain ${fmt(run.drainMs / 1000, 2)} s` +
+        (run.storedRps !== undefined ? `; stored ${fmt(run.storedRps, 0)}/s in the window` : '') +
+        (run.queuedAtEnd !== undefined ? `, ${run.queuedAtEnd} queued at its end` : '') +
         (run.note ? `; ${run.note}` : ''),
     );
   } catch (error) {
@@ -310,6 +321,17 @@ function rps(key: ServerVariant): number | null {
   return mean((runs.get(key) ?? []).map((r) => r.load.rps));
 }
 
+/** Logs stored per second during the window: the rate the storage sustains (a backlog is not). */
+function storedRps(key: ServerVariant): number | null {
+  return mean((runs.get(key) ?? []).flatMap((r) => (r.storedRps === undefined ? [] : [r.storedRps])));
+}
+
+function ratioOfStored(key: ServerVariant): number | null {
+  const a = storedRps(key);
+  const b = rps('bare');
+  return a === null || b === null || b <= 0 ? null : a / b;
+}
+
 function ratioOf(key: ServerVariant, baseline: ServerVariant): number | null {
   const a = rps(key);
   const b = rps(baseline);
@@ -317,7 +339,17 @@ function ratioOf(key: ServerVariant, baseline: ServerVariant): number | null {
 }
 
 function report(): void {
-  const header = ['variant', 'req/s', '× bare', '× pino', 'target', 'p50/p99 ms', 'cpu µs/req', 'runs (req/s)'];
+  const header = [
+    'variant',
+    'req/s',
+    '× bare',
+    '× pino',
+    'target',
+    'stored/s',
+    'p50/p99 ms',
+    'cpu µs/req',
+    'runs (req/s)',
+  ];
   const table = (ORDERS[0] ?? []).map((v) => {
     const rs = runs.get(v.key) ?? [];
     const vsBare = ratioOf(v.key, 'bare');
@@ -333,6 +365,7 @@ function report(): void {
       fmt(vsBare, 2),
       v.key === 'bare' ? '' : fmt(vsPino, 2),
       target,
+      v.key.startsWith('tally') ? fmt(mean(rs.map((r) => r.storedRps ?? 0)), 0) : '',
       `${fmt(mean(rs.map((r) => r.load.p50)), 1)}/${fmt(mean(rs.map((r) => r.load.p99)), 1)}`,
       fmt(mean(rs.map((r) => r.cpuUsPerRequest)), 1),
       rs.map((r) => fmt(r.load.rps, 0)).join(', '),
@@ -344,7 +377,7 @@ function report(): void {
       `after ${WARMUP_S} s warm-up; req/s = mean of ${ORDERS.length} run(s) a variant ` +
       `(${ORDERS.length > 1 ? 'in order, then reversed' : 'one order'}), each on a fresh server process`,
   );
-  printTable(header, table, [0, 4, 7]);
+  printTable(header, table, [0, 4, 8]);
   console.log('');
   console.log('stored vs requests (warm-up included; "seen" = the server\'s own count):');
   for (const v of ORDERS[0] ?? []) {
@@ -367,7 +400,7 @@ function report(): void {
   for (const f of failures) console.log(`FAILED ${f}`);
 
   const ratioVsBare = round(ratioOf('tally', 'bare'), 3);
-  const rowsOk = ['pino', 'pino-redact', 'tally', 'tally-null'].every((k) =>
+  const rowsOk = ['pino', 'pino-redact', 'tally', 'tally-inline', 'tally-null'].every((k) =>
     (runs.get(k as ServerVariant) ?? []).every((r) => r.stored === r.served),
   );
   console.log(
@@ -384,6 +417,10 @@ function report(): void {
       ratio_vs_bare: ratioVsBare,
       ratio_vs_pino: round(ratioOf('tally', 'pino'), 3),
       ratio_vs_pino_redact: round(ratioOf('tally', 'pino-redact'), 3),
+      tally_stored_rps: round(storedRps('tally'), 0),
+      tally_stored_ratio_vs_bare: round(ratioOfStored('tally'), 3),
+      tally_inline_rps: round(rps('tally-inline'), 0),
+      tally_inline_ratio_vs_bare: round(ratioOf('tally-inline', 'bare'), 3),
       tally_null_rps: round(rps('tally-null'), 0),
       tally_null_ratio_vs_bare: round(ratioOf('tally-null', 'bare'), 3),
       pino_ratio_vs_bare: round(ratioOf('pino', 'bare'), 3),

@@ -64,13 +64,14 @@ export function areaOf(frame: CallFrame): Area {
 const isTally = (area: Area) => area.startsWith('tally');
 
 /**
- * The body capture's `res.write`/`res.end` wrappers: they call the originals, so sending the response
+ * The body capture's `res.write`/`res.end` wrappers (capturingWrite/capturingEnd; res.write/res.end in
+ * older builds): they call the originals, so sending the response
  * itself runs inside them. Left out of the "under Tally" accounting (their own self time still counts).
  */
 const isSendWrapper = (frame: CallFrame) =>
   frame.url.includes('/packages/fastify/') &&
   frame.url.includes('body-capture') &&
-  (frame.functionName === 'res.end' || frame.functionName === 'res.write');
+  ['capturingEnd', 'capturingWrite', 'res.end', 'res.write'].includes(frame.functionName);
 
 function label(frame: CallFrame): string {
   const file = frame.url.replace(/^.*\/(packages|node_modules)\//, '$1/').replace(/^file:\/\//, '');

@@ -5,7 +5,7 @@
  * stored and exits.
  */
 
-export type ServerVariant = 'bare' | 'pino' | 'pino-redact' | 'tally' | 'tally-null';
+export type ServerVariant = 'bare' | 'pino' | 'pino-redact' | 'tally' | 'tally-inline' | 'tally-null';
 
 /** Headers the Tally plugin redacts by default (packages/fastify DEFAULT_REDACTED_HEADERS), for pino's `redact`. */
 export const PINO_REDACT_PATHS = [
@@ -36,6 +36,8 @@ export interface ServerMark {
   cpuSeconds: number;
   /** Tally only: log records waiting in the tracker's queue (a backlog the store has not taken yet). */
   queued?: number;
+  /** Tally only: logs stored so far (committed by the writer; the null sink: delivered). */
+  stored?: number;
 }
 
 /** Server → parent, in answer to `stop`, just before it exits. */

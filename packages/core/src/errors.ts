@@ -58,6 +58,8 @@ export const ErrorCodes = {
   UNAVAILABLE: 'TALLY_UNAVAILABLE',
   /** An unexpected server fault (a bug); the server logged it. Retrying may help. */
   INTERNAL: 'TALLY_INTERNAL',
+  /** The store's worker thread stopped (crashed or was terminated): queries fail, writes in flight were spooled. */
+  STORE_UNAVAILABLE: 'TALLY_STORE_UNAVAILABLE',
   /** A bug in a user callback (onError, dedupe key, context getter) threw; Tally caught it. */
   CALLBACK_FAILED: 'TALLY_CALLBACK_FAILED',
 } as const;

@@ -16,19 +16,45 @@ export interface CapturedBody {
 
 type Chunk = string | Uint8Array;
 
+/** Where a capturing response keeps its capture (one symbol slot instead of closures per response). */
+const CAPTURE = Symbol('tally.bodyCapture');
+
+type CapturingResponse = ServerResponse & { [CAPTURE]?: BodyCapture };
+
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 export class BodyCapture {
   private readonly half: number;
-  private head: Buffer[] = [];
+  /**
+   * The first `half` bytes. UTF-8 strings are kept as they are (immutable: no copy needed, and the common
+   * response, one `end(json)` string, costs no Buffer at all); bytes are copied, since the application may
+   * reuse its buffer after write() returns. Allocated on the first chunk.
+   */
+  private head: (string | Buffer)[] | undefined;
   private headBytes = 0;
-  private tail: Buffer[] = [];
+  private tail: Buffer[] | undefined;
   private tailBytes = 0;
   total = 0;
+  /** The response's own write/end, called by the shared wrappers (see captureResponse). */
+  write?: ServerResponse['write'];
+  end?: ServerResponse['end'];
+  /** Inside end(): some responses implement end(chunk) with this.write(chunk) (light-my-request does). */
+  ending = false;
 
   constructor(limit: number) {
     this.half = Math.max(1, Math.floor(limit / 2));
   }
 
   add(chunk: Chunk, encoding?: BufferEncoding): void {
+    if (typeof chunk === 'string' && (encoding === undefined || encoding === 'utf8' || encoding === 'utf-8')) {
+      const bytes = Buffer.byteLength(chunk, 'utf8');
+      if (this.headBytes + bytes <= this.half) {
+        this.total += bytes;
+        this.headBytes += bytes;
+        (this.head ??= []).push(chunk);
+        return;
+      }
+    }
     const buf =
       typeof chunk === 'string'
         ? Buffer.from(chunk, encoding ?? 'utf8')
@@ -37,8 +63,7 @@ export class BodyCapture {
     let rest = buf;
     if (this.headBytes < this.half) {
       const take = Math.min(this.half - this.headBytes, rest.length);
-      // Copied: the application may reuse its buffer after write() returns.
-      this.head.push(Buffer.from(rest.subarray(0, take)));
+      (this.head ??= []).push(Buffer.from(rest.subarray(0, take)));
       this.headBytes += take;
       rest = rest.subarray(take);
     }
@@ -48,51 +73,69 @@ export class BodyCapture {
       this.tailBytes = this.half;
       return;
     }
-    this.tail.push(Buffer.from(rest));
+    const tail = (this.tail ??= []);
+    tail.push(Buffer.from(rest));
     this.tailBytes += rest.length;
-    while (this.tailBytes - (this.tail[0]?.length ?? 0) >= this.half)
-      this.tailBytes -= (this.tail.shift() as Buffer).length;
+    while (this.tailBytes - (tail[0]?.length ?? 0) >= this.half) this.tailBytes -= (tail.shift() as Buffer).length;
   }
 
   result(): CapturedBody {
-    const head = Buffer.concat(this.head);
-    let tail = Buffer.concat(this.tail);
-    if (tail.length > this.half) tail = tail.subarray(tail.length - this.half);
-    const omitted = this.total - head.length - tail.length;
-    const text =
-      omitted > 0
-        ? `${head.toString('utf8')}…[${omitted} bytes omitted]…${tail.toString('utf8')}`
-        : head.toString('utf8') + tail.toString('utf8');
+    const parts = this.head ?? [];
+    const headText =
+      parts.length === 1 && typeof parts[0] === 'string'
+        ? parts[0]
+        : parts.every((p) => typeof p === 'string')
+          ? parts.join('')
+          : // A mix, or bytes: decoded together, so a character split across chunks stays whole.
+            Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p))).toString('utf8');
+    let tail = this.tail ? Buffer.concat(this.tail) : undefined;
+    if (tail && tail.length > this.half) tail = tail.subarray(tail.length - this.half);
+    const tailLength = tail?.length ?? 0;
+    const omitted = this.total - this.headBytes - tailLength;
+    // A kept string reads as its UTF-8 bytes would, except a lone surrogate: that becomes U+FFFD once encoded.
+    const head = SURROGATE.test(headText) ? Buffer.from(headText, 'utf8').toString('utf8') : headText;
+    const tailText = tail ? tail.toString('utf8') : '';
+    const text = omitted > 0 ? `${head}…[${omitted} bytes omitted]…${tailText}` : head + tailText;
     return { text, bytes: this.total, truncated: omitted > 0 };
   }
 }
 
 /**
- * Wraps `res.write` and `res.end` to feed a capture; returns it. The wrapped methods call the originals
- * with the same arguments and return what they return, so backpressure and callbacks are untouched.
+ * Makes `res.write` and `res.end` feed a capture; returns it. The wrappers are two functions shared by
+ * every response (the capture sits in a symbol slot of the response, the originals on the capture), so
+ * capturing costs no closures per request. They call the originals with the same arguments and return
+ * what they return, so backpressure and callbacks are untouched.
  */
 export function captureResponse(res: ServerResponse, limit: number): BodyCapture {
   const capture = new BodyCapture(limit);
-  const write = res.write;
-  const end = res.end;
-  // Some responses implement end(chunk) with this.write(chunk) (light-my-request does): count it once.
-  let ending = false;
-  res.write = function (this: ServerResponse, chunk: unknown, ...args: unknown[]) {
-    if (!ending && (typeof chunk === 'string' || chunk instanceof Uint8Array)) {
-      capture.add(chunk, typeof args[0] === 'string' ? (args[0] as BufferEncoding) : undefined);
-    }
-    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...args);
-  } as ServerResponse['write'];
-  res.end = function (this: ServerResponse, chunk?: unknown, ...args: unknown[]) {
-    if (typeof chunk === 'string' || chunk instanceof Uint8Array) {
-      capture.add(chunk, typeof args[0] === 'string' ? (args[0] as BufferEncoding) : undefined);
-    }
-    ending = true;
-    try {
-      return (end as (...a: unknown[]) => ServerResponse).call(this, chunk, ...args);
-    } finally {
-      ending = false;
-    }
-  } as ServerResponse['end'];
+  capture.write = res.write;
+  capture.end = res.end;
+  (res as CapturingResponse)[CAPTURE] = capture;
+  res.write = capturingWrite as ServerResponse['write'];
+  res.end = capturingEnd as ServerResponse['end'];
   return capture;
+}
+
+function capturingWrite(this: CapturingResponse, chunk: unknown, encoding?: unknown): boolean {
+  const capture = this[CAPTURE] as BodyCapture;
+  if (!capture.ending && (typeof chunk === 'string' || chunk instanceof Uint8Array)) {
+    capture.add(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined);
+  }
+  // `arguments`, not a rest parameter: passes them on as given, without an array per call.
+  // eslint-disable-next-line prefer-rest-params
+  return (capture.write as (...a: unknown[]) => boolean).apply(this, arguments as unknown as unknown[]);
+}
+
+function capturingEnd(this: CapturingResponse, chunk?: unknown, encoding?: unknown): ServerResponse {
+  const capture = this[CAPTURE] as BodyCapture;
+  if (typeof chunk === 'string' || chunk instanceof Uint8Array) {
+    capture.add(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined);
+  }
+  capture.ending = true;
+  try {
+    // eslint-disable-next-line prefer-rest-params
+    return (capture.end as (...a: unknown[]) => ServerResponse).apply(this, arguments as unknown as unknown[]);
+  } finally {
+    capture.ending = false;
+  }
 }

@@ -299,6 +299,27 @@ describe('helpers', () => {
     small.add('hello');
     expect(small.result()).toEqual({ text: 'hello', bytes: 5, truncated: false });
   });
+
+  it('body capture reads the same whether chunks are strings (kept as is) or bytes (copied)', () => {
+    const mixed = new BodyCapture(10);
+    mixed.add('héllo'); // 6 bytes: over the 5-byte head, so cut as bytes
+    mixed.add(Buffer.from('wörld'));
+    expect(mixed.result()).toEqual({ text: 'héll…[2 bytes omitted]…örld', bytes: 12, truncated: true });
+    const strings = new BodyCapture(100);
+    for (const part of ['{"a":', '"ü"', '}']) strings.add(part);
+    strings.add(Buffer.from('!'));
+    expect(strings.result()).toEqual({ text: '{"a":"ü"}!', bytes: 11, truncated: false });
+    const odd = new BodyCapture(100);
+    odd.add('\uD800x'); // a lone surrogate is U+FFFD once encoded, as the bytes on the wire are
+    odd.add('6869', 'hex');
+    expect(odd.result()).toEqual({ text: '\uFFFDxhi', bytes: 6, truncated: false });
+    // A buffer reused by the application after write() does not change what was captured.
+    const reused = Buffer.from('abc');
+    const copy = new BodyCapture(100);
+    copy.add(reused);
+    reused.write('xyz');
+    expect(copy.result().text).toBe('abc');
+  });
 });
 
 function get(port: number, path: string): Promise<string> {

@@ -11,7 +11,8 @@ import { tempDir } from '../../node/test/support/helpers.js';
 import { engines, openStore } from '../../store/test/support/stores.js';
 import { tallyRequestLog } from '../src/index.js';
 
-describe.each(engines)('request logs stored in %s', (engine) => {
+// The test opens its store itself: PGlite alone has taken over 20 s to open on a busy 2-core machine.
+describe.each(engines)('request logs stored in %s', { timeout: 60_000 }, (engine) => {
   it('every request once, redacted, with path stats equal to the detail', async () => {
     const { store, dispose } = await openStore(engine);
     const spool = tempDir('tally-fastify-');
@@ -35,8 +36,9 @@ describe.each(engines)('request logs stored in %s', (engine) => {
       await app.inject({ method: 'GET', url: '/fail' });
       expect(await tracker.flush()).toMatchObject({ delivered: 31, dropped: {} });
 
+      // Several requests share a millisecond: the id (UUIDv7, monotonic in this process) breaks the tie.
       const rows = await store.sql.query<Record<string, unknown>>(
-        `SELECT route, status, headers, response_body, tenant_id FROM request_logs WHERE tenant_id = 'shop' ORDER BY ts`,
+        `SELECT route, status, headers, response_body, tenant_id FROM request_logs WHERE tenant_id = 'shop' ORDER BY ts, id`,
       );
       expect(rows).toHaveLength(31);
       expect(rows[0]).toMatchObject({ route: '/items/:id', status: 200, response_body: '{"id":"0"}' });

@@ -4,6 +4,7 @@ export type { SqlClient } from './sql-client.js';
 export { createStore, type Store, type StoreCapabilities, type StoreConfig } from './store.js';
 export { createDirectSink } from './direct-sink.js';
 export { type EnvelopeWriteResult, writeEnvelopes } from './envelopes.js';
+export type { WorkerBackedStore } from './store-worker-protocol.js';
 export {
   createWriter,
   type DeadLetter,

@@ -8,6 +8,7 @@ import { migrate } from './migrate.js';
 import { openPglite } from './pglite.js';
 import { openPostgres } from './postgres.js';
 import { type EventRow, LATENCY_BUCKETS_MS, type RequestLogRow } from './rows.js';
+import { openWorkerStore } from './store-worker-host.js';
 import type { SqlClient } from './sql-client.js';
 
 export interface StoreCapabilities {
@@ -43,11 +44,19 @@ export interface Store {
 const HISTORY_COLUMNS = `id::text AS id, request_id, method, route, url, status, duration_ms, request_bytes,
   response_bytes, aborted, error, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts_iso`;
 
-export type StoreConfig =
+export type StoreConfig = (
   | { kind: 'pglite'; dataDir?: string; schema?: string }
-  | { kind: 'postgres'; url: string; schema?: string; poolSize?: number };
+  | { kind: 'postgres'; url: string; schema?: string; poolSize?: number }
+) & {
+  /**
+   * Run the engine, and every writer created on this store, on a worker thread (see
+   * store-worker-host.ts). Meant for PGlite, whose WASM Postgres otherwise runs on the app's thread.
+   */
+  worker?: boolean;
+};
 
 export async function createStore(config: StoreConfig): Promise<Store> {
+  if (config.worker) return openWorkerStore(config);
   const schema = config.schema ?? 'tally';
   if (config.kind === 'pglite') {
     const client = await openPglite({ dataDir: config.dataDir, schema });

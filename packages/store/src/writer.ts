@@ -19,6 +19,7 @@ import { type BatchRejection, checkRequestLog, ErrorCodes, isoTime, isUuid, Tall
 import { backoffDelay, isProcessAlive, sleep } from '@tally/node';
 import type { EventRow, RequestLogRow } from './rows.js';
 import type { Store } from './store.js';
+import { OPEN_WRITER, type WorkerBackedStore } from './store-worker-protocol.js';
 
 export type RowKind = 'event' | 'request_log';
 type Row = EventRow | RequestLogRow;
@@ -122,19 +123,43 @@ export function isDataError(error: unknown): boolean {
   return typeof code === 'string' && DATA_ERROR.test(code);
 }
 
-export function createWriter(options: WriterOptions): Writer {
-  const store = options.store;
+/** The writer's settings with their defaults, checked (a worker-backed store checks them on the caller's thread too). */
+export function writerSettings(options: Omit<WriterOptions, 'store'>, concurrentWrites: boolean) {
   const maxBatchRows = options.maxBatchRows ?? 1000;
   const maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024;
   const flushIntervalMs = options.flushIntervalMs ?? 20;
   const maxQueueRows = options.maxQueueRows ?? 100_000;
-  const concurrency = store.capabilities.concurrentWrites ? (options.concurrency ?? 2) : 1;
-  const retry = { initialMs: options.retry?.initialMs ?? 100, maxMs: options.retry?.maxMs ?? 5000 };
+  const concurrency = concurrentWrites ? (options.concurrency ?? 2) : 1;
   for (const [name, v] of Object.entries({ maxBatchRows, maxBatchBytes, flushIntervalMs, maxQueueRows, concurrency })) {
     if (!(Number.isInteger(v) && v > 0)) throw new TallyConfigError(`writer: ${name} must be a positive integer`);
   }
-  const deadLetterFile = join(options.spoolDir, 'dead-letters.jsonl');
-  const pendingFile = join(options.spoolDir, `pending-${process.pid}-${Date.now()}.jsonl`);
+  if (typeof options.spoolDir !== 'string' || options.spoolDir === '') {
+    throw new TallyConfigError('writer: spoolDir must name a directory');
+  }
+  return { maxBatchRows, maxBatchBytes, flushIntervalMs, maxQueueRows, concurrency };
+}
+
+export function deadLetterPath(spoolDir: string): string {
+  return join(spoolDir, 'dead-letters.jsonl');
+}
+
+/** A pending spool file name: `recoverPending()` takes those whose process is gone (or is this one). */
+export function pendingSpoolPath(spoolDir: string): string {
+  return join(spoolDir, `pending-${process.pid}-${Date.now()}.jsonl`);
+}
+
+export function createWriter(options: WriterOptions): Writer {
+  const store = options.store;
+  // A store whose engine lives on a worker thread runs its writers there too, next to the engine.
+  const remote = (store as Partial<WorkerBackedStore>)[OPEN_WRITER];
+  if (remote) return remote(options);
+  const { maxBatchRows, maxBatchBytes, flushIntervalMs, maxQueueRows, concurrency } = writerSettings(
+    options,
+    store.capabilities.concurrentWrites,
+  );
+  const retry = { initialMs: options.retry?.initialMs ?? 100, maxMs: options.retry?.maxMs ?? 5000 };
+  const deadLetterFile = deadLetterPath(options.spoolDir);
+  const pendingFile = pendingSpoolPath(options.spoolDir);
   const queues: Record<RowKind, Entry[]> = { event: [], request_log: [] };
   const queuedBytes: Record<RowKind, number> = { event: 0, request_log: 0 };
   const abort = new AbortController();

@@ -5,7 +5,7 @@
 import { isoTime } from '@tally/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LATENCY_BUCKETS_MS, loadMigrations, type Store } from '../src/index.js';
-import { engines, eventRow, eventRows, openStore, requestLog } from './support/stores.js';
+import { engines, eventRow, eventRows, isPostgres, openStore, requestLog } from './support/stores.js';
 
 describe.each(engines)('Store conformance: %s', (engine) => {
   let store: Store;
@@ -131,7 +131,7 @@ describe.each(engines)('Store conformance: %s', (engine) => {
     expect(await store.totals()).toEqual(before);
   });
 
-  it.runIf(engine === 'postgres')('concurrent overlapping batches store each event once', async () => {
+  it.runIf(isPostgres(engine))('concurrent overlapping batches store each event once', async () => {
     const before = await store.totals();
     const pool = eventRows(1000);
     const batches = Array.from({ length: 8 }, (_, i) => pool.slice(i * 100, i * 100 + 300));

@@ -178,7 +178,8 @@ describe.each(engines)('Writer on %s', (engine) => {
   });
 });
 
-describe('Writer when the database is unreachable', () => {
+// Opens PGlite twice inside the test, which has taken over 20 s on a busy 2-core machine.
+describe('Writer when the database is unreachable', { timeout: 60_000 }, () => {
   it('retries, spools at the close deadline, and a later writer recovers the spool into the database', async () => {
     const port = await freePort();
     const tmp = tempDir('tally-writer-');

@@ -25,8 +25,16 @@ export const pgAvailable = await postgresUp();
 if (!pgAvailable)
   console.warn('Postgres is not reachable at 127.0.0.1:5432: its store tests are skipped (CI starts it).');
 
-export type Engine = 'pglite' | 'postgres';
-export const engines: Engine[] = pgAvailable ? ['pglite', 'postgres'] : ['pglite'];
+/**
+ * `-worker`: the same engine behind `createStore({ worker: true })`, owned by a worker thread with its
+ * writers; every suite that runs on `engines` runs unchanged on these too.
+ */
+export type Engine = 'pglite' | 'postgres' | 'pglite-worker' | 'postgres-worker';
+export const engines: Engine[] = pgAvailable
+  ? ['pglite', 'postgres', 'pglite-worker', 'postgres-worker']
+  : ['pglite', 'pglite-worker'];
+
+export const isPostgres = (engine: Engine) => engine === 'postgres' || engine === 'postgres-worker';
 
 export function freshSchema(): string {
   return `tally_test_${randomBytes(6).toString('hex')}`;
@@ -37,16 +45,16 @@ export async function openStore(
   engine: Engine,
   schema = freshSchema(),
 ): Promise<{ store: Store; dispose: () => Promise<void> }> {
-  const store =
-    engine === 'pglite'
-      ? await createStore({ kind: 'pglite', schema })
-      : await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 4 });
+  const worker = engine.endsWith('-worker');
+  const store = isPostgres(engine)
+    ? await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 4, worker })
+    : await createStore({ kind: 'pglite', schema, worker });
   await store.migrate();
   return {
     store,
     dispose: async () => {
       await store.close();
-      if (engine === 'postgres') await dropSchema(schema);
+      if (isPostgres(engine)) await dropSchema(schema);
     },
   };
 }
