@@ -30,6 +30,7 @@ import {
 } from './store-worker-protocol.js';
 import {
   deadLetterPath,
+  emptyWriterStats,
   pendingSpoolPath,
   type RowKind,
   type WriteResult,
@@ -240,7 +241,13 @@ export async function openWorkerStore(config: StoreConfig): Promise<WorkerBacked
     // Bad settings throw here, on the caller's thread, as createWriter does in-process.
     writerSettings(options, ready.capabilities.concurrentWrites);
     const { store: _store, onError, ...rest } = options;
-    const w: HostWriter = { id: nextWriter++, spoolDir: options.spoolDir, stats: zeroStats(), closing: false, onError };
+    const w: HostWriter = {
+      id: nextWriter++,
+      spoolDir: options.spoolDir,
+      stats: emptyWriterStats(),
+      closing: false,
+      onError,
+    };
     writers.set(w.id, w);
     const workerOptions: WorkerWriterOptions = { ...rest, reportErrors: onError !== undefined };
     // A failure to open shows up on the writer's first call, which names the same error.
@@ -329,20 +336,6 @@ export async function openWorkerStore(config: StoreConfig): Promise<WorkerBacked
 
 function refused(code: string): WriteResult {
   return { ok: false, code, stored: 0, duplicates: 0, rejected: [], spooled: 0 };
-}
-
-function zeroStats(): WriterStats {
-  return {
-    queued: 0,
-    inFlight: 0,
-    stored: 0,
-    duplicates: 0,
-    deadLettered: 0,
-    spooled: 0,
-    retries: 0,
-    batches: 0,
-    overloaded: 0,
-  };
 }
 
 /**

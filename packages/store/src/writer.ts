@@ -148,6 +148,20 @@ export function pendingSpoolPath(spoolDir: string): string {
   return join(spoolDir, `pending-${process.pid}-${Date.now()}.jsonl`);
 }
 
+export function emptyWriterStats(): WriterStats {
+  return {
+    queued: 0,
+    inFlight: 0,
+    stored: 0,
+    duplicates: 0,
+    deadLettered: 0,
+    spooled: 0,
+    retries: 0,
+    batches: 0,
+    overloaded: 0,
+  };
+}
+
 export function createWriter(options: WriterOptions): Writer {
   const store = options.store;
   // A store whose engine lives on a worker thread runs its writers there too, next to the engine.
@@ -164,17 +178,7 @@ export function createWriter(options: WriterOptions): Writer {
   const queuedBytes: Record<RowKind, number> = { event: 0, request_log: 0 };
   const abort = new AbortController();
   const inFlight = new Set<Promise<void>>();
-  const stats: WriterStats = {
-    queued: 0,
-    inFlight: 0,
-    stored: 0,
-    duplicates: 0,
-    deadLettered: 0,
-    spooled: 0,
-    retries: 0,
-    batches: 0,
-    overloaded: 0,
-  };
+  const stats = emptyWriterStats();
   let timer: NodeJS.Timeout | undefined;
   let closing = false;
   let closed: Promise<WriterStats> | undefined;
