@@ -161,7 +161,9 @@ export async function buildCollector(options: CollectorOptions): Promise<Fastify
 
     const tenant = { tenantId: owner.tenant.id, acceptUnlisted: owner.tenant.acceptUnlisted ?? options.acceptUnlisted };
     const accepted = accept(parsed.items, parsed.sentAt, tenant, now);
-    const rejected: BatchRejection[] = accepted.rejected;
+    // The answer lists both kinds of rejection; the metric counts only the collector's own here, since
+    // the writer's dead letters are counted where they are stored (metrics.batchWritten).
+    const rejected: BatchRejection[] = [...accepted.rejected];
     let duplicates: number | undefined;
     if (accepted.events.length > 0) {
       const published = await options.transport.publish(accepted.events);

@@ -177,6 +177,17 @@ describe('tally serve: formats, keys and bad input (PGlite, in-process)', () => 
     expect(await count(s, 'id = ANY($1::uuid[])', [good.map((e) => e.id)])).toBe(2);
   });
 
+  it('a row the database refuses is dead-lettered, answered as rejected and counted once', async () => {
+    const good = event();
+    const poisoned = event('waitlist_joined', { source: 'nul \u0000 in jsonb' });
+    const res = await post(s, '/v1/events', { batch: [good, poisoned] });
+    expect(res.status).toBe(200);
+    expect(res.body.accepted).toBe(1);
+    expect(res.body.rejected).toEqual([expect.objectContaining({ index: 1, code: ErrorCodes.INVALID_ROW })]);
+    const text = await (await fetch(`${s.server.url}/metrics`)).text();
+    expect(text).toMatch(/^tally_events_rejected_total\{code="TALLY_INVALID_ROW"\} 1$/m);
+  });
+
   it('whole-request errors: wrong key 401, bad JSON 400, huge body 413, each a typed JSON error', async () => {
     const wrong = await post(s, '/v1/events', { batch: [event()] }, { authorization: 'Bearer tk_wrong' });
     expect(wrong).toMatchObject({ status: 401, body: { error: { code: ErrorCodes.UNAUTHORIZED } } });
