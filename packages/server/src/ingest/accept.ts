@@ -25,6 +25,7 @@ import {
   type RequestLogRecord,
   sanitizeProperties,
   type TallyEvent,
+  utf8Length,
   type Validator,
 } from '@tally/core';
 import { Unreadable } from './formats.js';
@@ -118,7 +119,7 @@ export function createAcceptor(options: AcceptOptions): Acceptor {
         const problem = checkRequestLog(log);
         if (problem) return reject(problem.code, problem.message);
         if (log.id !== e.id) return reject(ErrorCodes.INVALID_ENVELOPE, 'request log: id must equal the envelope id');
-        if (JSON.stringify(log).length > MAX_REQUEST_LOG_BYTES) {
+        if (utf8Length(JSON.stringify(log)) > MAX_REQUEST_LOG_BYTES) {
           return reject(ErrorCodes.PAYLOAD_TOO_LARGE, `request log over ${MAX_REQUEST_LOG_BYTES} bytes`);
         }
         // The key decides the tenant, whatever the producer wrote.
