@@ -30,13 +30,13 @@ export async function publishBatch(
   maxPayload: number,
   timeoutMs: number,
 ): Promise<PublishOutcome> {
-  const events_: TallyEvent[] = [];
+  const plain: TallyEvent[] = [];
   const requests: TallyEvent[] = [];
-  for (const e of events) (e.name === REQUEST_LOG_EVENT ? requests : events_).push(e);
+  for (const e of events) (e.name === REQUEST_LOG_EVENT ? requests : plain).push(e);
   const sentAt = isoTime(Date.now());
   const messages: { subject: string; data: Uint8Array; id: string }[] = [];
   for (const [kind, list] of [
-    ['events', events_],
+    ['events', plain],
     ['requests', requests],
   ] as const) {
     if (list.length > 0) encode(subjectFor(prefix, kind), list, sentAt, maxPayload, messages);

@@ -71,6 +71,8 @@ export interface NatsTransport extends Transport {
   backlog(): number;
 }
 
+const decoder = new TextDecoder();
+
 export async function createNatsTransport(options: NatsTransportOptions): Promise<NatsTransport> {
   const prefix = options.prefix ?? 'tally';
   const streamName = options.stream ?? 'ANALYTICS';
@@ -137,7 +139,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     if (deliveries > 1) stats.redelivered++;
     let events: TallyEvent[];
     try {
-      const body = JSON.parse(new TextDecoder().decode(msg.data)) as EventBatch;
+      const body = JSON.parse(decoder.decode(msg.data)) as EventBatch;
       if (!Array.isArray(body?.batch)) throw new Error('no "batch" array');
       events = body.batch;
     } catch (e) {

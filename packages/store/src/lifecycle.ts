@@ -366,8 +366,22 @@ export async function latestSnapshot(
   };
 }
 
+export interface HotPath {
+  method: string;
+  route: string;
+  count: number;
+  /** Share of 5xx answers. */
+  errorRate: number;
+  /** Share of 4xx answers. */
+  clientErrorRate: number;
+  /** Requests per latency bucket (LATENCY_BUCKETS_MS, then the rest), summed over the hours. */
+  buckets: number[];
+}
+
+export type HotPaths = Record<string, { events: { name: string; count: number }[]; paths: HotPath[] }>;
+
 /** The hot-path view: per tenant, the busiest events and paths of the last 24 h from the rollups. */
-export async function hotPaths(sql: SqlClient, limit = 20): Promise<Record<string, unknown>> {
+export async function hotPaths(sql: SqlClient, limit = 20): Promise<HotPaths> {
   const events = await sql.query<{ tenant_id: string; name: string; count: string }>(
     `SELECT tenant_id, name, count FROM (
        SELECT tenant_id, name, sum(count)::bigint AS count,
@@ -393,7 +407,7 @@ export async function hotPaths(sql: SqlClient, limit = 20): Promise<Record<strin
      FROM hot h ORDER BY tenant_id, count DESC`,
     [limit],
   );
-  const out: Record<string, { events: unknown[]; paths: unknown[] }> = {};
+  const out: HotPaths = {};
   const of = (t: string) => (out[t] ??= { events: [], paths: [] });
   for (const e of events) {
     const slot = of(e.tenant_id);
@@ -403,8 +417,8 @@ export async function hotPaths(sql: SqlClient, limit = 20): Promise<Record<strin
     const slot = of(p.tenant_id as string);
     const count = Number(p.count);
     slot.paths.push({
-      method: p.method,
-      route: p.route,
+      method: p.method as string,
+      route: p.route as string,
       count,
       errorRate: count === 0 ? 0 : Number(p.errors_5xx) / count,
       clientErrorRate: count === 0 ? 0 : Number(p.errors_4xx) / count,

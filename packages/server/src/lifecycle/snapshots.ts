@@ -3,7 +3,15 @@
  * error rates, p95 from the latency buckets) per tenant, saved as a new version (the newest 5 kept) and
  * held in memory, so `GET /v1/snapshots/latest` answers in O(1) without a query.
  */
-import { hotPaths, LATENCY_BUCKETS_MS, latestSnapshot, saveSnapshot, type Store, type Writer } from '@tally/store';
+import {
+  type HotPath,
+  hotPaths,
+  LATENCY_BUCKETS_MS,
+  latestSnapshot,
+  saveSnapshot,
+  type Store,
+  type Writer,
+} from '@tally/store';
 
 export interface Snapshot {
   version: number;
@@ -11,15 +19,11 @@ export interface Snapshot {
   tenants: Record<string, { events: { name: string; count: number }[]; paths: PathStat[] }>;
 }
 
-interface PathStat {
-  method: string;
-  route: string;
-  count: number;
-  errorRate: number;
-  clientErrorRate: number;
+/** A hot path as served: the buckets summed up into their p95. */
+type PathStat = Omit<HotPath, 'buckets'> & {
   /** Upper bound of the latency bucket holding the 95th percentile, ms (null: above the last bound). */
   p95Ms: number | null;
-}
+};
 
 /** The bucket bound under which `q` of the requests fall (bucket-exact, as the rollup allows). */
 export function quantileFromBuckets(buckets: readonly number[], q: number): number | null {
@@ -57,10 +61,7 @@ export async function startSnapshots(
   const take = () =>
     (taking ??= (async () => {
       try {
-        const raw = (await hotPaths(store.sql)) as Record<
-          string,
-          { events: Snapshot['tenants'][string]['events']; paths: (Omit<PathStat, 'p95Ms'> & { buckets: number[] })[] }
-        >;
+        const raw = await hotPaths(store.sql);
         const tenants: Snapshot['tenants'] = {};
         for (const [t, v] of Object.entries(raw)) {
           tenants[t] = {
