@@ -7,11 +7,11 @@
 import { createGunzip, createInflate } from 'node:zlib';
 import {
   type BatchRejection,
+  type Catalog,
   ErrorCodes,
   isTallyError,
   type PiiPolicy,
   type Transport,
-  type Validator,
 } from '@tally/core';
 import type { KeyOwner } from '@tally/store';
 import Fastify, {
@@ -33,7 +33,7 @@ export interface CollectorOptions {
   keys: KeyCache;
   limiter: RateLimiter;
   metrics: Metrics;
-  validator: Validator;
+  catalog: Catalog;
   maxPropertiesBytes: number;
   pii: PiiPolicy;
   maxBodyBytes: number;
@@ -84,7 +84,7 @@ export async function buildCollector(options: CollectorOptions): Promise<Fastify
     return503OnClosing: true,
   });
   const accept: Acceptor = createAcceptor({
-    validator: options.validator,
+    catalog: options.catalog,
     maxPropertiesBytes: options.maxPropertiesBytes,
     pii: options.pii,
   });

@@ -10,7 +10,6 @@ import { pathToFileURL } from 'node:url';
 import type { Writable } from 'node:stream';
 import {
   type Catalog,
-  createValidator,
   DEFAULT_MAX_PROPERTIES_BYTES,
   DEFAULT_PII_POLICY,
   mergeCatalogs,
@@ -180,7 +179,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       keys: createKeyCache(store),
       limiter: createRateLimiter({ burstSeconds: burstSeconds(config) }),
       metrics,
-      validator: createValidator(catalog),
+      catalog,
       maxPropertiesBytes: DEFAULT_MAX_PROPERTIES_BYTES,
       pii: DEFAULT_PII_POLICY,
       maxBodyBytes: config.maxBodyBytes,

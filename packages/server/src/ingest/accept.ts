@@ -12,8 +12,10 @@
  */
 import {
   type BatchRejection,
+  type Catalog,
   checkRequestLog,
   createPiiMatcher,
+  createValidator,
   type EventContext,
   ErrorCodes,
   isoTime,
@@ -26,7 +28,6 @@ import {
   sanitizeProperties,
   type TallyEvent,
   utf8Length,
-  type Validator,
 } from '@tally/core';
 import { Unreadable } from './formats.js';
 
@@ -46,8 +47,8 @@ export const SYSTEM_EVENTS: ReadonlySet<string> = new Set([
 ]);
 
 export interface AcceptOptions {
-  validator: Validator;
-  /** The same limits the validator uses, for unlisted events and contexts. */
+  catalog: Catalog;
+  /** Limits for catalog events, unlisted events and contexts alike: one setting, one validator. */
   maxPropertiesBytes: number;
   pii: PiiPolicy;
 }
@@ -73,6 +74,10 @@ export function createAcceptor(options: AcceptOptions): Acceptor {
     isPii: createPiiMatcher(options.pii.keys),
   };
   const contextOptions = { ...sanitizeOptions, maxBytes: MAX_CONTEXT_BYTES };
+  const validator = createValidator(options.catalog, {
+    maxPropertiesBytes: options.maxPropertiesBytes,
+    pii: options.pii,
+  });
 
   return (items, sentAt, tenant, now) => {
     const receivedAt = isoTime(now);
@@ -128,7 +133,7 @@ export function createAcceptor(options: AcceptOptions): Acceptor {
           JsonValue
         >;
       } else {
-        const checked = options.validator(name, e.properties);
+        const checked = validator(name, e.properties);
         if (checked.ok) properties = checked.properties;
         else if (
           checked.error.code === ErrorCodes.UNKNOWN_EVENT &&
