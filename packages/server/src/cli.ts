@@ -261,12 +261,7 @@ async function tenantsCommand(
     out.write(
       table(
         ['id', 'name', 'unlisted', 'rate limit (events/s)'],
-        tenants.map((t) => [
-          t.id,
-          t.name,
-          t.acceptUnlisted === null ? 'default' : t.acceptUnlisted ? 'accept' : 'reject',
-          show(t.rateLimit),
-        ]),
+        tenants.map((t) => [t.id, t.name, unlisted(t.acceptUnlisted), show(t.rateLimit)]),
       ),
     );
     return 0;
@@ -290,11 +285,13 @@ async function tenantsCommand(
       settings.rateLimit = v === 'default' ? null : n;
     }
     const t = await updateTenant(store.sql, id, settings);
-    out.write(
-      `tenant ${t.id}: unlisted ${t.acceptUnlisted === null ? 'default' : t.acceptUnlisted ? 'accept' : 'reject'}, rate limit ${show(t.rateLimit)}\n`,
-    );
+    out.write(`tenant ${t.id}: unlisted ${unlisted(t.acceptUnlisted)}, rate limit ${show(t.rateLimit)}\n`);
     return 0;
   }
   err.write('tally tenants: list, or set <id> [--unlisted …] [--rate-limit …]\n');
   return 2;
+}
+
+function unlisted(accept: boolean | null): string {
+  return accept === null ? 'default' : accept ? 'accept' : 'reject';
 }
