@@ -6,7 +6,7 @@
  * is deduplicated by the stream itself within its duplicate window, and by the writer after that.
  */
 import { createHash } from 'node:crypto';
-import { type EventBatch, isoTime, REQUEST_LOG_EVENT, type TallyEvent } from '@tally/core';
+import { encodeBatch, isoTime, REQUEST_LOG_EVENT, type TallyEvent } from '@tally/core';
 import type { JetStreamClient } from '@nats-io/jetstream';
 
 export type MessageKind = 'events' | 'requests';
@@ -54,8 +54,7 @@ function encode(
   maxPayload: number,
   out: { subject: string; data: Uint8Array; id: string }[],
 ): void {
-  const body: EventBatch = { batch: list as TallyEvent[], sentAt };
-  const data = encoder.encode(JSON.stringify(body));
+  const data = encoder.encode(encodeBatch(list, sentAt));
   // Headroom for the headers; a single event always fits (properties ≤ 2 KB, request logs ≤ 64 KB).
   if (data.length > maxPayload - 1024 && list.length > 1) {
     const half = list.length >> 1;

@@ -19,6 +19,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import {
+  applyBatchContext,
   type BatchHandler,
   type EventBatch,
   ErrorCodes,
@@ -141,7 +142,8 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     try {
       const body = JSON.parse(decoder.decode(msg.data)) as EventBatch;
       if (!Array.isArray(body?.batch)) throw new Error('no "batch" array');
-      events = body.batch;
+      applyBatchContext(body.batch, body.context);
+      events = body.batch as TallyEvent[];
     } catch (e) {
       return deadLetter(msg, `unreadable message: ${(e as Error).message}`);
     }

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect as tcp } from 'node:net';
-import type { EventBatch, TallyEvent } from '@tally/core';
+import { applyBatchContext, type EventBatch, type TallyEvent } from '@tally/core';
 import { describe, expect, it } from 'vitest';
 import { type Harness, sinkConformance } from '../../node/test/support/sink-suite.js';
 import { connect, createNatsSink, ensureStream, jetstream, jetstreamManager } from '../src/index.js';
@@ -38,7 +38,9 @@ async function freshStream() {
         const msgs = await consumer.fetch({ max_messages: total, expires: 2000 });
         let seen = 0;
         for await (const m of msgs) {
-          events.push(...(m.json<EventBatch>().batch ?? []));
+          const body = m.json<EventBatch>();
+          applyBatchContext(body.batch ?? [], body.context);
+          events.push(...((body.batch ?? []) as TallyEvent[]));
           if (++seen === total) break;
         }
       }

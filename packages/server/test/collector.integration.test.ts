@@ -6,7 +6,7 @@
 import { gzipSync } from 'node:zlib';
 import { Analytics } from '@segment/analytics-node';
 import { ErrorCodes, isoTime, productCatalog, type RequestLogRecord, uuidv7 } from '@tally/core';
-import { createHttpSink, createTracker } from '@tally/node';
+import { createHttpSink, createTracker, VERSION } from '@tally/node';
 import { createApiKey, updateTenant } from '@tally/store';
 import { PostHog } from 'posthog-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,6 +77,12 @@ describe.each(backends)('tally serve (%s): the SDK over HTTP', (backend: Backend
     }
     expect(totals).toEqual({ events: 1000, eventRollup: 1000, requestLogs: 50, pathRollup: 50 });
     expect(await count(s, `tenant_id = 'default'`)).toBe(1000);
+    // The sink sends the shared context once a batch; every stored event has it in full.
+    expect(
+      await count(s, `context = $1::text::jsonb`, [
+        JSON.stringify({ service: 'e2e', library: { name: '@tally/node', version: VERSION } }),
+      ]),
+    ).toBe(1000);
   });
 });
 
@@ -291,6 +297,31 @@ describe('tally serve: formats, keys and bad input (PGlite, in-process)', () => 
     expect(Math.abs(Number(byId.get(skewed.id)?.ms) - (now - 1000))).toBeLessThan(2000);
     expect(Math.abs(Number(byId.get(future.id)?.ms) - now)).toBeLessThan(2000);
     expect(byId.get(future.id)?.context.clientTimestamp).toBe(future.timestamp);
+  });
+
+  it("a batch's context is each event's that has none; an event's own replaces it; events never share edits", async () => {
+    const now = Date.now();
+    const plain = event('waitlist_joined', { source: 'batch-ctx' }, now);
+    const own = { ...event('waitlist_joined', { source: 'own-ctx' }, now), context: { service: 'own' } };
+    // Clamped: its context gets clientTimestamp, which must not reach the events sharing the batch's.
+    const future = event('waitlist_joined', { source: 'batch-ctx-future' }, now + 48 * 3600_000);
+    const after = event('waitlist_joined', { source: 'batch-ctx-after' }, now);
+    const batchContext = { service: 'batch', requestId: 'r-1', library: { name: 'x', version: '1' } };
+    const res = await post(s, '/v1/events', {
+      batch: [plain, own, future, after],
+      context: batchContext,
+      sentAt: isoTime(now),
+    });
+    expect(res.body).toMatchObject({ accepted: 4, rejected: [] });
+    const rows = await s.server.store.sql.query<{ id: string; context: Record<string, unknown> }>(
+      `SELECT id::text, context FROM events WHERE id = ANY($1::uuid[])`,
+      [[plain.id, own.id, future.id, after.id]],
+    );
+    const byId = new Map(rows.map((r) => [r.id, r.context]));
+    expect(byId.get(plain.id)).toEqual(batchContext);
+    expect(byId.get(after.id)).toEqual(batchContext);
+    expect(byId.get(own.id)).toEqual({ service: 'own' });
+    expect(byId.get(future.id)).toEqual({ ...batchContext, clientTimestamp: future.timestamp });
   });
 
   it('unlisted names: rejected by default, accepted (marked) for a tenant that allows them', async () => {

@@ -7,7 +7,15 @@ import * as https from 'node:https';
 import { urlToHttpOptions } from 'node:url';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
-import { type BatchResponse, ErrorCodes, isoTime, TallyConfigError, TallyError, type TallyEvent } from '@tally/core';
+import {
+  type BatchResponse,
+  encodeBatch,
+  ErrorCodes,
+  isoTime,
+  TallyConfigError,
+  TallyError,
+  type TallyEvent,
+} from '@tally/core';
 import { parseRetryAfter } from '../backoff.js';
 import type { SendResult, Sink } from '../sink.js';
 
@@ -47,7 +55,7 @@ export function createHttpSink(options: HttpSinkOptions): Sink {
   if (options.writeKey) baseHeaders.authorization = `Bearer ${options.writeKey}`;
 
   async function send(events: readonly TallyEvent[], { signal }: { signal: AbortSignal }): Promise<SendResult> {
-    let body: Buffer = Buffer.from(JSON.stringify({ batch: events, sentAt: isoTime(Date.now()) }));
+    let body: Buffer = Buffer.from(encodeBatch(events, isoTime(Date.now())));
     const headers = { ...baseHeaders };
     if (gzipMin !== false && body.length >= gzipMin) {
       body = await gzip(body);

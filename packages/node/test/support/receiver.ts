@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
+import { applyBatchContext } from '@tally/core';
 
 export interface Reply {
   status: number;
@@ -65,6 +66,8 @@ export async function startReceiver(): Promise<Receiver> {
         return;
       }
       const events = Array.isArray(parsed?.batch) ? parsed.batch : parsed ? [parsed as never] : [];
+      // Tests look at whole events: give each the batch's context, as the collector does.
+      if (!receiver.countOnly) applyBatchContext(events, (parsed as { context?: unknown } | undefined)?.context);
       const request: ReceivedRequest = { path: req.url ?? '/', headers: req.headers, events };
       const reply = receiver.behave(request, n++);
       if (!reply.discard && reply.status < 300) {

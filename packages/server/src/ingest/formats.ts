@@ -7,7 +7,7 @@
  * - PostHog's capture API, `POST /batch` and `/capture` (api_key in the body).
  */
 import { createHash } from 'node:crypto';
-import { isoTime, isUuid, uuidv7 } from '@tally/core';
+import { applyBatchContext, isoTime, isUuid, uuidv7 } from '@tally/core';
 
 export interface Parsed {
   items: unknown[];
@@ -29,6 +29,7 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 
 export function parseTally(body: unknown): ParseResult {
   if (!isObject(body) || !Array.isArray(body.batch)) return { error: 'expected {"batch": [...], "sentAt": "..."}' };
+  applyBatchContext(body.batch, body.context);
   return { items: body.batch, sentAt: body.sentAt };
 }
 
