@@ -11,7 +11,8 @@
  * library's heap leaks into a figure. Measurements run one at a time.
  *
  * Prints a table, then as its last line `{"bench":"sdk",…,"ratio":<posthog_track_us / track_us>}`.
- * BENCH_QUICK=1: a smoke run of seconds (figures not meaningful).
+ * BENCH_QUICK=1: a smoke run of seconds (figures not meaningful). BENCH_LIBS=tally,posthog and
+ * BENCH_PHASES=track,eps run a subset (for A/B rounds; the JSON then has nulls for what did not run).
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -33,7 +34,16 @@ import { round } from './support/figures.js';
 import { printTable } from './support/harness.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
-const LIBS: Lib[] = ['tally', 'posthog', 'segment'];
+const LIBS = subset<Lib>(process.env.BENCH_LIBS, ['tally', 'posthog', 'segment']);
+const PHASES = subset<Phase>(process.env.BENCH_PHASES, ['rss', 'track', 'eps']);
+
+function subset<T extends string>(list: string | undefined, all: T[]): T[] {
+  if (!list) return all;
+  const picked = list.split(',').map((s) => s.trim());
+  const unknown = picked.filter((s) => !(all as string[]).includes(s));
+  if (unknown.length > 0) throw new Error(`unknown ${unknown.join(', ')}: choose from ${all.join(', ')}`);
+  return all.filter((x) => picked.includes(x));
+}
 const PLAN: Record<Phase, { n: number; warmup: number }> = {
   rss: { n: QUICK ? 20_000 : 100_000, warmup: 1_000 },
   track: { n: QUICK ? 20_000 : 200_000, warmup: QUICK ? 2_000 : 20_000 },
@@ -163,7 +173,7 @@ console.log(
 );
 const receiver = await startReceiverProcess();
 try {
-  for (const phase of ['rss', 'track', 'eps'] as const) {
+  for (const phase of PHASES) {
     for (const lib of LIBS) {
       const label = `${LIB_LABELS[lib]} ${phase} (n=${PLAN[phase].n})`;
       const t0 = performance.now();
