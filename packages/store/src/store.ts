@@ -97,6 +97,15 @@ WITH input AS (
 SELECT id::text AS id FROM ins`;
 
 const BUCKETS = LATENCY_BUCKETS_MS.length + 1;
+// A row's histogram bucket is 1 + the number of bounds below its duration (bucket i counts durations
+// <= bound i, as Prometheus' `le`). width_bucket() finds it by binary search in one call, where a
+// subquery over the bounds cost a third of a request log's insert on PGlite. width_bucket(x, lower
+// bounds) counts the bounds <= x; over the negated bounds in ascending order it counts the bounds >= d,
+// and the bounds below d are the rest.
+const NEGATED_BOUNDS = `ARRAY[${[...LATENCY_BUCKETS_MS]
+  .reverse()
+  .map((b) => -b)
+  .join(', ')}]::float8[]`;
 const BUCKET_ARRAY = `ARRAY[${Array.from({ length: BUCKETS }, (_, i) => `count(*) FILTER (WHERE bucket = ${i + 1})`).join(', ')}]::bigint[]`;
 
 const INSERT_REQUEST_LOGS = `
@@ -118,7 +127,7 @@ WITH input AS (
   ON CONFLICT (id) DO NOTHING
   RETURNING id, tenant_id, method, route, status, duration_ms, ts
 ), bucketed AS (
-  SELECT ins.*, 1 + (SELECT count(*) FROM unnest($24::float8[]) AS b(bound) WHERE ins.duration_ms > b.bound) AS bucket
+  SELECT ins.*, ${BUCKETS} - width_bucket(-ins.duration_ms, ${NEGATED_BOUNDS}) AS bucket
   FROM ins
 ), rollup AS (
   INSERT INTO path_stats_hourly AS r (tenant_id, method, route, hour, count, status_2xx, status_3xx, status_4xx,
@@ -203,7 +212,7 @@ function buildStore(
         ];
         for (let i = 0; i < values.length; i++) cols[i]?.push(values[i]);
       }
-      const result = await sql.query<{ id: string }>(INSERT_REQUEST_LOGS, [...cols, [...LATENCY_BUCKETS_MS]]);
+      const result = await sql.query<{ id: string }>(INSERT_REQUEST_LOGS, cols);
       return result.map((r) => r.id);
     },
 

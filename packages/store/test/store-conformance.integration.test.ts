@@ -77,21 +77,22 @@ describe.each(engines)('Store conformance: %s', (engine) => {
     );
     expect(await store.insertRequestLogs(logs)).toHaveLength(5);
     expect(await store.insertRequestLogs(logs)).toEqual([]);
-    await store.insertRequestLogs([requestLog({ tenantId: 'paths', durationMs: 0.5 })]);
+    // On a bound exactly: counted in that bound's bucket (`le`), not the next.
+    await store.insertRequestLogs([0.5, 5, 60_000].map((ms) => requestLog({ tenantId: 'paths', durationMs: ms })));
     const [row] = await store.sql.query<Record<string, unknown>>(
       `SELECT * FROM path_stats_hourly WHERE tenant_id = 'paths'`,
     );
     expect(row).toMatchObject({ method: 'GET', route: '/users/:id' });
-    expect(Number(row?.count)).toBe(6);
-    expect([row?.status_2xx, row?.status_3xx, row?.status_4xx, row?.status_5xx].map(Number)).toEqual([3, 1, 1, 1]);
+    expect(Number(row?.count)).toBe(8);
+    expect([row?.status_2xx, row?.status_3xx, row?.status_4xx, row?.status_5xx].map(Number)).toEqual([5, 1, 1, 1]);
     expect(Number(row?.duration_min)).toBe(0.5);
     expect(Number(row?.duration_max)).toBe(90_000);
     const buckets = (row?.latency_buckets as (string | number)[]).map(Number);
     expect(buckets).toHaveLength(LATENCY_BUCKETS_MS.length + 1);
-    expect(buckets.reduce((a, b) => a + b, 0)).toBe(6);
-    // ≤1 ms: 0.5; ≤5 ms: 3; ≤50 ms: 40, 40; ≤1000 ms: 700; > 60 s: 90 000.
+    expect(buckets.reduce((a, b) => a + b, 0)).toBe(8);
+    // ≤1 ms: 0.5; ≤5 ms: 3, 5; ≤50 ms: 40, 40; ≤1000 ms: 700; ≤60 s: 60 000; > 60 s: 90 000.
     const at = (bound: number) => buckets[LATENCY_BUCKETS_MS.indexOf(bound as never)];
-    expect([at(1), at(5), at(50), at(1000), buckets.at(-1)]).toEqual([1, 1, 2, 1, 1]);
+    expect([at(1), at(5), at(50), at(1000), at(60_000), buckets.at(-1)]).toEqual([1, 2, 2, 1, 1, 1]);
   });
 
   it('row-level security: a tenant reads only its own rows and cannot write', async () => {
