@@ -212,7 +212,9 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
   const url = get('database-url');
   let store: StoreConfig;
   if (url === undefined) {
-    store = { kind: 'pglite', dataDir: resolve(dataDir, 'pglite'), schema };
+    // PGlite runs Postgres on the thread that owns it: a worker keeps the collector's thread (HTTP,
+    // health, metrics) free while it stores.
+    store = { kind: 'pglite', dataDir: resolve(dataDir, 'pglite'), schema, worker: true };
   } else {
     const parsed = parseUrl(url, 'DATABASE_URL', 'postgres://user@127.0.0.1:5432/tally');
     if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
