@@ -76,4 +76,19 @@ describe('acceptor', () => {
     ]);
     expect(out.events[0]?.context).toEqual({});
   });
+
+  it('keeps a time as the producer wrote it when it is canonical and stays; else prints it canonically', () => {
+    const base = item('waitlist_joined', { source: 'ad' }, undefined);
+    const texts = ['2026-01-01T11:59:58.250Z', '2026-01-01T11:59:58.25Z', '2026-01-01T12:59:58.250+01:00'];
+    const out = accept(
+      texts.map((timestamp) => ({ ...base, timestamp })),
+      isoTime(NOW),
+      open,
+      NOW,
+    );
+    expect(out.events.map((e) => e.timestamp)).toEqual(Array(3).fill('2026-01-01T11:59:58.250Z'));
+    // A producer clock an hour behind: every time of its batch moves by the skew.
+    const skewed = accept([{ ...base, timestamp: texts[0] }], isoTime(NOW - 3600_000), open, NOW);
+    expect(skewed.events[0]?.timestamp).toBe('2026-01-01T12:59:58.250Z');
+  });
 });

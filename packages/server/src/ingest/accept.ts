@@ -12,6 +12,7 @@
  */
 import {
   type BatchRejection,
+  canonicalTime,
   type Catalog,
   checkRequestLog,
   createPiiMatcher,
@@ -128,9 +129,14 @@ export function createAcceptor(options: AcceptOptions): Acceptor {
           };
         }
       }
-      const born = typeof e.timestamp === 'string' ? Date.parse(e.timestamp) : NaN;
-      if (!Number.isFinite(born))
+      const given = e.timestamp;
+      // Producers send the form isoTime prints: then the text is kept as it is, unless the time moves.
+      let born = typeof given === 'string' ? canonicalTime(given) : NaN;
+      const canonical = !Number.isNaN(born);
+      if (!canonical && typeof given === 'string') born = Date.parse(given);
+      if (!Number.isFinite(born)) {
         return { code: ErrorCodes.INVALID_ENVELOPE, message: 'timestamp must be an ISO 8601 time' };
+      }
 
       const context = sanitizeProperties(e.context, contextOptions, name);
       if (!context.ok) return { code: context.error.code, message: `context: ${context.error.message}` };
@@ -138,7 +144,7 @@ export function createAcceptor(options: AcceptOptions): Acceptor {
       let ts = born + skew;
       if (ts > now + MAX_FUTURE_MS) {
         ctx = ownContext(ctx, e.context);
-        ctx.clientTimestamp = e.timestamp as string;
+        ctx.clientTimestamp = given as string;
         ts = now;
       }
 
@@ -181,7 +187,7 @@ export function createAcceptor(options: AcceptOptions): Acceptor {
         tenantId: tenant.tenantId,
         properties,
         context: ctx,
-        timestamp: isoTime(ts),
+        timestamp: canonical && ts === born ? (given as string) : isoTime(ts),
         receivedAt,
       };
       if (typeof e.userId === 'string') event.userId = e.userId;
