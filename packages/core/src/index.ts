@@ -7,7 +7,7 @@ export * from './errors.js';
 export * from './pii.js';
 export { type Sanitized, type SanitizeOptions, sanitizeProperties, utf8Length } from './sanitize.js';
 export * from './schema.js';
-export { isoTime } from './time.js';
+export { canonicalTime, isoTime, parseTime } from './time.js';
 export * from './uuidv7.js';
 export * from './request-log.js';
 export * from './transport.js';

@@ -15,7 +15,15 @@
  */
 import { appendFile, mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type BatchRejection, checkRequestLog, ErrorCodes, isoTime, isUuid, TallyConfigError } from '@tally/core';
+import {
+  type BatchRejection,
+  checkRequestLog,
+  ErrorCodes,
+  isoTime,
+  isUuid,
+  parseTime,
+  TallyConfigError,
+} from '@tally/core';
 import { backoffDelay, isProcessAlive, sleep } from '@tally/node';
 import type { EventRow, RequestLogRow } from './rows.js';
 import type { Store } from './store.js';
@@ -508,7 +516,7 @@ function checkEnvelope(kind: RowKind, row: Row): string | undefined {
   if (!row || typeof row !== 'object') return 'row is not an object';
   if (!isUuid(row.id)) return `id ${JSON.stringify(row.id)} is not a UUID`;
   if (typeof row.tenantId !== 'string' || row.tenantId === '') return 'tenantId is missing';
-  if (typeof row.timestamp !== 'string' || Number.isNaN(Date.parse(row.timestamp))) return 'timestamp is not a date';
+  if (typeof row.timestamp !== 'string' || Number.isNaN(parseTime(row.timestamp))) return 'timestamp is not a date';
   if (kind === 'event') {
     const e = row as EventRow;
     if (typeof e.name !== 'string' || e.name === '' || e.name.length > 200) return 'name must be 1–200 characters';

@@ -12,6 +12,7 @@
  */
 import {
   type BatchRejection,
+  canonicalTime,
   type Catalog,
   checkRequestLog,
   createPiiMatcher,
@@ -68,15 +69,20 @@ export interface Accepted {
 export type Acceptor = (items: readonly unknown[], sentAt: unknown, tenant: TenantPolicy, now: number) => Accepted;
 
 export function createAcceptor(options: AcceptOptions): Acceptor {
+  // reuseInput: the collector owns what it hands over (JSON.parse made it, for this request alone), so
+  // a payload that is already clean becomes the event's own instead of being copied (GC was a fifth of
+  // the collector's CPU). The acceptor never changes an object it was given (see ownContext).
   const sanitizeOptions = {
     maxBytes: options.maxPropertiesBytes,
     pii: options.pii.mode,
     isPii: createPiiMatcher(options.pii.keys),
+    reuseInput: true,
   };
   const contextOptions = { ...sanitizeOptions, maxBytes: MAX_CONTEXT_BYTES };
   const validator = createValidator(options.catalog, {
     maxPropertiesBytes: options.maxPropertiesBytes,
     pii: options.pii,
+    reuseInput: true,
   });
 
   return (items, sentAt, tenant, now) => {
@@ -85,36 +91,60 @@ export function createAcceptor(options: AcceptOptions): Acceptor {
     const skew = Number.isFinite(sent) && Math.abs(now - sent) > SKEW_TOLERANCE_MS ? now - sent : 0;
     const out: Accepted = { events: [], positions: [], rejected: [] };
 
-    items.forEach((item, index) => {
-      const reject = (code: string, message: string) => {
+    for (let index = 0; index < items.length; index++) {
+      const item = items[index];
+      const problem = acceptOne(item);
+      if (problem !== undefined) {
         const id = (item as { id?: unknown } | null)?.id;
-        out.rejected.push({ index, ...(typeof id === 'string' ? { id } : {}), code, message });
-      };
-      if (item instanceof Unreadable) return reject(ErrorCodes.INVALID_ENVELOPE, item.reason);
+        out.rejected.push({
+          index,
+          ...(typeof id === 'string' ? { id } : {}),
+          code: problem.code,
+          message: problem.message,
+        });
+      } else out.positions.push(index);
+    }
+    return out;
+
+    /** Pushes the event made of `item` onto out.events, or says why there is none. */
+    function acceptOne(item: unknown): { code: string; message: string } | undefined {
+      if (item instanceof Unreadable) return { code: ErrorCodes.INVALID_ENVELOPE, message: item.reason };
       if (!item || typeof item !== 'object' || Array.isArray(item)) {
-        return reject(ErrorCodes.INVALID_ENVELOPE, 'an event must be a JSON object');
+        return { code: ErrorCodes.INVALID_ENVELOPE, message: 'an event must be a JSON object' };
       }
       const e = item as Record<string, unknown>;
-      if (!isUuid(e.id)) return reject(ErrorCodes.INVALID_ENVELOPE, 'id must be a UUID (UUIDv7, born with the event)');
+      if (!isUuid(e.id)) {
+        return { code: ErrorCodes.INVALID_ENVELOPE, message: 'id must be a UUID (UUIDv7, born with the event)' };
+      }
       const name = e.name;
       if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
-        return reject(ErrorCodes.INVALID_ENVELOPE, 'name must be a string of 1–200 characters');
+        return { code: ErrorCodes.INVALID_ENVELOPE, message: 'name must be a string of 1–200 characters' };
       }
-      for (const key of ['userId', 'anonymousId'] as const) {
+      for (const key of ID_KEYS) {
         const v = e[key];
         if (v !== undefined && v !== null && (typeof v !== 'string' || v.length > MAX_ID_LENGTH)) {
-          return reject(ErrorCodes.INVALID_ENVELOPE, `${key} must be a string of at most ${MAX_ID_LENGTH} characters`);
+          return {
+            code: ErrorCodes.INVALID_ENVELOPE,
+            message: `${key} must be a string of at most ${MAX_ID_LENGTH} characters`,
+          };
         }
       }
-      const born = typeof e.timestamp === 'string' ? Date.parse(e.timestamp) : NaN;
-      if (!Number.isFinite(born)) return reject(ErrorCodes.INVALID_ENVELOPE, 'timestamp must be an ISO 8601 time');
+      const given = e.timestamp;
+      // Producers send the form isoTime prints: then the text is kept as it is, unless the time moves.
+      let born = typeof given === 'string' ? canonicalTime(given) : NaN;
+      const canonical = !Number.isNaN(born);
+      if (!canonical && typeof given === 'string') born = Date.parse(given);
+      if (!Number.isFinite(born)) {
+        return { code: ErrorCodes.INVALID_ENVELOPE, message: 'timestamp must be an ISO 8601 time' };
+      }
 
       const context = sanitizeProperties(e.context, contextOptions, name);
-      if (!context.ok) return reject(context.error.code, `context: ${context.error.message}`);
-      const ctx = context.value as EventContext;
+      if (!context.ok) return { code: context.error.code, message: `context: ${context.error.message}` };
+      let ctx = context.value as EventContext;
       let ts = born + skew;
       if (ts > now + MAX_FUTURE_MS) {
-        ctx.clientTimestamp = e.timestamp as string;
+        ctx = ownContext(ctx, e.context);
+        ctx.clientTimestamp = given as string;
         ts = now;
       }
 
@@ -122,10 +152,12 @@ export function createAcceptor(options: AcceptOptions): Acceptor {
       if (name === REQUEST_LOG_EVENT) {
         const log = e.properties as RequestLogRecord;
         const problem = checkRequestLog(log);
-        if (problem) return reject(problem.code, problem.message);
-        if (log.id !== e.id) return reject(ErrorCodes.INVALID_ENVELOPE, 'request log: id must equal the envelope id');
+        if (problem) return { code: problem.code, message: problem.message };
+        if (log.id !== e.id) {
+          return { code: ErrorCodes.INVALID_ENVELOPE, message: 'request log: id must equal the envelope id' };
+        }
         if (utf8Length(JSON.stringify(log)) > MAX_REQUEST_LOG_BYTES) {
-          return reject(ErrorCodes.PAYLOAD_TOO_LARGE, `request log over ${MAX_REQUEST_LOG_BYTES} bytes`);
+          return { code: ErrorCodes.PAYLOAD_TOO_LARGE, message: `request log over ${MAX_REQUEST_LOG_BYTES} bytes` };
         }
         // The key decides the tenant, whatever the producer wrote.
         properties = { ...log, tenantId: tenant.tenantId, timestamp: isoTime(ts) } as unknown as Record<
@@ -140,10 +172,13 @@ export function createAcceptor(options: AcceptOptions): Acceptor {
           (tenant.acceptUnlisted || SYSTEM_EVENTS.has(name))
         ) {
           const clean = sanitizeProperties(e.properties, sanitizeOptions, name);
-          if (!clean.ok) return reject(clean.error.code, clean.error.message);
+          if (!clean.ok) return { code: clean.error.code, message: clean.error.message };
           properties = clean.value;
-          if (!SYSTEM_EVENTS.has(name)) ctx.unlisted = true;
-        } else return reject(checked.error.code, checked.error.message);
+          if (!SYSTEM_EVENTS.has(name)) {
+            ctx = ownContext(ctx, e.context);
+            ctx.unlisted = true;
+          }
+        } else return { code: checked.error.code, message: checked.error.message };
       }
 
       const event: TallyEvent = {
@@ -152,15 +187,21 @@ export function createAcceptor(options: AcceptOptions): Acceptor {
         tenantId: tenant.tenantId,
         properties,
         context: ctx,
-        timestamp: isoTime(ts),
+        timestamp: canonical && ts === born ? (given as string) : isoTime(ts),
         receivedAt,
       };
       if (typeof e.userId === 'string') event.userId = e.userId;
       if (typeof e.anonymousId === 'string') event.anonymousId = e.anonymousId;
       if (Number.isFinite(sent)) event.sentAt = sentAt as string;
       out.events.push(event);
-      out.positions.push(index);
-    });
-    return out;
+      return undefined;
+    }
   };
+}
+
+const ID_KEYS = ['userId', 'anonymousId'] as const;
+
+/** The context to add a key to: a copy when it is the producer's own object (reused as it was). */
+function ownContext(ctx: EventContext, given: unknown): EventContext {
+  return ctx === given ? { ...ctx } : ctx;
 }
