@@ -141,7 +141,8 @@ const EVENTS_STAGING = staging('tally_staged_events', EVENT_COLUMNS, insertEvent
 const BUCKETS = LATENCY_BUCKETS_MS.length + 1;
 const BUCKET_ARRAY = `ARRAY[${Array.from({ length: BUCKETS }, (_, i) => `count(*) FILTER (WHERE bucket = ${i + 1})`).join(', ')}]::bigint[]`;
 
-const REQUEST_LOG_COLUMNS = `id, tenant_id, request_id, method, route, url, status, duration_ms, request_bytes, response_bytes, user_id,
+const REQUEST_LOG_COLUMNS =
+  `id, tenant_id, request_id, method, route, url, status, duration_ms, request_bytes, response_bytes, user_id,
   api_key_id, ip, user_agent, headers, request_body, response_body, body_truncated, stream_body, aborted, error,
   ts, received_at`.replace(/\s+/g, ' ');
 
