@@ -113,12 +113,12 @@ const INSERT_EVENTS = insertEventsFrom(
  * the client about half what encoding the arrays does, and the server less than unnesting them.
  * - Text columns, no constraints, no indexes: COPY only moves the text, so a bad value fails the INSERT
  *   with its exact SQLSTATE, as on PGlite (see insertEventsFrom).
- * - A temp table lives in the session: created once per pooled connection (IF NOT EXISTS), emptied by
- *   every commit (a rollback leaves nothing visible either). Named through pg_temp, so a table of the
- *   same name in the store's schema is never the one meant.
+ * - A temp table lives in the session: created once per pooled connection (IF NOT EXISTS, sent with the
+ *   COPY in one message, so it costs no round trip), emptied by every commit (a rollback leaves nothing
+ *   visible either). Named through pg_temp, so a table of the same name in the store's schema is never
+ *   the one meant.
  */
 interface Staging {
-  create: string;
   copy: string;
   insert: string;
 }
@@ -130,8 +130,8 @@ function staging(table: string, columns: string, insertFrom: (input: string) => 
     .map((c) => `${c} text`)
     .join(', ');
   return {
-    create: `CREATE TEMP TABLE IF NOT EXISTS ${name} (${textColumns}) ON COMMIT DELETE ROWS`,
-    copy: `COPY ${name} (${columns}) FROM STDIN`,
+    copy: `CREATE TEMP TABLE IF NOT EXISTS ${name} (${textColumns}) ON COMMIT DELETE ROWS;
+           COPY ${name} (${columns}) FROM STDIN`,
     insert: insertFrom(`SELECT ${columns} FROM ${name}`),
   };
 }
@@ -224,7 +224,6 @@ function requestLogValues(r: RequestLogRow): (string | number | null)[] {
 function insertStaged(sql: SqlClient, stage: Staging, data: string): Promise<string[]> {
   return sql.transaction(async (tx) => {
     if (!tx.copyIn) throw new Error('COPY is not available inside this transaction');
-    await tx.exec(stage.create);
     await tx.copyIn(stage.copy, data);
     return (await tx.query<{ id: string }>(stage.insert)).map((r) => r.id);
   });
