@@ -68,7 +68,14 @@ export async function createStore(config: StoreConfig): Promise<Store> {
     });
   }
   const client = await openPostgres({ url: config.url, schema, max: config.poolSize });
-  return buildStore('postgres', schema, client, client.close, {
+  // Inserts stage each batch in a temp table (see Staging). A role without the TEMP privilege (some
+  // hardened servers revoke it from PUBLIC) would fail every batch, and the writer would retry forever:
+  // such a store feeds the same statement from arrays, as on PGlite.
+  const [temp] = await client.query<{ ok: boolean }>(`SELECT has_database_privilege(current_database(), 'TEMP') AS ok`);
+  const sql: SqlClient = temp?.ok
+    ? client
+    : { query: client.query, exec: client.exec, transaction: client.transaction };
+  return buildStore('postgres', schema, sql, client.close, {
     concurrentWrites: true,
     rowLevelSecurity: true,
     crossProcessLocks: true,

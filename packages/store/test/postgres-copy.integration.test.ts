@@ -3,13 +3,15 @@
  * unnest arrays feed on PGlite): values that COPY's text format must escape come back exactly, on both
  * engines; a bad row fails with its own SQLSTATE, whether the INSERT refuses it or COPY itself does, and
  * the writer dead-letters it alone; nothing of a failed batch lingers in the staging table; overlapping
- * batches in any order never deadlock.
+ * batches in any order never deadlock; a role that may not create temp tables still inserts.
  */
+import { randomBytes } from 'node:crypto';
 import { isoTime, type JsonValue, uuidv7 } from '@tally/core';
+import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createWriter, type EventRow, type RequestLogRow, type Store } from '../src/index.js';
+import { createStore, createWriter, type EventRow, type RequestLogRow, type Store } from '../src/index.js';
 import { tempDir } from '../../node/test/support/helpers.js';
-import { type Engine, eventRow, eventRows, openStore, pgAvailable, requestLog } from './support/stores.js';
+import { type Engine, eventRow, eventRows, openStore, PG_URL, pgAvailable, requestLog } from './support/stores.js';
 
 // Everything COPY's text format treats specially, and things that look like it but are plain text.
 const NASTY = [
@@ -250,6 +252,45 @@ describe.runIf(pgAvailable)('Postgres COPY path', () => {
     expect(await store.insertEvents(rows)).toHaveLength(10);
     const [row] = await store.sql.query<{ n: string }>('SELECT count(*) AS n FROM tally_staged_events');
     expect(Number(row?.n)).toBe(0);
+  });
+
+  it('a role without the TEMP privilege gets the same statement fed from arrays', async () => {
+    // Its own database, so revoking TEMP from PUBLIC touches nothing else on the server.
+    const name = `tally_notemp_${randomBytes(4).toString('hex')}`;
+    const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`CREATE DATABASE ${name}`);
+    try {
+      await admin.unsafe(`REVOKE TEMP ON DATABASE ${name} FROM PUBLIC`);
+      // Migrating creates cluster-wide roles: the superuser does that; the limited role only writes.
+      const owner = await createStore({
+        kind: 'postgres',
+        url: `postgres://postgres@127.0.0.1:5432/${name}`,
+        schema: 'tally',
+      });
+      await owner.migrate();
+      await owner.close();
+      await admin.unsafe(`CREATE ROLE ${name} LOGIN IN ROLE tally_service`);
+      // openPostgres runs CREATE SCHEMA IF NOT EXISTS, which asks for CREATE even when the schema is there.
+      await admin.unsafe(`GRANT CREATE ON DATABASE ${name} TO ${name}`);
+      const url = `postgres://${name}@127.0.0.1:5432/${name}`;
+      const limited = await createStore({ kind: 'postgres', url, schema: 'tally', poolSize: 2 });
+      try {
+        const rows = eventRows(100);
+        expect(await limited.insertEvents(rows)).toHaveLength(100);
+        expect(await limited.insertEvents(rows)).toEqual([]);
+        expect(await limited.insertRequestLogs([requestLog()])).toHaveLength(1);
+        await expect(
+          limited.insertEvents([eventRow({ properties: { text: 'nul \u0000 inside' } })]),
+        ).rejects.toMatchObject({ code: '22P05' });
+        expect(await limited.totals()).toEqual({ events: 100, eventRollup: 100, requestLogs: 1, pathRollup: 1 });
+      } finally {
+        await limited.close();
+      }
+    } finally {
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.unsafe(`DROP ROLE IF EXISTS ${name}`);
+      await admin.end();
+    }
   });
 
   it('a COPY batch does not wait for delayed ACKs (Nagle off on the pool’s sockets)', async () => {
