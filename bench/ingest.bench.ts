@@ -6,10 +6,11 @@
  *             collector feeds it: writeEvents calls of 500 rows, 8 in flight; rollups on.
  *   PGlite    raw `INSERT … SELECT FROM unnest(…)`, 1000 rows a statement (no ON CONFLICT, no rollups)
  *             vs the writer on the same in-process engine; rollups on.
- *   Extras    (Postgres, figures only) the insert the store does now (unnest + ON CONFLICT DO NOTHING
- *             RETURNING + rollup) against COPY into a temp staging table + INSERT … SELECT … ON CONFLICT
- *             DO NOTHING RETURNING + the same rollup, one transaction a batch; the cost of each step of
- *             the store's statement; and the writer's batch size × concurrency.
+ *   Extras    (Postgres, figures only) the store's insertEvents (COPY into a temp staging table of text
+ *             columns, then INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING + rollup, one transaction
+ *             a batch) against the same statement fed from unnest arrays (what the store did before, and
+ *             still does on PGlite) and against staging into a typed table (`LIKE events`); the cost of
+ *             each step of the statement; and the writer's batch size × concurrency.
  *
  * Every measured variant gets a fresh Postgres schema (or a fresh in-memory PGlite), dropped afterwards,
  * and is checked: detail rows = N, and for Tally rollup total = N. A failed check fails the bench.
@@ -19,6 +20,7 @@
  * Target (issue 4): Tally ≥ 0.7× raw COPY on Postgres, ≥ 0.8× raw on PGlite.
  * Prints a table, then as its last line `{"bench":"ingest",…,"ratio":<pg_ratio>}`.
  * BENCH_QUICK=1: 10k rows, one repetition, a smoke run of seconds (figures not meaningful).
+ * BENCH_ONLY=copy,pg,store_1000,…: only the variants with those keys (A/B runs of one change).
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -30,6 +32,7 @@ import { copyChunks, copyText, EVENT_COLUMNS, makeEventRows, unnestColumns } fro
 import { benchPostgres, countEvents, migrateSchema, PG_URL, pgClient } from './support/pg.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
+const ONLY = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
 const N = QUICK ? 10_000 : 300_000;
 const WARMUP_N = QUICK ? 2_000 : 20_000;
 /** Repetitions of the headline variants (alternating raw and Tally); the best of each is reported. */
@@ -229,6 +232,13 @@ const ROLLUP_FROM_INS = `rollup AS (
 const UNNEST_CONFLICT_NO_ROLLUP = `INSERT INTO events (${COLUMNS}) SELECT ${UNNEST_CAST} FROM ${UNNEST_INPUT}
   ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id::text AS id`;
 
+/** The store's statement fed from unnest arrays (as it still is on PGlite): the rollup of the inserted rows. */
+const UNNEST_ROLLUP = `WITH ins AS (
+  INSERT INTO events (${COLUMNS}) SELECT ${UNNEST_CAST} FROM ${UNNEST_INPUT}
+  ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id, tenant_id, name, ts, context
+), ${ROLLUP_FROM_INS}
+SELECT id::text AS id FROM ins`;
+
 const STAGING_CREATE = {
   // Created once per connection, emptied by every commit (a truncate in place, no catalog churn).
   reused: `CREATE TEMP TABLE IF NOT EXISTS tally_staging (LIKE events) ON COMMIT DELETE ROWS`,
@@ -251,11 +261,11 @@ async function pgUnnest(
   rows: readonly EventRow[],
   batch: number,
   concurrency: number,
-  statement: 'plain' | 'conflict' | 'store',
+  statement: 'plain' | 'conflict' | 'rollup' | 'store',
 ): Promise<Measured> {
   return inFreshSchema(async (schema) => {
     if (statement === 'store') {
-      // The store's own insertEvents (unnest + ON CONFLICT DO NOTHING RETURNING + rollup), no writer.
+      // The store's own insertEvents (COPY → staging + ON CONFLICT DO NOTHING RETURNING + rollup), no writer.
       const store = await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: concurrency });
       try {
         await store.migrate();
@@ -283,14 +293,19 @@ async function pgUnnest(
     try {
       await connect(sql, concurrency);
       await settlePostgres();
-      const text = statement === 'plain' ? PLAIN_INSERT : UNNEST_CONFLICT_NO_ROLLUP;
+      const text =
+        statement === 'plain' ? PLAIN_INSERT : statement === 'conflict' ? UNNEST_CONFLICT_NO_ROLLUP : UNNEST_ROLLUP;
       const m = await timed(rows.length, () =>
         inLanes(rows.length, batch, concurrency, async (from, to) => {
           await sql.unsafe(text, unnestColumns(rows, from, to));
         }),
       );
-      const { events } = await countEvents(sql);
+      const { events, rollup } = await countEvents(sql);
       check(events === rows.length, `unnest ${statement}: ${events} rows in events, expected ${rows.length}`);
+      check(
+        statement !== 'rollup' || rollup === rows.length,
+        `unnest rollup: rollup ${rollup}, expected ${rows.length}`,
+      );
       return m;
     } finally {
       await sql.end({ timeout: 5 });
@@ -397,20 +412,29 @@ const EXTRAS: Variant[] = [
   extra('conflict_1000', 'unnest INSERT … ON CONFLICT DO NOTHING RETURNING, no rollup 1000 × 2', (rows) =>
     pgUnnest(rows, 1000, 2, 'conflict'),
   ),
-  extra('unnest_1000', 'store.insertEvents: unnest + ON CONFLICT RETURNING + rollup 1000 × 2', (rows) =>
+  extra('unnest_1000', 'unnest INSERT … ON CONFLICT DO NOTHING RETURNING + rollup 1000 × 2', (rows) =>
+    pgUnnest(rows, 1000, 2, 'rollup'),
+  ),
+  extra('unnest_5000', 'unnest INSERT … ON CONFLICT DO NOTHING RETURNING + rollup 5000 × 2', (rows) =>
+    pgUnnest(rows, 5000, 2, 'rollup'),
+  ),
+  extra('store_1000', 'store.insertEvents: COPY → text staging + INSERT ON CONFLICT + rollup 1000 × 2', (rows) =>
     pgUnnest(rows, 1000, 2, 'store'),
   ),
-  extra('unnest_5000', 'store.insertEvents: unnest + ON CONFLICT RETURNING + rollup 5000 × 2', (rows) =>
-    pgUnnest(rows, 5000, 2, 'store'),
+  extra(
+    'staging_1000',
+    'staging: COPY → typed temp (ON COMMIT DELETE ROWS) + INSERT ON CONFLICT + rollup 1000 × 2',
+    (rows) => pgStaging(rows, 1000, 2, 'reused'),
   ),
-  extra('staging_1000', 'staging: COPY → temp (ON COMMIT DELETE ROWS) + INSERT ON CONFLICT + rollup 1000 × 2', (rows) =>
-    pgStaging(rows, 1000, 2, 'reused'),
+  extra(
+    'staging_5000',
+    'staging: COPY → typed temp (ON COMMIT DELETE ROWS) + INSERT ON CONFLICT + rollup 5000 × 2',
+    (rows) => pgStaging(rows, 5000, 2, 'reused'),
   ),
-  extra('staging_5000', 'staging: COPY → temp (ON COMMIT DELETE ROWS) + INSERT ON CONFLICT + rollup 5000 × 2', (rows) =>
-    pgStaging(rows, 5000, 2, 'reused'),
-  ),
-  extra('staging_drop_1000', 'staging: COPY → temp (ON COMMIT DROP) + INSERT ON CONFLICT + rollup 1000 × 2', (rows) =>
-    pgStaging(rows, 1000, 2, 'dropped'),
+  extra(
+    'staging_drop_1000',
+    'staging: COPY → typed temp (ON COMMIT DROP) + INSERT ON CONFLICT + rollup 1000 × 2',
+    (rows) => pgStaging(rows, 1000, 2, 'dropped'),
   ),
 ];
 
@@ -448,6 +472,8 @@ async function measure(variant: Variant, rows: readonly EventRow[]): Promise<voi
   );
 }
 
+const selected = (variants: Variant[]) => variants.filter((v) => !ONLY || ONLY.includes(v.key));
+
 async function main(): Promise<void> {
   await ensureReachable();
   console.error(`ingest bench: ${N.toLocaleString('en-US')} rows${QUICK ? ' (quick)' : ''}; generating rows…`);
@@ -455,7 +481,7 @@ async function main(): Promise<void> {
   const warmRows = makeEventRows(WARMUP_N, { seed: 2, endMs: Date.now() - 86_400_000 });
 
   console.error('warm-up');
-  for (const v of [...HEADLINE, ...EXTRAS]) {
+  for (const v of selected([...HEADLINE, ...EXTRAS])) {
     try {
       await v.run(warmRows);
     } catch (error) {
@@ -466,13 +492,13 @@ async function main(): Promise<void> {
   // Raw and Tally alternate (ABBA…), so drift in the machine's state hits both alike.
   for (let rep = 0; rep < REPS; rep++) {
     console.error(`headline, repetition ${rep + 1}/${REPS}`);
-    const order = rep % 2 === 0 ? HEADLINE : [...HEADLINE].reverse();
+    const order = rep % 2 === 0 ? selected(HEADLINE) : selected(HEADLINE).reverse();
     for (const v of order) await measure(v, rows);
   }
   console.error('extras');
-  for (const v of EXTRAS) await measure(v, rows);
+  for (const v of selected(EXTRAS)) await measure(v, rows);
   console.error('writer sweep');
-  for (const v of SWEEP) await measure(v, rows);
+  for (const v of selected(SWEEP)) await measure(v, rows);
 }
 
 // ---------------------------------------------------------------- report
@@ -533,6 +559,7 @@ function report(): void {
       pglite_ratio: round(ratioOf('pglite', 'pglite_raw'), 2),
       staging_eps: round(eps('staging_1000'), 0),
       unnest_eps: round(eps('unnest_1000'), 0),
+      store_eps: round(eps('store_1000'), 0),
       staging_5000_eps: round(eps('staging_5000'), 0),
       unnest_5000_eps: round(eps('unnest_5000'), 0),
       writer_best: best ? best.v.key.replace('writer_', '') : null,

@@ -9,6 +9,12 @@ export interface SqlClient {
   exec(text: string): Promise<void>;
   /** Runs `fn` in one transaction on one connection; commits if it resolves, rolls back if it throws. */
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
+  /**
+   * Runs `statement`, which ends in a `COPY … FROM STDIN` (text format), and feeds that COPY `data`, on
+   * this client's connection (inside `transaction`, the transaction's); rejects with the server's error.
+   * Only where the driver streams COPY (Postgres).
+   */
+  copyIn?(statement: string, data: string): Promise<void>;
 }
 
 /** Quotes an identifier (schema names come from config: never interpolate them raw). */

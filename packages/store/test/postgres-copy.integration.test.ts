@@ -1,0 +1,307 @@
+/**
+ * The Postgres store's COPY path (COPY into a temp staging table, then the same idempotent INSERT the
+ * unnest arrays feed on PGlite): values that COPY's text format must escape come back exactly, on both
+ * engines; a bad row fails with its own SQLSTATE, whether the INSERT refuses it or COPY itself does, and
+ * the writer dead-letters it alone; nothing of a failed batch lingers in the staging table; overlapping
+ * batches in any order never deadlock; a role that may not create temp tables still inserts.
+ */
+import { randomBytes } from 'node:crypto';
+import { isoTime, type JsonValue, uuidv7 } from '@tally/core';
+import postgres from 'postgres';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createStore, createWriter, type EventRow, type RequestLogRow, type Store } from '../src/index.js';
+import { tempDir } from '../../node/test/support/helpers.js';
+import { type Engine, eventRow, eventRows, openStore, PG_URL, pgAvailable, requestLog } from './support/stores.js';
+
+// Everything COPY's text format treats specially, and things that look like it but are plain text.
+const NASTY = [
+  'tab\there',
+  'new\nline',
+  'cr\rand crlf\r\n',
+  'back\\slash',
+  'ends with a backslash\\',
+  '\\N',
+  '\\.',
+  '\\t is a backslash and a t',
+  'NULL',
+  '',
+  '  spaced  ',
+  '"double" and \'single\' quotes',
+  'emoji 🎉, 中文, e\u0301, \u2028\u2029',
+  'control \u0001\u001f\u007f',
+];
+
+const JSON_EDGES: Record<string, JsonValue> = {
+  nested: { deep: [1, 'two', null, true, { empty: [] }, {}] },
+  backslashes: 'C:\\path\\to\\file',
+  notANul: '\\u0000 as six characters',
+  quotes: 'say "hi" \\"escaped\\"',
+  whitespace: 'tab\tnew\nline\rcr',
+  unicode: '🎉 中文 \u2028',
+  big: 1e300,
+  tiny: 5e-324,
+  negative: -1.5,
+  maxSafe: Number.MAX_SAFE_INTEGER,
+  '': 'an empty key',
+  'key\twith\ntabs': 'and a value',
+  nasty: NASTY,
+};
+
+function timeoutAfter(ms: number, what: string): Promise<never> {
+  return new Promise((_, reject) => setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms`)), ms));
+}
+
+describe.each((pgAvailable ? ['pglite', 'postgres'] : ['pglite']) as Engine[])(
+  'COPY-escaped values round-trip: %s',
+  (engine) => {
+    let store: Store;
+    let dispose: () => Promise<void>;
+    beforeAll(async () => {
+      ({ store, dispose } = await openStore(engine));
+    });
+    afterAll(() => dispose());
+
+    it('events: every string column and JSON payload come back exactly', async () => {
+      const rows = NASTY.map((s, i) =>
+        eventRow({
+          tenantId: `tenant ${s}`,
+          name: `name ${s}`,
+          userId: s,
+          anonymousId: i % 2 ? undefined : `anon ${s}`,
+          properties: { ...JSON_EDGES, s },
+          context: { service: s, sampleRate: 0.5 },
+        }),
+      );
+      expect(new Set(await store.insertEvents(rows))).toEqual(new Set(rows.map((r) => r.id)));
+      const stored = await store.sql.query<Record<string, unknown>>(
+        `SELECT id::text AS id, tenant_id, name, user_id, anonymous_id, properties, context,
+              (extract(epoch FROM ts) * 1000)::float8 AS ts_ms FROM events WHERE id = ANY($1::uuid[])`,
+        [rows.map((r) => r.id)],
+      );
+      const byId = new Map(stored.map((r) => [r.id, r]));
+      for (const r of rows) {
+        expect(byId.get(r.id)).toEqual({
+          id: r.id,
+          tenant_id: r.tenantId,
+          name: r.name,
+          user_id: r.userId,
+          anonymous_id: r.anonymousId ?? null,
+          properties: r.properties,
+          context: r.context,
+          ts_ms: Date.parse(r.timestamp),
+        });
+      }
+    });
+
+    it('request logs: urls, headers, bodies, numbers and flags come back exactly', async () => {
+      const logs: RequestLogRow[] = NASTY.map((s, i) =>
+        requestLog({
+          tenantId: `tenant ${s}`,
+          requestId: i % 3 ? s : undefined,
+          route: i % 4 ? `/r/${s}` : undefined,
+          url: `/r/${s}?q=${s}`,
+          status: 200 + i,
+          durationMs: 0.1 + 0.2 + i,
+          requestBytes: i % 2 ? i * 1000 : undefined,
+          responseBytes: 0,
+          userAgent: s,
+          headers: { 'x-nasty': s, 'x-json': '{"a":"\\n"}' },
+          requestBody: `line 1\r\n${s}\\`,
+          responseBody: s,
+          bodyTruncated: i % 2 === 0,
+          streamBody: `data: {"s":${JSON.stringify(s)}}\n\n`,
+          aborted: i % 5 === 0,
+          error: i % 2 ? undefined : `Error: ${s}\n    at somewhere`,
+        }),
+      );
+      expect(new Set(await store.insertRequestLogs(logs))).toEqual(new Set(logs.map((r) => r.id)));
+      const stored = await store.sql.query<Record<string, unknown>>(
+        `SELECT id::text AS id, tenant_id, request_id, route, url, status, duration_ms, request_bytes, response_bytes,
+              user_agent, headers, request_body, response_body, body_truncated, stream_body, aborted, error
+       FROM request_logs WHERE id = ANY($1::uuid[])`,
+        [logs.map((r) => r.id)],
+      );
+      const byId = new Map(stored.map((r) => [r.id, r]));
+      for (const r of logs) {
+        expect(byId.get(r.id)).toEqual({
+          id: r.id,
+          tenant_id: r.tenantId,
+          request_id: r.requestId ?? null,
+          route: r.route ?? null,
+          url: r.url,
+          status: r.status,
+          duration_ms: r.durationMs,
+          request_bytes: r.requestBytes ?? null,
+          response_bytes: r.responseBytes,
+          user_agent: r.userAgent,
+          headers: r.headers,
+          request_body: r.requestBody,
+          response_body: r.responseBody,
+          body_truncated: r.bodyTruncated,
+          stream_body: r.streamBody,
+          aborted: r.aborted,
+          error: r.error ?? null,
+        });
+      }
+    });
+  },
+);
+
+describe.runIf(pgAvailable)('Postgres COPY path', () => {
+  let store: Store;
+  let dispose: () => Promise<void>;
+  const cleanups: (() => unknown)[] = [];
+  beforeAll(async () => {
+    ({ store, dispose } = await openStore('postgres'));
+  });
+  afterAll(() => dispose());
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+    const t = await store.totals();
+    expect(t.eventRollup, 'SUM(event_counts_hourly.count) = COUNT(events)').toBe(t.events);
+    expect(t.pathRollup, 'SUM(path_stats_hourly.count) = COUNT(request_logs)').toBe(t.requestLogs);
+  });
+
+  it('a bad value fails the batch with its SQLSTATE, from the INSERT or from COPY itself, and leaves nothing behind', async () => {
+    const before = await store.totals();
+    // jsonb refuses \u0000 (22P05) and timestamptz a 30th of February (22008): both in the INSERT.
+    await expect(
+      store.insertEvents([eventRow(), eventRow({ properties: { text: 'nul \u0000 inside' } })]),
+    ).rejects.toMatchObject({ code: '22P05' });
+    await expect(
+      store.insertEvents([eventRow(), eventRow({ timestamp: '2024-02-30T10:00:00.000Z' })]),
+    ).rejects.toMatchObject({ code: '22008' });
+    // A raw NUL in a text column is refused by COPY itself (22021), after all its data was sent.
+    await expect(store.insertEvents([...eventRows(500), eventRow({ userId: 'raw \u0000 nul' })])).rejects.toMatchObject(
+      { code: '22021' },
+    );
+    await expect(store.insertRequestLogs([requestLog(), requestLog({ url: '/raw\u0000nul' })])).rejects.toMatchObject({
+      code: '22021',
+    });
+    expect(await store.totals()).toEqual(before);
+
+    // Nothing of those batches lingers in a staging table: the next batch on every pooled connection
+    // inserts exactly its own rows, and no connection was left stuck in its transaction.
+    const next = Array.from({ length: 8 }, () => eventRows(20));
+    const inserted = await Promise.race([
+      Promise.all(next.map((b) => store.insertEvents(b))),
+      timeoutAfter(10_000, 'batches after failed COPYs'),
+    ]);
+    inserted.forEach((ids, i) => expect(new Set(ids)).toEqual(new Set(next[i]?.map((r) => r.id))));
+    expect((await store.totals()).events - before.events).toBe(160);
+  });
+
+  it('the writer dead-letters only the bad rows of a COPY batch and stores the rest', async () => {
+    const tmp = tempDir('tally-copy-');
+    const writer = createWriter({ store, spoolDir: tmp.dir, retry: { initialMs: 5, maxMs: 50 } });
+    cleanups.push(tmp.cleanup, () => writer.close({ timeoutMs: 2000 }));
+    const before = (await store.totals()).events;
+    const rows: EventRow[] = eventRows(300);
+    const bad = {
+      10: eventRow({ properties: { note: 'a NUL \u0000 jsonb refuses' } }),
+      150: eventRow({ userId: 'a raw \u0000 COPY refuses' }),
+      299: eventRow({ timestamp: '2024-02-30T10:00:00.000Z' }),
+    };
+    for (const [index, row] of Object.entries(bad)) rows[Number(index)] = row;
+    const result = await writer.writeEvents(rows);
+    expect(result).toMatchObject({ ok: true, stored: 297, duplicates: 0, spooled: 0 });
+    expect(result.rejected.map((r) => [r.index, r.id, r.code])).toEqual(
+      Object.entries(bad).map(([index, row]) => [Number(index), row.id, 'TALLY_INVALID_ROW']),
+    );
+    expect(writer.stats().retries).toBe(0);
+    expect((await store.totals()).events - before).toBe(297);
+  });
+
+  it('a resent batch inserts nothing and moves no rollup', async () => {
+    const events = eventRows(400);
+    const logs = Array.from({ length: 50 }, () => requestLog());
+    expect(await store.insertEvents(events)).toHaveLength(400);
+    expect(await store.insertRequestLogs(logs)).toHaveLength(50);
+    const mid = await store.totals();
+    expect(await store.insertEvents(events)).toEqual([]);
+    expect(await store.insertRequestLogs(logs)).toEqual([]);
+    expect(await store.totals()).toEqual(mid);
+  });
+
+  it('concurrent batches overlapping in shuffled order do not deadlock and store each event once', async () => {
+    const before = (await store.totals()).events;
+    const pool = eventRows(2000);
+    // Each batch takes a window of the pool in its own random order: without the INSERT's ORDER BY,
+    // two of them would lock the same rows in opposite orders.
+    const batches = Array.from({ length: 16 }, (_, i) =>
+      pool
+        .slice(i * 100, i * 100 + 500)
+        .map((row) => ({ row, key: Math.random() }))
+        .sort((a, b) => a.key - b.key)
+        .map((x) => x.row),
+    );
+    const results = await Promise.race([
+      Promise.all(batches.map((b) => store.insertEvents(b))),
+      timeoutAfter(30_000, 'overlapping batches'),
+    ]);
+    const ids = results.flat();
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBe(2000);
+    expect((await store.totals()).events - before).toBe(ids.length);
+  });
+
+  it("a table named like the staging table in the store's schema is never the one used", async () => {
+    await store.sql.exec('CREATE TABLE tally_staged_events (note text)');
+    cleanups.push(() => store.sql.exec('DROP TABLE tally_staged_events'));
+    const rows = eventRows(10);
+    expect(await store.insertEvents(rows)).toHaveLength(10);
+    const [row] = await store.sql.query<{ n: string }>('SELECT count(*) AS n FROM tally_staged_events');
+    expect(Number(row?.n)).toBe(0);
+  });
+
+  it('a role without the TEMP privilege gets the same statement fed from arrays', async () => {
+    // Its own database, so revoking TEMP from PUBLIC touches nothing else on the server.
+    const name = `tally_notemp_${randomBytes(4).toString('hex')}`;
+    const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`CREATE DATABASE ${name}`);
+    try {
+      await admin.unsafe(`REVOKE TEMP ON DATABASE ${name} FROM PUBLIC`);
+      // Migrating creates cluster-wide roles: the superuser does that; the limited role only writes.
+      const owner = await createStore({
+        kind: 'postgres',
+        url: `postgres://postgres@127.0.0.1:5432/${name}`,
+        schema: 'tally',
+      });
+      await owner.migrate();
+      await owner.close();
+      await admin.unsafe(`CREATE ROLE ${name} LOGIN IN ROLE tally_service`);
+      // openPostgres runs CREATE SCHEMA IF NOT EXISTS, which asks for CREATE even when the schema is there.
+      await admin.unsafe(`GRANT CREATE ON DATABASE ${name} TO ${name}`);
+      const url = `postgres://${name}@127.0.0.1:5432/${name}`;
+      const limited = await createStore({ kind: 'postgres', url, schema: 'tally', poolSize: 2 });
+      try {
+        const rows = eventRows(100);
+        expect(await limited.insertEvents(rows)).toHaveLength(100);
+        expect(await limited.insertEvents(rows)).toEqual([]);
+        expect(await limited.insertRequestLogs([requestLog()])).toHaveLength(1);
+        await expect(
+          limited.insertEvents([eventRow({ properties: { text: 'nul \u0000 inside' } })]),
+        ).rejects.toMatchObject({ code: '22P05' });
+        expect(await limited.totals()).toEqual({ events: 100, eventRollup: 100, requestLogs: 1, pathRollup: 1 });
+      } finally {
+        await limited.close();
+      }
+    } finally {
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.unsafe(`DROP ROLE IF EXISTS ${name}`);
+      await admin.end();
+    }
+  });
+
+  it('a COPY batch does not wait for delayed ACKs (Nagle off on the pool’s sockets)', async () => {
+    // With Nagle on, COPY's small CopyDone waits for the ACK of the data before it: ~40 ms a batch.
+    const times: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      const start = performance.now();
+      await store.insertEvents([eventRow({ id: uuidv7(), timestamp: isoTime(Date.now()) })]);
+      times.push(performance.now() - start);
+    }
+    const median = times.sort((a, b) => a - b)[7] as number;
+    expect(median).toBeLessThan(30);
+  });
+});
