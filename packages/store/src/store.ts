@@ -244,6 +244,22 @@ function insertStaged(sql: SqlClient, stage: Staging, data: string): Promise<str
   });
 }
 
+/**
+ * JSON.stringify that remembers its last argument: events of one scope share one context object (the
+ * SDK's per-scope context, a batch's context on the wire), so a batch serializes it once, not per row.
+ */
+function sharedJson(): (value: unknown) => string {
+  let last: unknown;
+  let json = '';
+  return (value) => {
+    if (value !== last) {
+      last = value;
+      json = JSON.stringify(value);
+    }
+    return json;
+  };
+}
+
 function buildStore(
   kind: Store['kind'],
   schema: string,
@@ -260,13 +276,14 @@ function buildStore(
 
     async insertEvents(rows) {
       if (rows.length === 0) return [];
+      const contextJson = sharedJson();
       if (sql.copyIn) {
         let text = '';
         for (const r of rows) {
           text +=
             `${copyValue(r.id)}\t${copyValue(r.tenantId)}\t${copyValue(r.name)}\t${copyValue(r.userId)}\t` +
             `${copyValue(r.anonymousId)}\t${copyValue(JSON.stringify(r.properties))}\t` +
-            `${copyValue(JSON.stringify(r.context))}\t${copyValue(r.timestamp)}\t${copyValue(r.receivedAt)}\n`;
+            `${copyValue(contextJson(r.context))}\t${copyValue(r.timestamp)}\t${copyValue(r.receivedAt)}\n`;
         }
         return insertStaged(sql, EVENTS_STAGING, text);
       }
@@ -278,7 +295,7 @@ function buildStore(
         cols[3]?.push(r.userId ?? null);
         cols[4]?.push(r.anonymousId ?? null);
         cols[5]?.push(JSON.stringify(r.properties));
-        cols[6]?.push(JSON.stringify(r.context));
+        cols[6]?.push(contextJson(r.context));
         cols[7]?.push(r.timestamp);
         cols[8]?.push(r.receivedAt);
       }
