@@ -109,17 +109,23 @@ CREATE TABLE dead_letters (
 );
 
 -- Row-level security: a service role writes; a tenant role reads only rows of the tenant named by the
--- session setting `tally.tenant_id`. Roles are cluster-wide, so they are created once and reused.
+-- session setting `tally.tenant_id`. Roles are cluster-wide, so they are created once and reused. Only
+-- when missing: CREATE ROLE asks for CREATEROLE before it looks for the name, and a database owner on
+-- managed Postgres rarely has it. The handler covers two databases migrating at the same moment.
 DO $$
 BEGIN
-  BEGIN
-    CREATE ROLE tally_service NOLOGIN;
-  EXCEPTION WHEN duplicate_object THEN NULL;
-  END;
-  BEGIN
-    CREATE ROLE tally_tenant NOLOGIN;
-  EXCEPTION WHEN duplicate_object THEN NULL;
-  END;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tally_service') THEN
+    BEGIN
+      CREATE ROLE tally_service NOLOGIN;
+    EXCEPTION WHEN duplicate_object THEN NULL;
+    END;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tally_tenant') THEN
+    BEGIN
+      CREATE ROLE tally_tenant NOLOGIN;
+    EXCEPTION WHEN duplicate_object THEN NULL;
+    END;
+  END IF;
   EXECUTE format('GRANT USAGE ON SCHEMA %I TO tally_service, tally_tenant', current_schema());
 END
 $$;
