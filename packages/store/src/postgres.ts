@@ -25,7 +25,10 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresCl
     connection: { search_path: options.schema, TimeZone: 'UTC', application_name: 'tally' },
     socket: noDelaySocket,
   } as postgres.Options<Record<string, postgres.PostgresType>>);
-  await sql.unsafe(`CREATE SCHEMA IF NOT EXISTS "${options.schema.replace(/"/g, '""')}"`);
+  // Only when missing: CREATE SCHEMA IF NOT EXISTS asks for CREATE on the database even when the schema
+  // is there, and a role that only writes into an existing schema need not have it.
+  const [found] = await sql.unsafe('SELECT 1 FROM pg_namespace WHERE nspname = $1', [options.schema]);
+  if (!found) await sql.unsafe(`CREATE SCHEMA IF NOT EXISTS "${options.schema.replace(/"/g, '""')}"`);
   const wrap = (q: postgres.Sql | postgres.TransactionSql): SqlClient => ({
     async query<R>(text: string, params?: readonly unknown[]) {
       return (await q.unsafe(text, params as postgres.ParameterOrJSON<never>[] | undefined)) as unknown as R[];

@@ -270,8 +270,6 @@ describe.runIf(pgAvailable)('Postgres COPY path', () => {
       await owner.migrate();
       await owner.close();
       await admin.unsafe(`CREATE ROLE ${name} LOGIN IN ROLE tally_service`);
-      // openPostgres runs CREATE SCHEMA IF NOT EXISTS, which asks for CREATE even when the schema is there.
-      await admin.unsafe(`GRANT CREATE ON DATABASE ${name} TO ${name}`);
       const url = `postgres://${name}@127.0.0.1:5432/${name}`;
       const limited = await createStore({ kind: 'postgres', url, schema: 'tally', poolSize: 2 });
       try {
