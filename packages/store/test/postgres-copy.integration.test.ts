@@ -5,13 +5,19 @@
  * the writer dead-letters it alone; nothing of a failed batch lingers in the staging table; overlapping
  * batches in any order never deadlock; a role that may not create temp tables still inserts.
  */
-import { randomBytes } from 'node:crypto';
 import { isoTime, type JsonValue, uuidv7 } from '@tally/core';
-import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createStore, createWriter, type EventRow, type RequestLogRow, type Store } from '../src/index.js';
 import { tempDir } from '../../node/test/support/helpers.js';
-import { type Engine, eventRow, eventRows, openStore, PG_URL, pgAvailable, requestLog } from './support/stores.js';
+import {
+  type Engine,
+  eventRow,
+  eventRows,
+  openStore,
+  pgAvailable,
+  requestLog,
+  withThrowawayDatabase,
+} from './support/stores.js';
 
 // Everything COPY's text format treats specially, and things that look like it but are plain text.
 const NASTY = [
@@ -256,10 +262,8 @@ describe.runIf(pgAvailable)('Postgres COPY path', () => {
 
   it('a role without the TEMP privilege gets the same statement fed from arrays', async () => {
     // Its own database, so revoking TEMP from PUBLIC touches nothing else on the server.
-    const name = `tally_notemp_${randomBytes(4).toString('hex')}`;
-    const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`CREATE DATABASE ${name}`);
-    try {
+    await withThrowawayDatabase('tally_notemp', async (admin, name) => {
+      await admin.unsafe(`CREATE DATABASE ${name}`);
       await admin.unsafe(`REVOKE TEMP ON DATABASE ${name} FROM PUBLIC`);
       // Migrating creates cluster-wide roles: the superuser does that; the limited role only writes.
       const owner = await createStore({
@@ -284,11 +288,7 @@ describe.runIf(pgAvailable)('Postgres COPY path', () => {
       } finally {
         await limited.close();
       }
-    } finally {
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.unsafe(`DROP ROLE IF EXISTS ${name}`);
-      await admin.end();
-    }
+    });
   });
 
   it('a COPY batch does not wait for delayed ACKs (Nagle off on the pool’s sockets)', async () => {

@@ -3,17 +3,13 @@
  * Tally's two cluster-wide roles exist (created by an administrator, or by an earlier migration), and
  * then to write and to read as a tenant.
  */
-import { randomBytes } from 'node:crypto';
-import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { createStore } from '../src/index.js';
-import { eventRows, PG_URL, pgAvailable } from './support/stores.js';
+import { eventRows, pgAvailable, withThrowawayDatabase } from './support/stores.js';
 
 describe.runIf(pgAvailable)('Postgres roles', () => {
   it('a database owner without CREATEROLE migrates, writes and reads as a tenant once the roles exist', async () => {
-    const name = `tally_owner_${randomBytes(4).toString('hex')}`;
-    const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
-    try {
+    await withThrowawayDatabase('tally_owner', async (admin, name) => {
       for (const role of ['tally_service', 'tally_tenant']) {
         await admin.unsafe(
           `DO $$ BEGIN CREATE ROLE ${role} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
@@ -34,10 +30,6 @@ describe.runIf(pgAvailable)('Postgres roles', () => {
       } finally {
         await store.close();
       }
-    } finally {
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.unsafe(`DROP ROLE IF EXISTS ${name}`);
-      await admin.end();
-    }
+    });
   });
 });

@@ -36,6 +36,26 @@ export const engines: Engine[] = pgAvailable
 
 export const isPostgres = (engine: Engine) => engine === 'postgres' || engine === 'postgres-worker';
 
+/**
+ * Runs `fn` with a superuser connection and a fresh name for a throwaway database and login role, which
+ * `fn` creates as it needs them (privileges are per database and per role, so nothing else on the server
+ * is touched); both are dropped afterwards, whatever happened.
+ */
+export async function withThrowawayDatabase(
+  prefix: string,
+  fn: (admin: postgres.Sql, name: string) => Promise<void>,
+): Promise<void> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
+  try {
+    await fn(admin, name);
+  } finally {
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.unsafe(`DROP ROLE IF EXISTS ${name}`);
+    await admin.end();
+  }
+}
+
 export function freshSchema(): string {
   return `tally_test_${randomBytes(6).toString('hex')}`;
 }
