@@ -24,6 +24,8 @@ export interface RunRequest {
   n: number;
   /** Calls made (and delivered) before measuring. */
   warmup: number;
+  /** Measured rounds of `n` calls each (track, eps); the figure is their median. */
+  rounds: number;
   /** Base URL of the receiver; each SDK appends its own path. */
   url: string;
   /** Tally's spool directory (the parent creates and removes it). */
@@ -56,6 +58,8 @@ export interface PhaseResult {
   n: number;
   /** rss: MB of RSS growth; track: µs per call; eps: events per second (null if not all arrived). */
   value: number | null;
+  /** track, eps: the figure of each measured round, in order (`value` is their median). */
+  rounds?: number[];
   /** rss: MB of heap growth, which is steadier than RSS. */
   heapMb?: number;
   /** Events the receiver counted for this run (warm-up included) and how many were sent. */

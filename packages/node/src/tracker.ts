@@ -2,7 +2,7 @@
  * The tracker: `track()` records the call and returns; everything that costs (validation, redaction,
  * id formatting, serialization, I/O) happens later at batch time, off the caller's stack.
  *
- *   track() ─▶ ring queue (bounded by events and bytes) ─▶ batch (count | bytes | interval)
+ *   track() ─▶ columnar queue (bounded by events and bytes) ─▶ batch (count | bytes | interval)
  *           ─▶ finalize (validate, redact, format id) ─▶ sink.send ─▶ retry / split / spool / drop
  *
  * Every event ends in exactly one counter of `stats()`: delivered, spooled, dropped (by code),
@@ -37,7 +37,7 @@ import {
 import { backoffDelay, sleep } from './backoff.js';
 import { currentContext, type TrackContext, withContext } from './context.js';
 import { Deduper } from './dedupe.js';
-import { Ring } from './ring.js';
+import { type Pending, PendingQueue } from './pending-queue.js';
 import type { SendResult, Sink } from './sink.js';
 import { Spool } from './spool.js';
 import { VERSION } from './version.js';
@@ -156,24 +156,14 @@ export const errorChannel = channel('tally:error');
 /** Published for every batch retry: `{ error, attempt, delayMs, events }`. */
 export const retryChannel = channel('tally:retry');
 
-/** An event as `track()` left it: cheap to make, finished at batch time. It is its own id seed. */
-interface Pending extends IdSeed {
-  name: string;
-  props: Record<string, unknown> | undefined;
-  /** A request log, built at batch time (`$request` envelopes only). */
-  build: (() => RequestLogRecord) | undefined;
-  ts: number;
-  frame: Readonly<TrackContext> | undefined;
-  opts: TrackOptions | undefined;
-  rate: number;
-  bytes: number;
-}
-
 const FIXED_EVENT_BYTES = 160;
 /** Queue-size estimate of a request log (bodies are truncated by the plugin, 4 KiB each by default). */
 const REQUEST_LOG_BYTES = 4096;
 const TOP_LEVEL = new Set(['tenantId', 'userId', 'anonymousId']);
 const REPLAY_THROTTLE_MS = 5_000;
+/** Where track() reserves each id before the queue copies it into its columns (no allocation). */
+const seed: IdSeed = { ms: 0, a: 0, b: 0 };
+const NO_SEED: Readonly<IdSeed> = Object.freeze({ ms: 0, a: 0, b: 0 });
 
 export function createTracker<C extends Catalog>(options: TrackerOptions<C>): Tracker<C> {
   return new TrackerImpl(options) as unknown as Tracker<C>;
@@ -185,7 +175,7 @@ class TrackerImpl<C extends Catalog> {
   private readonly rates = new Map<string, number>();
   private readonly deduper: Deduper | undefined;
   private readonly dedupeKey: NonNullable<TrackerOptions<C>['dedupe']>['key'];
-  private readonly queue: Ring<Pending>;
+  private readonly queue: PendingQueue;
   private readonly spool: Spool | undefined;
   private readonly baseTop: { tenantId: string; userId?: string; anonymousId?: string };
   private readonly baseContext: EventContext;
@@ -276,7 +266,7 @@ class TrackerImpl<C extends Catalog> {
       this.dedupeKey = options.dedupe.key;
     }
     const maxQueueEvents = positive('maxQueueEvents', options.maxQueueEvents, 100_000);
-    this.queue = new Ring(maxQueueEvents);
+    this.queue = new PendingQueue(maxQueueEvents);
     this.maxQueueBytes = positive('maxQueueBytes', options.maxQueueBytes, 64 * 1024 * 1024);
     this.maxBatchEvents = positive('maxBatchEvents', options.maxBatchEvents, 500);
     this.maxBatchBytes = positive('maxBatchBytes', options.maxBatchBytes, 512 * 1024);
@@ -374,21 +364,24 @@ class TrackerImpl<C extends Catalog> {
         return;
       }
       const now = Date.now();
-      const p: Pending = {
+      const ts = opts?.timestamp === undefined ? now : toMs(opts.timestamp);
+      this.makeRoom(bytes);
+      // The options' fields are read out here, so the queue does not keep the caller's object.
+      this.queue.push(
         name,
-        props: copy ?? (props as Record<string, unknown> | undefined),
-        // Set even when absent, so events and request logs share one hidden class down the pipeline.
-        build: undefined,
-        ms: 0,
-        a: 0,
-        b: 0,
-        ts: opts?.timestamp === undefined ? now : toMs(opts.timestamp),
+        copy ?? (props as Record<string, unknown> | undefined),
+        undefined,
+        reserveIdInto(seed, now),
+        ts,
         frame,
-        opts,
+        opts?.tenantId,
+        opts?.userId,
+        opts?.anonymousId,
+        opts?.context,
         rate,
         bytes,
-      };
-      this.enqueue(reserveIdInto(p, now));
+      );
+      this.queued(bytes);
     } catch (e) {
       this.drop(
         ErrorCodes.CALLBACK_FAILED,
@@ -411,21 +404,23 @@ class TrackerImpl<C extends Catalog> {
         );
         return;
       }
-      const now = Date.now();
-      // The log carries its own id (born when the request arrived); the seed fields are unused.
-      this.enqueue({
-        name: REQUEST_LOG_EVENT,
-        props: undefined,
+      this.makeRoom(REQUEST_LOG_BYTES);
+      this.queue.push(
+        REQUEST_LOG_EVENT,
+        undefined,
         build,
-        ms: now,
-        a: 0,
-        b: 0,
-        ts: now,
-        frame: undefined,
-        opts: undefined,
-        rate: 1,
-        bytes: REQUEST_LOG_BYTES,
-      });
+        // The log carries its own id, born when the request arrived.
+        NO_SEED,
+        Date.now(),
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        1,
+        REQUEST_LOG_BYTES,
+      );
+      this.queued(REQUEST_LOG_BYTES);
     } catch (e) {
       this.drop(
         ErrorCodes.CALLBACK_FAILED,
@@ -445,13 +440,17 @@ class TrackerImpl<C extends Catalog> {
     return key !== undefined && (this.deduper as Deduper).isDuplicate(`${name}\u0000${key}`, Date.now());
   }
 
-  private enqueue(p: Pending): void {
-    while (this.queue.size === this.queue.capacity || this.queuedBytes + p.bytes > this.maxQueueBytes) {
+  /** Applies the overflow policy until an event of `bytes` fits. */
+  private makeRoom(bytes: number): void {
+    while (this.queue.size === this.queue.capacity || this.queuedBytes + bytes > this.maxQueueBytes) {
       if (this.queue.size === 0) break;
       this.evictOldest();
     }
-    this.queue.push(p);
-    this.queuedBytes += p.bytes;
+  }
+
+  /** Accounts for an event just queued and schedules its batch. */
+  private queued(bytes: number): void {
+    this.queuedBytes += bytes;
     if (this.queue.size >= this.maxBatchEvents) {
       if (!this.pumpScheduled) {
         this.pumpScheduled = true;
@@ -527,9 +526,9 @@ class TrackerImpl<C extends Catalog> {
       const batch: Pending[] = [];
       let bytes = 0;
       while (batch.length < this.maxBatchEvents && this.queue.size > 0) {
-        const next = this.queue.peek() as Pending;
-        if (batch.length > 0 && bytes + next.bytes > this.maxBatchBytes) break;
-        bytes += next.bytes;
+        const next = this.queue.peekBytes();
+        if (batch.length > 0 && bytes + next > this.maxBatchBytes) break;
+        bytes += next;
         batch.push(this.take() as Pending);
       }
       const events = this.finalizeAll(batch);
@@ -655,18 +654,17 @@ class TrackerImpl<C extends Catalog> {
       return undefined;
     }
     const frame = p.frame;
-    const opts = p.opts;
     const event: TallyEvent = {
       id: formatId(p),
       name: p.name,
-      tenantId: opts?.tenantId ?? frame?.tenantId ?? this.baseTop.tenantId,
+      tenantId: p.tenantId ?? frame?.tenantId ?? this.baseTop.tenantId,
       properties: v.properties,
-      context: this.contextOf(frame, opts?.context, p.rate),
+      context: this.contextOf(frame, p.extra, p.rate),
       timestamp: isoTime(p.ts),
     };
-    const userId = opts?.userId ?? frame?.userId ?? this.baseTop.userId;
+    const userId = p.userId ?? frame?.userId ?? this.baseTop.userId;
     if (userId !== undefined) event.userId = userId;
-    const anonymousId = opts?.anonymousId ?? frame?.anonymousId ?? this.baseTop.anonymousId;
+    const anonymousId = p.anonymousId ?? frame?.anonymousId ?? this.baseTop.anonymousId;
     if (anonymousId !== undefined) event.anonymousId = anonymousId;
     return event;
   }
