@@ -10,7 +10,7 @@ export interface PostgresClient extends SqlClient {
 export interface PostgresOptions {
   url: string;
   schema: string;
-  /** Pool size. Default 4. */
+  /** Pool size. Default 5: the writer's 4 insert statements in flight and one connection for queries. */
   max?: number;
   /** Seconds to wait for a connection. Default 10. */
   connectTimeout?: number;
@@ -19,7 +19,7 @@ export interface PostgresOptions {
 /** A pooled connection to a Postgres server; every connection works in `schema`, in UTC. */
 export async function openPostgres(options: PostgresOptions): Promise<PostgresClient> {
   const sql = postgres(options.url, {
-    max: options.max ?? 4,
+    max: options.max ?? 5,
     connect_timeout: options.connectTimeout ?? 10,
     onnotice: () => {},
     connection: { search_path: options.schema, TimeZone: 'UTC', application_name: 'tally' },
@@ -53,7 +53,7 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresCl
  * that is where we also listen. The store's tests on Postgres cover a bad row, and so would catch a
  * driver version that routes errors differently.
  */
-async function copyIn(q: postgres.Sql | postgres.TransactionSql, statement: string, data: string): Promise<void> {
+async function copyIn(q: postgres.Sql | postgres.TransactionSql, statement: string, data: Uint8Array): Promise<void> {
   const query = q.unsafe(statement) as postgres.PendingQuery<postgres.Row[]> & { reject: (e: unknown) => void };
   let fail: (e: unknown) => void = () => {};
   const failed = new Promise<never>((_, reject) => (fail = reject));

@@ -14,7 +14,7 @@ export interface SqlClient {
    * this client's connection (inside `transaction`, the transaction's); rejects with the server's error.
    * Only where the driver streams COPY (Postgres).
    */
-  copyIn?(statement: string, data: string): Promise<void>;
+  copyIn?(statement: string, data: Uint8Array): Promise<void>;
 }
 
 /** Quotes an identifier (schema names come from config: never interpolate them raw). */

@@ -4,7 +4,8 @@
  * a redelivered batch inserts nothing and so counts nothing, and SUM(rollup) = COUNT(detail) always.
  */
 import type { HistoryDetail, HistoryItem, HistoryQuery } from '@tally/core';
-import { copyValue } from './copy-text.js';
+import { CopyBuffer, copyValue } from './copy-text.js';
+import { type DirectPlan, fallsBack, planDirect, refusesDirect, ROLLUP_GROUPS } from './direct-copy.js';
 import { migrate } from './migrate.js';
 import { openPglite } from './pglite.js';
 import { openPostgres } from './postgres.js';
@@ -144,6 +145,11 @@ function staging(table: string, columns: string, insertFrom: (input: string) => 
 }
 
 const EVENTS_STAGING = staging('tally_staged_events', EVENT_COLUMNS, insertEventsFrom);
+/** Postgres: a batch of new events straight into the table (direct-copy.ts). */
+const DIRECT_COPY = `COPY events (${EVENT_COLUMNS}) FROM STDIN`;
+/** First guesses of a COPY line's size (CopyBuffer grows past them). */
+const EVENT_ROW_BYTES = 400;
+const REQUEST_LOG_ROW_BYTES = 1024;
 
 const BUCKETS = LATENCY_BUCKETS_MS.length + 1;
 // A row's histogram bucket is 1 + the number of bounds below its duration (bucket i counts durations
@@ -236,12 +242,31 @@ function requestLogValues(r: RequestLogRow): (string | number | null)[] {
 }
 
 /** COPY the batch into its staging table and insert from there, in one transaction. */
-function insertStaged(sql: SqlClient, stage: Staging, data: string): Promise<string[]> {
+function insertStaged(sql: SqlClient, stage: Staging, data: Uint8Array): Promise<string[]> {
   return sql.transaction(async (tx) => {
-    if (!tx.copyIn) throw new Error('COPY is not available inside this transaction');
-    await tx.copyIn(stage.copy, data);
+    await copyInto(tx, stage.copy, data);
     return (await tx.query<{ id: string }>(stage.insert)).map((r) => r.id);
   });
+}
+
+/** COPY a batch of new events straight into `events` and roll them up, in one transaction (direct-copy.ts). */
+function insertDirect(
+  sql: SqlClient,
+  data: Uint8Array,
+  plan: DirectPlan,
+  rows: readonly EventRow[],
+): Promise<string[]> {
+  return sql.transaction(async (tx) => {
+    await copyInto(tx, DIRECT_COPY, data);
+    await tx.query(ROLLUP_GROUPS, plan.groups);
+    // COPY is all or nothing: having returned, it inserted every row.
+    return rows.map((r) => r.id);
+  });
+}
+
+function copyInto(tx: SqlClient, statement: string, data: Uint8Array): Promise<void> {
+  if (!tx.copyIn) throw new Error('COPY is not available inside this transaction');
+  return tx.copyIn(statement, data);
 }
 
 /**
@@ -267,6 +292,8 @@ function buildStore(
   close: () => Promise<void>,
   capabilities: StoreCapabilities,
 ): Store {
+  // Events go by direct COPY (direct-copy.ts) until the server refuses it to this role.
+  let direct = true;
   return {
     kind,
     schema,
@@ -278,16 +305,26 @@ function buildStore(
       if (rows.length === 0) return [];
       const contextJson = sharedJson();
       if (sql.copyIn) {
+        const plan = direct ? planDirect(rows) : undefined;
         // EVENT_COLUMNS order, as the arrays below. Written out rather than through a shared values array
         // (as request logs do): that measured 0.6–0.8 µs a row slower, ~3 % of the collector's CPU per event.
-        let text = '';
-        for (const r of rows) {
-          text +=
+        const data = new CopyBuffer(rows.length * EVENT_ROW_BYTES);
+        for (const r of plan?.rows ?? rows) {
+          data.line(
             `${copyValue(r.id)}\t${copyValue(r.tenantId)}\t${copyValue(r.name)}\t${copyValue(r.userId)}\t` +
-            `${copyValue(r.anonymousId)}\t${copyValue(JSON.stringify(r.properties))}\t` +
-            `${copyValue(contextJson(r.context))}\t${copyValue(r.timestamp)}\t${copyValue(r.receivedAt)}\n`;
+              `${copyValue(r.anonymousId)}\t${copyValue(JSON.stringify(r.properties))}\t` +
+              `${copyValue(contextJson(r.context))}\t${copyValue(r.timestamp)}\t${copyValue(r.receivedAt)}\n`,
+          );
         }
-        return insertStaged(sql, EVENTS_STAGING, text);
+        if (plan) {
+          try {
+            return await insertDirect(sql, data.bytes(), plan, rows);
+          } catch (error) {
+            if (!fallsBack(error)) throw error;
+            if (refusesDirect(error)) direct = false;
+          }
+        }
+        return insertStaged(sql, EVENTS_STAGING, data.bytes());
       }
       const cols: (string | null)[][] = [[], [], [], [], [], [], [], [], []];
       for (const r of rows) {
@@ -307,9 +344,9 @@ function buildStore(
     async insertRequestLogs(rows) {
       if (rows.length === 0) return [];
       if (sql.copyIn) {
-        let text = '';
-        for (const r of rows) text += `${requestLogValues(r).map(copyValue).join('\t')}\n`;
-        return insertStaged(sql, REQUEST_LOGS_STAGING, text);
+        const data = new CopyBuffer(rows.length * REQUEST_LOG_ROW_BYTES);
+        for (const r of rows) data.line(`${requestLogValues(r).map(copyValue).join('\t')}\n`);
+        return insertStaged(sql, REQUEST_LOGS_STAGING, data.bytes());
       }
       const cols: unknown[][] = Array.from({ length: 23 }, () => []);
       for (const r of rows) {

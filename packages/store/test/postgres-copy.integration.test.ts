@@ -4,16 +4,21 @@
  * engines; a bad row fails with its own SQLSTATE, whether the INSERT refuses it or COPY itself does, and
  * the writer dead-letters it alone; nothing of a failed batch lingers in the staging table; overlapping
  * batches in any order never deadlock; a role that may not create temp tables still inserts.
+ * The direct path (a batch of new events COPYed straight into `events`): taken when it can be, left for
+ * the staging path on a resent id, and its rollup equals the staging path's.
  */
 import { isoTime, type JsonValue, uuidv7 } from '@tally/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createStore, createWriter, type EventRow, type RequestLogRow, type Store } from '../src/index.js';
 import { tempDir } from '../../node/test/support/helpers.js';
 import {
+  dropSchema,
   type Engine,
   eventRow,
   eventRows,
+  freshSchema,
   openStore,
+  PG_URL,
   pgAvailable,
   requestLog,
   withThrowawayDatabase,
@@ -301,5 +306,67 @@ describe.runIf(pgAvailable)('Postgres COPY path', () => {
     }
     const median = times.sort((a, b) => a - b)[7] as number;
     expect(median).toBeLessThan(30);
+  });
+});
+
+describe.runIf(pgAvailable)('Postgres direct COPY of new events', () => {
+  const schemas: string[] = [];
+  const stores: Store[] = [];
+  /** One connection, so what the store's session holds (its temp tables) can be looked at. */
+  async function oneConnectionStore(): Promise<Store> {
+    const schema = freshSchema();
+    schemas.push(schema);
+    const store = await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 1 });
+    stores.push(store);
+    await store.migrate();
+    return store;
+  }
+  const stagingExists = async (store: Store) =>
+    (await store.sql.query<{ t: string | null }>(`SELECT to_regclass('pg_temp.tally_staged_events')::text AS t`))[0]
+      ?.t !== null;
+  const rollup = (store: Store) =>
+    store.sql.query<{ tenant_id: string; name: string; hour: string; count: string; weighted: number }>(
+      `SELECT tenant_id, name, hour::text, count::text, weighted FROM event_counts_hourly ORDER BY 1, 2, 3`,
+    );
+  afterAll(async () => {
+    for (const store of stores) await store.close();
+    for (const schema of schemas) await dropSchema(schema);
+  });
+
+  it('takes new events without the staging table, and leaves a batch with a stored id to it', async () => {
+    const store = await oneConnectionStore();
+    const first = eventRows(300);
+    expect(await store.insertEvents(first)).toEqual(first.map((r) => r.id));
+    expect(await stagingExists(store), 'staging table after a batch of new events').toBe(false);
+
+    // One id already stored: the COPY fails whole, and the staging path stores the other 99 once.
+    const fresh = eventRows(99);
+    const ids = await store.insertEvents([...fresh.slice(0, 50), first[7] as EventRow, ...fresh.slice(50)]);
+    expect(new Set(ids)).toEqual(new Set(fresh.map((r) => r.id)));
+    expect(await stagingExists(store), 'staging table after a batch with a stored id').toBe(true);
+    expect(await store.totals()).toEqual({ events: 399, eventRollup: 399, requestLogs: 0, pathRollup: 0 });
+  });
+
+  it('rolls up as the staging path does: hours, tenants, names and sample weights', async () => {
+    const direct = await oneConnectionStore();
+    const staged = await oneConnectionStore();
+    const instants = ['2026-11-23T09:59:59.999Z', '2026-11-23T10:00:00.000Z', '2026-11-23T10:30:00.000Z'];
+    const rows = Array.from({ length: 240 }, (_, i) =>
+      eventRow({
+        tenantId: `tenant-${i % 3}`,
+        name: i % 2 ? 'task_created' : 'task_failed',
+        timestamp: instants[Math.floor(i / 3) % 3] as string,
+        context: i % 4 === 0 ? { sampleRate: 0.25 } : i % 4 === 1 ? { sampleRate: 1 } : { service: 'x' },
+      }),
+    );
+    expect(await direct.insertEvents(rows)).toHaveLength(240);
+    expect(await stagingExists(direct)).toBe(false);
+    // The same instants written with a zero offset: not canonical, so these go the staging way.
+    const offset = rows.map((r) => ({ ...r, timestamp: r.timestamp.replace('Z', '+00:00') }));
+    expect(await staged.insertEvents(offset)).toHaveLength(240);
+    expect(await stagingExists(staged)).toBe(true);
+    const expected = await rollup(staged);
+    expect(expected.length).toBe(12); // 3 tenants × 2 names × 2 hours
+    expect(await rollup(direct)).toEqual(expected);
   });
 });
