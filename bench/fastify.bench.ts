@@ -75,9 +75,11 @@ const VARIANTS: Variant[] = [
  * Full: every variant in order, then in reverse. Quick: the headline three once, a smoke run (starting a
  * server with PGlite on disk alone takes seconds).
  */
+const ONLY = process.env.BENCH_ONLY?.split(',');
+const CHOSEN = ONLY ? VARIANTS.filter((v) => ONLY.includes(v.key)) : VARIANTS;
 const ORDERS: Variant[][] = QUICK
-  ? [VARIANTS.filter((v) => v.key !== 'pino-redact' && v.key !== 'tally-null' && v.key !== 'tally-inline')]
-  : [VARIANTS, [...VARIANTS].reverse()];
+  ? [CHOSEN.filter((v) => v.key !== 'pino-redact' && v.key !== 'tally-null' && v.key !== 'tally-inline')]
+  : [CHOSEN, [...CHOSEN].reverse()];
 
 // ---------------------------------------------------------------- processes and cleanup
 

@@ -73,7 +73,12 @@ if (variant === 'pino' || variant === 'pino-redact') {
   };
 } else if (variant === 'tally' || variant === 'tally-inline') {
   const spoolDir = join(workDir, 'spool');
-  const store = await createStore({ kind: 'pglite', dataDir: join(workDir, 'pglite'), worker: variant === 'tally' });
+  // `nice`: the store thread takes the CPU the server leaves (see createStore's `worker` option).
+  const store = await createStore({
+    kind: 'pglite',
+    dataDir: join(workDir, 'pglite'),
+    worker: variant === 'tally' && { nice: 19 },
+  });
   await store.migrate();
   const writer = createWriter({ store, spoolDir });
   // With the store on its own thread the server can serve faster than PGlite stores, and the backlog

@@ -33,6 +33,12 @@ export type SendResult =
 
 export interface Sink {
   readonly name: string;
+  /**
+   * Batches this sink is best given at once, when the tracker's `maxInFlight` is not set. A sink into a
+   * local store sets it high: each batch waits for its commit, and a writer that sees only a few batches
+   * at a time stores in small statements with pauses between them.
+   */
+  readonly maxInFlight?: number;
   send(events: readonly TallyEvent[], options: SendOptions): Promise<SendResult>;
   /** Releases connections or handles. Idempotent. */
   close(): Promise<void>;

@@ -81,7 +81,7 @@ export interface TrackerOptions<C extends Catalog> {
   maxBatchBytes?: number;
   /** A partial batch is sent after this long. Default 1 000 ms. */
   flushIntervalMs?: number;
-  /** Batches being sent at once. Default 4. */
+  /** Batches being sent at once. Default: the sink's `maxInFlight`, else 4. */
   maxInFlight?: number;
   retry?: { initialMs?: number; maxMs?: number; maxAttempts?: number };
   /** Spool directory, or `false` for none (overflow must then be `drop-oldest`). Default `.tally/spool`. */
@@ -271,7 +271,7 @@ class TrackerImpl<C extends Catalog> {
     this.maxBatchEvents = positive('maxBatchEvents', options.maxBatchEvents, 500);
     this.maxBatchBytes = positive('maxBatchBytes', options.maxBatchBytes, 512 * 1024);
     this.flushIntervalMs = positive('flushIntervalMs', options.flushIntervalMs, 1000);
-    this.maxInFlight = positive('maxInFlight', options.maxInFlight, 4);
+    this.maxInFlight = positive('maxInFlight', options.maxInFlight, options.sink.maxInFlight ?? 4);
     this.retry = {
       initialMs: positive('retry.initialMs', options.retry?.initialMs, 200),
       maxMs: positive('retry.maxMs', options.retry?.maxMs, 30_000),

@@ -304,6 +304,37 @@ describe('batching', () => {
   });
 });
 
+describe('batches in flight', () => {
+  // The sink's own hint (a local store wants many) is the default; the tracker's option overrides it.
+  it.each([
+    { hint: undefined, option: undefined, expected: 4 },
+    { hint: 7, option: undefined, expected: 7 },
+    { hint: 7, option: 2, expected: 2 },
+  ])('sink hint $hint, option $option → $expected at once', async ({ hint, option, expected }) => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let sending = 0;
+    let most = 0;
+    const sink = Object.assign(
+      scriptedSink(async () => {
+        most = Math.max(most, ++sending);
+        await gate;
+        sending--;
+        return { ok: true };
+      }),
+      { maxInFlight: hint },
+    );
+    const { tracker } = make({ sink, maxBatchEvents: 1, ...(option ? { maxInFlight: option } : {}) });
+    for (let i = 0; i < 20; i++) tracker.track('clicked', { button: String(i) });
+    await delay(20);
+    expect(tracker.stats().inFlight).toBe(expected);
+    open();
+    await tracker.flush();
+    expect(most).toBe(expected);
+    expect(sink.delivered).toHaveLength(20);
+  });
+});
+
 describe('bounded memory', () => {
   it('drop-oldest keeps the newest events and counts the rest', async () => {
     let open!: () => void;

@@ -15,7 +15,7 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { ErrorCodes, TallyError } from '@tally/core';
+import { ErrorCodes, TallyConfigError, TallyError } from '@tally/core';
 import type { SqlClient } from './sql-client.js';
 import type { StoreConfig } from './store.js';
 import {
@@ -64,7 +64,11 @@ interface PendingCall {
 type CallBody = Call extends infer C ? (C extends Call ? Omit<C, 'id'> : never) : never;
 
 export async function openWorkerStore(config: StoreConfig): Promise<WorkerBackedStore> {
-  const worker = spawnWorker({ config: { ...config, worker: false } });
+  const nice = typeof config.worker === 'object' ? config.worker.nice : undefined;
+  if (nice !== undefined && !(Number.isInteger(nice) && nice >= 0 && nice <= 19)) {
+    throw new TallyConfigError(`worker.nice must be an integer from 0 to 19; got ${nice}`, { nice });
+  }
+  const worker = spawnWorker({ config: { ...config, worker: false }, nice });
   const ready = await new Promise<Extract<WorkerMessage, { type: 'ready' }>>((resolve, reject) => {
     const onMessage = (m: WorkerMessage) => {
       if (m.type === 'ready') done(() => resolve(m));

@@ -49,6 +49,8 @@ export type WorkerMessage =
 
 export interface WorkerInit {
   config: StoreConfig;
+  /** The worker thread's nice value (`createStore({ worker: { nice } })`). */
+  nice?: number;
 }
 
 /**

@@ -4,6 +4,7 @@
  * thread over its port. Nothing here knows about HTTP or the SDK: it runs the same Store and Writer
  * code the app would run in-process.
  */
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createStore, type Store } from './store.js';
 import type { SqlClient } from './sql-client.js';
@@ -13,7 +14,17 @@ import { createWriter, type Writer } from './writer.js';
 
 const port = parentPort;
 if (!port) throw new Error('store-worker.ts runs as a worker thread (see store-worker-host.ts)');
-const { config } = workerData as WorkerInit;
+const { config, nice } = workerData as WorkerInit;
+// On Linux nice is per thread and pid 0 is the calling thread: only this thread yields, not the app's.
+// Elsewhere (macOS, Windows) it would lower the whole process, so it is not set there. A priority is a
+// hint: where it cannot be set, the store works as it would at normal priority.
+if (nice && process.platform === 'linux') {
+  try {
+    setPriority(nice);
+  } catch {
+    // See above.
+  }
+}
 
 interface OpenTransaction {
   /** Set once the engine has begun the transaction. */

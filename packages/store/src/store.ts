@@ -53,8 +53,12 @@ export type StoreConfig = (
   /**
    * Run the engine, and every writer created on this store, on a worker thread (see
    * store-worker-host.ts). Meant for PGlite, whose WASM Postgres otherwise runs on the app's thread.
+   * `{ nice }` also lowers that thread's CPU priority (0–19, the Unix nice scale; Linux only, where it
+   * is per thread): an app that stores its own request logs serves first and stores with the CPU left over,
+   * instead of the two threads splitting the cores while it is busy. The backlog waits in the tracker
+   * and the writer meanwhile (bounded, spooled past their limits: never lost).
    */
-  worker?: boolean;
+  worker?: boolean | { nice?: number };
 };
 
 export async function createStore(config: StoreConfig): Promise<Store> {

@@ -198,6 +198,36 @@ describe('worker-backed store, opening and exiting', SLOW, () => {
     expect(await writer.recoverPending()).toMatchObject({ stored: 25, stillFailing: 0 });
   });
 
+  // Linux keeps a nice value per thread (elsewhere the option is not applied: it would slow the whole app).
+  it.runIf(process.platform === 'linux')(
+    '{ nice } lowers the priority of the store thread alone, not of the app’s thread',
+    async () => {
+      const niceOfThreads = () =>
+        readdirSync('/proc/self/task').map((tid) => {
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+          // Fields after the command name (which may hold spaces): state is 3rd, nice the 19th.
+          return { tid: Number(tid), nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) };
+        });
+      expect(niceOfThreads().filter((t) => t.nice === 7)).toEqual([]);
+      const store = await createStore({ kind: 'pglite', worker: { nice: 7 } });
+      cleanups.push(() => store.close());
+      await store.migrate();
+      const niced = niceOfThreads().filter((t) => t.nice === 7);
+      expect(niced).toHaveLength(1);
+      expect(niced[0]?.tid).not.toBe(process.pid);
+      expect(niceOfThreads().find((t) => t.tid === process.pid)?.nice).toBe(0);
+      expect(await store.totals()).toMatchObject({ requestLogs: 0 });
+    },
+  );
+
+  it('a nice value outside 0–19 is a config error before any thread starts', async () => {
+    for (const nice of [-1, 20, 1.5]) {
+      const error = await createStore({ kind: 'pglite', worker: { nice } }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TallyConfigError);
+      expect((error as Error).message).toContain('worker.nice');
+    }
+  });
+
   it('an idle worker does not keep the process alive', async () => {
     const code = `
       import { createStore } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)};
