@@ -1,5 +1,5 @@
 /**
- * The fast path for a batch of events on Postgres: COPY straight into `events`, then the hourly rollup
+ * The fast path for a batch of events (and of request logs, below): COPY straight into `events`, then the hourly rollup
  * from counts made here. A batch of new events (nearly every batch) is stored as COPY stores it, without
  * the staging table and the `INSERT … SELECT … ON CONFLICT … RETURNING` that re-inserts every row one at a
  * time (Postgres CPU per 1000-row batch: ~19 against ~26 ms, `bench/ingest-http`).
@@ -17,7 +17,7 @@
  * sampleRate absent or a positive finite number. Anything else goes the usual way.
  */
 import { canonicalTime } from '@tally/core';
-import type { EventRow } from './rows.js';
+import { type EventRow, LATENCY_BUCKETS_MS, type RequestLogRow } from './rows.js';
 
 export interface DirectPlan {
   /** The rows in id order: concurrent COPYs of overlapping batches then lock ids in one order (no deadlock). */
@@ -28,6 +28,7 @@ export interface DirectPlan {
 
 /** The plan for a batch that may take the direct path, or undefined when it must go the usual way. */
 export function planDirect(rows: readonly EventRow[]): DirectPlan | undefined {
+  if (!rows.every(hasCanonicalTime)) return undefined;
   const index = new Map<string, number>();
   const tenants: string[] = [];
   const names: string[] = [];
@@ -37,7 +38,6 @@ export function planDirect(rows: readonly EventRow[]): DirectPlan | undefined {
   let sorted = true;
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i] as EventRow;
-    if (Number.isNaN(canonicalTime(r.timestamp))) return undefined;
     const rate = (r.context as { sampleRate?: unknown }).sampleRate;
     if (rate !== undefined && !(typeof rate === 'number' && rate > 0 && Number.isFinite(rate))) return undefined;
     const hour = `${r.timestamp.slice(0, 13)}:00:00Z`;
@@ -59,9 +59,115 @@ export function planDirect(rows: readonly EventRow[]): DirectPlan | undefined {
     if (i > 0 && (rows[i - 1] as EventRow).id > r.id) sorted = false;
   }
   return {
-    rows: sorted ? rows : [...rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    rows: sorted ? rows : inIdOrder(rows),
     groups: [tenants, names, hours, counts.map(String), weighted.map(String)],
   };
+}
+
+/** The request logs' plan: rows in id order and their path_stats_hourly groups, as text columns. */
+export interface DirectLogPlan {
+  rows: readonly RequestLogRow[];
+  groups: string[][];
+}
+
+interface PathGroup {
+  tenant: string;
+  method: string;
+  route: string;
+  hour: string;
+  count: number;
+  /** 2xx, 3xx, 4xx, 5xx (a 1xx counts in none, as in SQL). */
+  classes: [number, number, number, number];
+  sum: number;
+  min: number;
+  max: number;
+  buckets: number[];
+}
+
+/**
+ * As planDirect, for request logs and the path_stats_hourly rollup of insertRequestLogsFrom (store.ts):
+ * per (tenant, method, route or '(unmatched)', hour) the count, status classes, duration sum/min/max and
+ * latency histogram (bucket i counts durations ≤ LATENCY_BUCKETS_MS[i], the last one the rest). Every
+ * figure but the sum is exact; the sum may differ from SQL's `sum()` in its last bits (float additions in
+ * another order). Durations must be finite (checkRequestLog makes sure; a batch that is not goes the
+ * usual way).
+ */
+export function planDirectLogs(rows: readonly RequestLogRow[]): DirectLogPlan | undefined {
+  if (!rows.every(hasCanonicalTime)) return undefined;
+  const index = new Map<string, PathGroup>();
+  let sorted = true;
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i] as RequestLogRow;
+    const d = r.durationMs;
+    if (!Number.isFinite(d)) return undefined;
+    const route = r.route ?? '(unmatched)';
+    const hour = `${r.timestamp.slice(0, 13)}:00:00Z`;
+    const key = `${r.tenantId}\u0000${r.method}\u0000${route}\u0000${hour}`;
+    let g = index.get(key);
+    if (g === undefined) {
+      g = {
+        tenant: r.tenantId,
+        method: r.method,
+        route,
+        hour,
+        count: 0,
+        classes: [0, 0, 0, 0],
+        sum: 0,
+        min: d,
+        max: d,
+        buckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+      };
+      index.set(key, g);
+    }
+    g.count++;
+    const status = r.status;
+    if (status >= 500) g.classes[3]++;
+    else if (status >= 400) g.classes[2]++;
+    else if (status >= 300) g.classes[1]++;
+    else if (status >= 200) g.classes[0]++;
+    g.sum += d;
+    if (d < g.min) g.min = d;
+    if (d > g.max) g.max = d;
+    let bucket = 0;
+    while (bucket < LATENCY_BUCKETS_MS.length && d > (LATENCY_BUCKETS_MS[bucket] as number)) bucket++;
+    (g.buckets[bucket] as number)++;
+    if (i > 0 && (rows[i - 1] as RequestLogRow).id > r.id) sorted = false;
+  }
+  const groups: string[][] = Array.from({ length: 13 }, () => []);
+  for (const g of index.values()) {
+    const values = [g.tenant, g.method, g.route, g.hour, g.count, ...g.classes, g.sum, g.min, g.max];
+    for (let c = 0; c < 12; c++) groups[c]?.push(String(values[c]));
+    groups[12]?.push(`{${g.buckets.join(',')}}`);
+  }
+  return { rows: sorted ? rows : inIdOrder(rows), groups };
+}
+
+/** The rollup of a batch of request logs COPY stored whole: as insertRequestLogsFrom's, from counts made here. */
+export const ROLLUP_PATH_GROUPS = `
+INSERT INTO path_stats_hourly AS r (tenant_id, method, route, hour, count, status_2xx, status_3xx, status_4xx,
+  status_5xx, duration_sum, duration_min, duration_max, latency_buckets)
+SELECT t, m, p, h::timestamptz, c::bigint, s2::bigint, s3::bigint, s4::bigint, s5::bigint, ds::float8, dmin::float8,
+  dmax::float8, b::bigint[]
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+  AS g(t, m, p, h, c, s2, s3, s4, s5, ds, dmin, dmax, b)
+ORDER BY 1, 2, 3, 4
+ON CONFLICT (tenant_id, method, route, hour) DO UPDATE SET
+  count = r.count + EXCLUDED.count,
+  status_2xx = r.status_2xx + EXCLUDED.status_2xx, status_3xx = r.status_3xx + EXCLUDED.status_3xx,
+  status_4xx = r.status_4xx + EXCLUDED.status_4xx, status_5xx = r.status_5xx + EXCLUDED.status_5xx,
+  duration_sum = r.duration_sum + EXCLUDED.duration_sum,
+  duration_min = least(r.duration_min, EXCLUDED.duration_min),
+  duration_max = greatest(r.duration_max, EXCLUDED.duration_max),
+  latency_buckets = ARRAY(SELECT u.a + u.b FROM unnest(r.latency_buckets, EXCLUDED.latency_buckets)
+                          WITH ORDINALITY AS u(a, b, i) ORDER BY u.i)`;
+
+function hasCanonicalTime(r: { timestamp: string }): boolean {
+  return !Number.isNaN(canonicalTime(r.timestamp));
+}
+
+function inIdOrder<R extends { id: string }>(rows: readonly R[]): R[] {
+  return [...rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 /** The rollup of a batch COPY stored whole (groups are distinct, so no row is updated twice). */

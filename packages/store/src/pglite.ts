@@ -25,6 +25,11 @@ export async function openPglite(options: { dataDir?: string; schema: string }):
       await q.exec(text);
     },
     transaction: (fn) => (q instanceof PGlite ? q.transaction((tx) => fn(wrap(tx))) : fn(wrap(q))),
+    // PGlite speaks no COPY sub-protocol: `COPY … FROM '/dev/blob'` reads the Blob given with the query.
+    // A batch stored this way costs PGlite ~30–40 µs of CPU a row against ~50–60 by INSERT … unnest.
+    async copyIn(statement: string, data: Uint8Array) {
+      await q.exec(statement.replace(/FROM STDIN\s*$/, "FROM '/dev/blob'"), { blob: new Blob([data]) });
+    },
   });
   return {
     ...wrap(db),

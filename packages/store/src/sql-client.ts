@@ -12,7 +12,7 @@ export interface SqlClient {
   /**
    * Runs `statement`, which ends in a `COPY … FROM STDIN` (text format), and feeds that COPY `data`, on
    * this client's connection (inside `transaction`, the transaction's); rejects with the server's error.
-   * Only where the driver streams COPY (Postgres).
+   * Postgres streams it; PGlite reads it from a Blob (`FROM '/dev/blob'`).
    */
   copyIn?(statement: string, data: Uint8Array): Promise<void>;
 }

@@ -5,7 +5,7 @@
  */
 import type { HistoryDetail, HistoryItem, HistoryQuery } from '@tally/core';
 import { CopyBuffer, copyValue } from './copy-text.js';
-import { type DirectPlan, fallsBack, planDirect, refusesDirect, ROLLUP_GROUPS } from './direct-copy.js';
+import { fallsBack, planDirect, planDirectLogs, refusesDirect, ROLLUP_GROUPS, ROLLUP_PATH_GROUPS } from './direct-copy.js';
 import { migrate } from './migrate.js';
 import { openPglite } from './pglite.js';
 import { openPostgres } from './postgres.js';
@@ -75,7 +75,7 @@ export async function createStore(config: StoreConfig): Promise<Store> {
   const client = await openPostgres({ url: config.url, schema, max: config.poolSize });
   // Inserts stage each batch in a temp table (see Staging). A role without the TEMP privilege (some
   // hardened servers revoke it from PUBLIC) would fail every batch, and the writer would retry forever:
-  // such a store feeds the same statement from arrays, as on PGlite.
+  // such a store feeds the same statement from arrays instead (and never COPYs).
   const [temp] = await client.query<{ ok: boolean }>(`SELECT has_database_privilege(current_database(), 'TEMP') AS ok`);
   const sql: SqlClient = temp?.ok
     ? client
@@ -214,6 +214,7 @@ const INSERT_REQUEST_LOGS = insertRequestLogsFrom(
 );
 
 const REQUEST_LOGS_STAGING = staging('tally_staged_request_logs', REQUEST_LOG_COLUMNS, insertRequestLogsFrom);
+const DIRECT_COPY_REQUEST_LOGS = `COPY request_logs (${REQUEST_LOG_COLUMNS}) FROM STDIN`;
 
 /** A request log's values in REQUEST_LOG_COLUMNS order. */
 function requestLogValues(r: RequestLogRow): (string | number | null)[] {
@@ -253,18 +254,19 @@ function insertStaged(sql: SqlClient, stage: Staging, data: Uint8Array): Promise
   });
 }
 
-/** COPY a batch of new events straight into `events` and roll them up, in one transaction (direct-copy.ts). */
+/** COPY a batch of new rows straight into their table and roll them up, in one transaction (direct-copy.ts). */
 function insertDirect(
   sql: SqlClient,
+  copy: string,
   data: Uint8Array,
-  plan: DirectPlan,
-  rows: readonly EventRow[],
+  rollup: string,
+  plan: { rows: readonly { id: string }[]; groups: readonly unknown[] },
 ): Promise<string[]> {
   return sql.transaction(async (tx) => {
-    await copyInto(tx, DIRECT_COPY, data);
-    await tx.query(ROLLUP_GROUPS, plan.groups);
+    await copyInto(tx, copy, data);
+    await tx.query(rollup, plan.groups);
     // COPY is all or nothing: having returned, it inserted every row.
-    return rows.map((r) => r.id);
+    return plan.rows.map((r) => r.id);
   });
 }
 
@@ -296,7 +298,7 @@ function buildStore(
   close: () => Promise<void>,
   capabilities: StoreCapabilities,
 ): Store {
-  // Events go by direct COPY (direct-copy.ts) until the server refuses it to this role.
+  // Events and request logs go by direct COPY (direct-copy.ts) until the server refuses it to this role.
   let direct = true;
   return {
     kind,
@@ -322,7 +324,7 @@ function buildStore(
         }
         if (plan) {
           try {
-            return await insertDirect(sql, data.bytes(), plan, rows);
+            return await insertDirect(sql, DIRECT_COPY, data.bytes(), ROLLUP_GROUPS, plan);
           } catch (error) {
             if (!fallsBack(error)) throw error;
             if (refusesDirect(error)) direct = false;
@@ -348,8 +350,17 @@ function buildStore(
     async insertRequestLogs(rows) {
       if (rows.length === 0) return [];
       if (sql.copyIn) {
+        const plan = direct ? planDirectLogs(rows) : undefined;
         const data = new CopyBuffer(rows.length * REQUEST_LOG_ROW_BYTES);
-        for (const r of rows) data.line(`${requestLogValues(r).map(copyValue).join('\t')}\n`);
+        for (const r of plan?.rows ?? rows) data.line(`${requestLogValues(r).map(copyValue).join('\t')}\n`);
+        if (plan) {
+          try {
+            return await insertDirect(sql, DIRECT_COPY_REQUEST_LOGS, data.bytes(), ROLLUP_PATH_GROUPS, plan);
+          } catch (error) {
+            if (!fallsBack(error)) throw error;
+            if (refusesDirect(error)) direct = false;
+          }
+        }
         return insertStaged(sql, REQUEST_LOGS_STAGING, data.bytes());
       }
       const cols: unknown[][] = Array.from({ length: 23 }, () => []);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fallsBack, planDirect, refusesDirect } from '../src/direct-copy.js';
-import { eventRow } from './support/stores.js';
+import { fallsBack, planDirect, planDirectLogs, refusesDirect } from '../src/direct-copy.js';
+import { eventRow, requestLog } from './support/stores.js';
 
 describe('planDirect', () => {
   it('counts and weighs each (tenant, name, hour) as the SQL rollup does', () => {
@@ -49,6 +49,48 @@ describe('planDirect', () => {
       expect(planDirect([eventRow({ context: { sampleRate: sampleRate as number } })])).toBeUndefined();
     },
   );
+});
+
+describe('planDirectLogs', () => {
+  it('rolls up each (tenant, method, route, hour) as the SQL path does', () => {
+    const at = (timestamp: string, durationMs: number, status: number, route?: string) =>
+      requestLog({ tenantId: 't', timestamp, durationMs, status, route });
+    const plan = planDirectLogs([
+      at('2026-11-23T10:00:00.000Z', 1, 200, '/a'),
+      at('2026-11-23T10:59:59.999Z', 1.5, 404, '/a'),
+      at('2026-11-23T10:30:00.000Z', 90_000, 503, '/a'),
+      at('2026-11-23T10:30:00.000Z', 7, 101, undefined),
+      at('2026-11-23T11:00:00.000Z', 0, 302, '/a'),
+    ]);
+    expect(plan?.groups).toEqual([
+      ['t', 't', 't'],
+      ['GET', 'GET', 'GET'],
+      ['/a', '(unmatched)', '/a'],
+      ['2026-11-23T10:00:00Z', '2026-11-23T10:00:00Z', '2026-11-23T11:00:00Z'],
+      ['3', '1', '1'],
+      ['1', '0', '0'],
+      ['0', '0', '1'],
+      ['1', '0', '0'],
+      ['1', '0', '0'],
+      ['90002.5', '7', '0'],
+      ['1', '7', '0'],
+      ['90000', '7', '0'],
+      // A duration on a bound is in that bound's bucket (≤ 1 ms), 1.5 in ≤ 2 ms, 90 s in the last.
+      ['{1,1,0,0,0,0,0,0,0,0,0,0,0,0,0,1}', '{0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,0}', '{1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}'],
+    ]);
+  });
+
+  it.each([
+    ['a non-canonical timestamp', { timestamp: '2026-11-23T10:00:00+02:00' }],
+    ['a duration that is not finite', { durationMs: Number.NaN }],
+  ])('leaves a batch with %s to the SQL path', (_, overrides) => {
+    expect(planDirectLogs([requestLog(), requestLog(overrides)])).toBeUndefined();
+  });
+
+  it('sends the rows in id order', () => {
+    const rows = [requestLog(), requestLog(), requestLog()];
+    expect(planDirectLogs([rows[2], rows[0], rows[1]] as typeof rows)?.rows).toEqual(rows);
+  });
 });
 
 describe('when a direct COPY fails', () => {
