@@ -142,17 +142,13 @@ export function planDirectLogs(rows: readonly RequestLogRow[]): DirectLogPlan | 
   return { rows: sorted ? rows : inIdOrder(rows), groups };
 }
 
-/** The rollup of a batch of request logs COPY stored whole: as insertRequestLogsFrom's, from counts made here. */
-export const ROLLUP_PATH_GROUPS = `
-INSERT INTO path_stats_hourly AS r (tenant_id, method, route, hour, count, status_2xx, status_3xx, status_4xx,
-  status_5xx, duration_sum, duration_min, duration_max, latency_buckets)
-SELECT t, m, p, h::timestamptz, c::bigint, s2::bigint, s3::bigint, s4::bigint, s5::bigint, ds::float8, dmin::float8,
-  dmax::float8, b::bigint[]
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-            $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
-  AS g(t, m, p, h, c, s2, s3, s4, s5, ds, dmin, dmax, b)
-ORDER BY 1, 2, 3, 4
-ON CONFLICT (tenant_id, method, route, hour) DO UPDATE SET
+/**
+ * How a batch's path stats join what is stored: one statement's head and tail, shared by this rollup and
+ * the SQL path's (store.ts), so the two cannot merge differently.
+ */
+export const INSERT_PATH_STATS = `INSERT INTO path_stats_hourly AS r (tenant_id, method, route, hour, count, status_2xx,
+  status_3xx, status_4xx, status_5xx, duration_sum, duration_min, duration_max, latency_buckets)`;
+export const MERGE_PATH_STATS = `ON CONFLICT (tenant_id, method, route, hour) DO UPDATE SET
   count = r.count + EXCLUDED.count,
   status_2xx = r.status_2xx + EXCLUDED.status_2xx, status_3xx = r.status_3xx + EXCLUDED.status_3xx,
   status_4xx = r.status_4xx + EXCLUDED.status_4xx, status_5xx = r.status_5xx + EXCLUDED.status_5xx,
@@ -161,6 +157,17 @@ ON CONFLICT (tenant_id, method, route, hour) DO UPDATE SET
   duration_max = greatest(r.duration_max, EXCLUDED.duration_max),
   latency_buckets = ARRAY(SELECT u.a + u.b FROM unnest(r.latency_buckets, EXCLUDED.latency_buckets)
                           WITH ORDINALITY AS u(a, b, i) ORDER BY u.i)`;
+
+/** The rollup of a batch of request logs COPY stored whole, from the figures planDirectLogs made. */
+export const ROLLUP_PATH_GROUPS = `
+${INSERT_PATH_STATS}
+SELECT t, m, p, h::timestamptz, c::bigint, s2::bigint, s3::bigint, s4::bigint, s5::bigint, ds::float8, dmin::float8,
+  dmax::float8, b::bigint[]
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+  AS g(t, m, p, h, c, s2, s3, s4, s5, ds, dmin, dmax, b)
+ORDER BY 1, 2, 3, 4
+${MERGE_PATH_STATS}`;
 
 function hasCanonicalTime(r: { timestamp: string }): boolean {
   return !Number.isNaN(canonicalTime(r.timestamp));

@@ -5,7 +5,16 @@
  */
 import type { HistoryDetail, HistoryItem, HistoryQuery } from '@tally/core';
 import { CopyBuffer, copyValue } from './copy-text.js';
-import { fallsBack, planDirect, planDirectLogs, refusesDirect, ROLLUP_GROUPS, ROLLUP_PATH_GROUPS } from './direct-copy.js';
+import {
+  fallsBack,
+  INSERT_PATH_STATS,
+  MERGE_PATH_STATS,
+  planDirect,
+  planDirectLogs,
+  refusesDirect,
+  ROLLUP_GROUPS,
+  ROLLUP_PATH_GROUPS,
+} from './direct-copy.js';
 import { migrate } from './migrate.js';
 import { openPglite } from './pglite.js';
 import { openPostgres } from './postgres.js';
@@ -187,22 +196,13 @@ WITH input AS (${input}), ins AS (
   SELECT ins.*, ${BUCKETS} - width_bucket(-ins.duration_ms, ${NEGATED_BOUNDS}) AS bucket
   FROM ins
 ), rollup AS (
-  INSERT INTO path_stats_hourly AS r (tenant_id, method, route, hour, count, status_2xx, status_3xx, status_4xx,
-    status_5xx, duration_sum, duration_min, duration_max, latency_buckets)
+  ${INSERT_PATH_STATS}
   SELECT tenant_id, method, coalesce(route, '(unmatched)'), date_trunc('hour', ts, 'UTC'), count(*),
     count(*) FILTER (WHERE status BETWEEN 200 AND 299), count(*) FILTER (WHERE status BETWEEN 300 AND 399),
     count(*) FILTER (WHERE status BETWEEN 400 AND 499), count(*) FILTER (WHERE status >= 500),
     sum(duration_ms), min(duration_ms), max(duration_ms), ${BUCKET_ARRAY}
   FROM bucketed GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-  ON CONFLICT (tenant_id, method, route, hour) DO UPDATE SET
-    count = r.count + EXCLUDED.count,
-    status_2xx = r.status_2xx + EXCLUDED.status_2xx, status_3xx = r.status_3xx + EXCLUDED.status_3xx,
-    status_4xx = r.status_4xx + EXCLUDED.status_4xx, status_5xx = r.status_5xx + EXCLUDED.status_5xx,
-    duration_sum = r.duration_sum + EXCLUDED.duration_sum,
-    duration_min = least(r.duration_min, EXCLUDED.duration_min),
-    duration_max = greatest(r.duration_max, EXCLUDED.duration_max),
-    latency_buckets = ARRAY(SELECT u.a + u.b FROM unnest(r.latency_buckets, EXCLUDED.latency_buckets)
-                            WITH ORDINALITY AS u(a, b, i) ORDER BY u.i)
+  ${MERGE_PATH_STATS}
 )
 SELECT id::text AS id FROM ins`;
 
@@ -254,14 +254,15 @@ function insertStaged(sql: SqlClient, stage: Staging, data: Uint8Array): Promise
   });
 }
 
+/** The direct way for a batch: its COPY statement, its rollup statement and the plan that feeds both. */
+interface Direct {
+  copy: string;
+  rollup: string;
+  plan: { rows: readonly { id: string }[]; groups: readonly unknown[] };
+}
+
 /** COPY a batch of new rows straight into their table and roll them up, in one transaction (direct-copy.ts). */
-function insertDirect(
-  sql: SqlClient,
-  copy: string,
-  data: Uint8Array,
-  rollup: string,
-  plan: { rows: readonly { id: string }[]; groups: readonly unknown[] },
-): Promise<string[]> {
+function insertDirect(sql: SqlClient, data: Uint8Array, { copy, rollup, plan }: Direct): Promise<string[]> {
   return sql.transaction(async (tx) => {
     await copyInto(tx, copy, data);
     await tx.query(rollup, plan.groups);
@@ -300,6 +301,20 @@ function buildStore(
 ): Store {
   // Events and request logs go by direct COPY (direct-copy.ts) until the server refuses it to this role.
   let direct = true;
+
+  /** Stores a batch of COPY lines: the direct way when planned, else (or when that fails on the data) staged. */
+  async function copied(data: Uint8Array, staging: Staging, directly?: Direct): Promise<string[]> {
+    if (directly) {
+      try {
+        return await insertDirect(sql, data, directly);
+      } catch (error) {
+        if (!fallsBack(error)) throw error;
+        if (refusesDirect(error)) direct = false;
+      }
+    }
+    return insertStaged(sql, staging, data);
+  }
+
   return {
     kind,
     schema,
@@ -322,15 +337,7 @@ function buildStore(
               `${copyValue(contextJson(r.context))}\t${copyValue(r.timestamp)}\t${copyValue(r.receivedAt)}\n`,
           );
         }
-        if (plan) {
-          try {
-            return await insertDirect(sql, DIRECT_COPY, data.bytes(), ROLLUP_GROUPS, plan);
-          } catch (error) {
-            if (!fallsBack(error)) throw error;
-            if (refusesDirect(error)) direct = false;
-          }
-        }
-        return insertStaged(sql, EVENTS_STAGING, data.bytes());
+        return copied(data.bytes(), EVENTS_STAGING, plan && { copy: DIRECT_COPY, rollup: ROLLUP_GROUPS, plan });
       }
       const cols: (string | null)[][] = [[], [], [], [], [], [], [], [], []];
       for (const r of rows) {
@@ -353,15 +360,11 @@ function buildStore(
         const plan = direct ? planDirectLogs(rows) : undefined;
         const data = new CopyBuffer(rows.length * REQUEST_LOG_ROW_BYTES);
         for (const r of plan?.rows ?? rows) data.line(`${requestLogValues(r).map(copyValue).join('\t')}\n`);
-        if (plan) {
-          try {
-            return await insertDirect(sql, DIRECT_COPY_REQUEST_LOGS, data.bytes(), ROLLUP_PATH_GROUPS, plan);
-          } catch (error) {
-            if (!fallsBack(error)) throw error;
-            if (refusesDirect(error)) direct = false;
-          }
-        }
-        return insertStaged(sql, REQUEST_LOGS_STAGING, data.bytes());
+        return copied(
+          data.bytes(),
+          REQUEST_LOGS_STAGING,
+          plan && { copy: DIRECT_COPY_REQUEST_LOGS, rollup: ROLLUP_PATH_GROUPS, plan },
+        );
       }
       const cols: unknown[][] = Array.from({ length: 23 }, () => []);
       for (const r of rows) {

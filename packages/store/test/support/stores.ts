@@ -3,7 +3,10 @@
  * 127.0.0.1:5432 (database `test`), each test file in a fresh schema dropped afterwards.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isoTime, type TallyEvent, uuidv7 } from '@tally/core';
 import postgres from 'postgres';
 import { createStore, type EventRow, type RequestLogRow, type Store } from '../../src/index.js';
@@ -66,15 +69,19 @@ export async function openStore(
   schema = freshSchema(),
 ): Promise<{ store: Store; dispose: () => Promise<void> }> {
   const worker = engine.endsWith('-worker');
+  // `pglite` on disk, as `tally serve` and apps run it (it stores by COPY: see pglite.ts); `pglite-worker`
+  // in memory, which stores by INSERT … unnest. Between them the suites cover both ways.
+  const dataDir = engine === 'pglite' ? mkdtempSync(join(tmpdir(), 'tally-pglite-')) : undefined;
   const store = isPostgres(engine)
     ? await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 4, worker })
-    : await createStore({ kind: 'pglite', schema, worker });
+    : await createStore({ kind: 'pglite', schema, worker, ...(dataDir ? { dataDir } : {}) });
   await store.migrate();
   return {
     store,
     dispose: async () => {
       await store.close();
       if (isPostgres(engine)) await dropSchema(schema);
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
