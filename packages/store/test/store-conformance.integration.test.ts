@@ -99,7 +99,7 @@ describe.each(engines)('Store conformance: %s', (engine) => {
     // Seeded, so a failure replays: routes (one unmatched), methods, statuses 1xx–6xx, durations on and
     // between the bucket bounds, over three hours, in shuffled id order.
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)] as T;
     const base = Date.parse('2026-11-23T09:59:00.000Z');
     const durations = [...LATENCY_BUCKETS_MS, 0, 0.25, 3.3, 77.7, 61_000, 1e-9];
