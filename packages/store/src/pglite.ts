@@ -28,7 +28,8 @@ export async function openPglite(options: { dataDir?: string; schema: string }):
     // PGlite speaks no COPY sub-protocol: `COPY … FROM '/dev/blob'` reads the Blob given with the query.
     // On disk a batch stored so costs PGlite ~30–37 µs of CPU a row against ~42–55 by INSERT … unnest.
     // In memory (no dataDir) COPY slows down as the table grows (the 40k rows after the first 160k took
-    // as the first 40k, over 10×; INSERT … unnest held its pace), so an in-memory PGlite has no copyIn and the store uses INSERT.
+    // over 10× as long as the first 40k; INSERT … unnest held its pace), so an in-memory PGlite has no
+    // copyIn and the store uses INSERT.
     ...(options.dataDir
       ? {
           async copyIn(statement: string, data: Uint8Array) {

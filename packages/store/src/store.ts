@@ -158,7 +158,7 @@ function staging(table: string, columns: string, insertFrom: (input: string) => 
 }
 
 const EVENTS_STAGING = staging('tally_staged_events', EVENT_COLUMNS, insertEventsFrom);
-/** Postgres: a batch of new events straight into the table (direct-copy.ts). */
+/** A batch of new events straight into the table (direct-copy.ts; Postgres, and PGlite on disk). */
 const DIRECT_COPY = `COPY events (${EVENT_COLUMNS}) FROM STDIN`;
 /** First guesses of a COPY line's size (CopyBuffer grows past them). */
 const EVENT_ROW_BYTES = 400;
