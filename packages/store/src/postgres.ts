@@ -10,7 +10,7 @@ export interface PostgresClient extends SqlClient {
 export interface PostgresOptions {
   url: string;
   schema: string;
-  /** Pool size. Default 5: the writer's 4 insert statements in flight and one connection for queries. */
+  /** Pool size. Default 5: the writer's insert statements in flight (2 by default) and the rest for queries. */
   max?: number;
   /** Seconds to wait for a connection. Default 10. */
   connectTimeout?: number;
