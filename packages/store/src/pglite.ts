@@ -33,7 +33,7 @@ export async function openPglite(options: { dataDir?: string; schema: string }):
     ...(options.dataDir
       ? {
           async copyIn(statement: string, data: Uint8Array) {
-            await q.exec(statement.replace(/FROM STDIN\s*$/, "FROM '/dev/blob'"), { blob: new Blob([data]) });
+            await q.exec(statement.replace(/ FROM STDIN\b/, " FROM '/dev/blob'"), { blob: new Blob([data]) });
           },
         }
       : {}),

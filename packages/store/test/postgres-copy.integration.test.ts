@@ -10,6 +10,7 @@
 import { isoTime, type JsonValue, uuidv7 } from '@tally/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createStore, createWriter, type EventRow, type RequestLogRow, type Store } from '../src/index.js';
+import { eventsBinary } from '../src/store.js';
 import { tempDir } from '../../node/test/support/helpers.js';
 import {
   dropSchema,
@@ -102,6 +103,79 @@ describe.each((pgAvailable ? ['pglite', 'postgres'] : ['pglite']) as Engine[])(
           ts_ms: Date.parse(r.timestamp),
         });
       }
+    });
+
+    it('events in COPY binary (the direct path): what the encoder writes is what the engine stores', async () => {
+      // Times around Postgres' epoch (negative and zero microseconds), Unix' epoch and far ahead.
+      const times = [
+        '1999-12-31T23:59:59.999Z',
+        '2000-01-01T00:00:00.000Z',
+        '1970-01-01T00:00:00.000Z',
+        '2250-06-30T12:34:56.789Z',
+      ];
+      const rows = NASTY.map((s, i) =>
+        eventRow({
+          id: i === 0 ? uuidv7().toUpperCase() : uuidv7(),
+          tenantId: `tenant ${s}`,
+          name: `name ${s}`,
+          userId: i % 3 ? s : undefined,
+          anonymousId: i % 2 ? undefined : `anon ${s}`,
+          properties: { ...JSON_EDGES, s },
+          context: { service: s, sampleRate: 0.5 },
+          timestamp: times[i % times.length] as string,
+          receivedAt: times[(i + 1) % times.length] as string,
+        }),
+      );
+      const data = eventsBinary(rows, JSON.stringify);
+      expect(data, 'every row encodes').toBeInstanceOf(Buffer);
+      await store.sql.transaction(async (tx) => {
+        await tx.copyIn?.(
+          'COPY events (id, tenant_id, name, user_id, anonymous_id, properties, context, ts, received_at) FROM STDIN (FORMAT binary)',
+          data as Buffer,
+        );
+      });
+      const stored = await store.sql.query<Record<string, unknown>>(
+        `SELECT id::text AS id, tenant_id, name, user_id, anonymous_id, properties, context,
+              to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts,
+              to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS received_at
+         FROM events WHERE id = ANY($1::uuid[])`,
+        [rows.map((r) => r.id)],
+      );
+      expect(stored).toHaveLength(rows.length);
+      const byId = new Map(stored.map((r) => [r.id, r]));
+      for (const r of rows) {
+        expect(byId.get(r.id.toLowerCase())).toEqual({
+          id: r.id.toLowerCase(),
+          tenant_id: r.tenantId,
+          name: r.name,
+          user_id: r.userId ?? null,
+          anonymous_id: r.anonymousId ?? null,
+          properties: r.properties,
+          context: r.context,
+          ts: r.timestamp,
+          received_at: r.receivedAt,
+        });
+      }
+    });
+
+    it('events in COPY binary: what it cannot carry exactly is left to the text format', () => {
+      const binary = (overrides: Partial<EventRow>) => eventsBinary([eventRow(), eventRow(overrides)], JSON.stringify);
+      expect(binary({})).toBeInstanceOf(Buffer);
+      for (const id of [
+        'not-a-uuid',
+        `${uuidv7().slice(0, 35)}g`,
+        `${uuidv7().slice(0, 8)}_${uuidv7().slice(9)}`,
+        '',
+      ]) {
+        expect(binary({ id }), id).toBeUndefined();
+      }
+      // Not the canonical form (Postgres reads those itself), or beyond what a double holds in microseconds.
+      for (const timestamp of ['2024-01-01T00:00:00Z', '2024-01-01T01:00:00.000+01:00', '2300-01-01T00:00:00.000Z']) {
+        expect(binary({ timestamp }), timestamp).toBeUndefined();
+        expect(binary({ receivedAt: timestamp } as Partial<EventRow>), timestamp).toBeUndefined();
+      }
+      expect(binary({ userId: 42 as unknown as string })).toBeUndefined();
+      expect(binary({ properties: undefined as unknown as Record<string, JsonValue> })).toBeUndefined();
     });
 
     it('request logs: urls, headers, bodies, numbers and flags come back exactly', async () => {
