@@ -3,8 +3,9 @@
  * `events` or `request_logs`, then the rollup from figures made here. A batch of new rows (nearly every
  * batch) is stored as COPY stores it, without the staging table and the `INSERT … SELECT … ON CONFLICT …
  * RETURNING` that re-inserts every row one at a time (Postgres CPU per 1000-event batch: ~19 against
- * ~26 ms, `bench/ingest-http`; PGlite CPU per request log: ~35 against ~52 µs). Events go in COPY's
- * binary format when every value encodes so (copy-binary.ts, store.ts `eventsBinary`), else in text.
+ * ~26 ms, `bench/ingest-http`; PGlite CPU per request log: ~35 against ~52 µs). The COPY goes in binary
+ * format when every value encodes so (copy-binary.ts; store.ts `eventsBinary`, `requestLogsBinary`), else
+ * in text.
  *
  * Exactly once still holds, because COPY is all or nothing: one id already stored (a redelivery), or any
  * value Postgres refuses, fails the whole COPY, its transaction rolls back with nothing written, and the

@@ -217,6 +217,7 @@ const INSERT_REQUEST_LOGS = insertRequestLogsFrom(
 
 const REQUEST_LOGS_STAGING = staging('tally_staged_request_logs', REQUEST_LOG_COLUMNS, insertRequestLogsFrom);
 const DIRECT_COPY_REQUEST_LOGS = `COPY request_logs (${REQUEST_LOG_COLUMNS}) FROM STDIN`;
+const DIRECT_COPY_REQUEST_LOGS_BINARY = `${DIRECT_COPY_REQUEST_LOGS} (FORMAT binary)`;
 
 /** A request log's values in REQUEST_LOG_COLUMNS order. */
 function requestLogValues(r: RequestLogRow): (string | number | null)[] {
@@ -321,6 +322,42 @@ export function eventsBinary(rows: readonly EventRow[], contextJson: (value: unk
   return data.bytes();
 }
 
+/** A batch of request logs in COPY's binary format, in REQUEST_LOG_COLUMNS order, or undefined (as eventsBinary). */
+export function requestLogsBinary(rows: readonly RequestLogRow[]): Buffer | undefined {
+  const data = new BinaryCopyBuffer(rows.length * REQUEST_LOG_ROW_BYTES);
+  for (const r of rows) {
+    data.row(23);
+    const encoded =
+      typeof r.id === 'string' &&
+      data.uuid(r.id) &&
+      data.text(r.tenantId) &&
+      data.text(r.requestId) &&
+      data.text(r.method) &&
+      data.text(r.route) &&
+      data.text(r.url) &&
+      data.int4(r.status) &&
+      data.float8(r.durationMs) &&
+      data.int4(r.requestBytes) &&
+      data.int4(r.responseBytes) &&
+      data.text(r.userId) &&
+      data.text(r.apiKeyId) &&
+      data.text(r.ip) &&
+      data.text(r.userAgent) &&
+      (r.headers === undefined ? data.text(null) : data.jsonb(JSON.stringify(r.headers))) &&
+      data.text(r.requestBody) &&
+      data.text(r.responseBody) &&
+      data.bool(r.bodyTruncated) &&
+      data.text(r.streamBody) &&
+      data.bool(r.aborted) &&
+      data.text(r.error) &&
+      typeof r.receivedAt === 'string' &&
+      data.timestamptz(canonicalTime(r.timestamp)) &&
+      data.timestamptz(canonicalTime(r.receivedAt));
+    if (!encoded) return undefined;
+  }
+  return data.bytes();
+}
+
 function buildStore(
   kind: Store['kind'],
   schema: string,
@@ -400,14 +437,20 @@ function buildStore(
       if (rows.length === 0) return [];
       if (sql.copyIn) {
         const plan = direct ? planDirectLogs(rows) : undefined;
-        const buffer = new CopyBuffer(rows.length * REQUEST_LOG_ROW_BYTES);
-        for (const r of plan?.rows ?? rows) buffer.line(`${requestLogValues(r).map(copyValue).join('\t')}\n`);
-        const data = buffer.bytes();
-        return copied(
-          () => data,
-          REQUEST_LOGS_STAGING,
-          plan && { copy: DIRECT_COPY_REQUEST_LOGS, data, rollup: ROLLUP_PATH_GROUPS, plan },
-        );
+        const text = () => {
+          const data = new CopyBuffer(rows.length * REQUEST_LOG_ROW_BYTES);
+          for (const r of plan?.rows ?? rows) data.line(`${requestLogValues(r).map(copyValue).join('\t')}\n`);
+          return data.bytes();
+        };
+        if (!plan) return copied(text, REQUEST_LOGS_STAGING);
+        const binary = requestLogsBinary(plan.rows);
+        return copied(text, REQUEST_LOGS_STAGING, {
+          ...(binary
+            ? { copy: DIRECT_COPY_REQUEST_LOGS_BINARY, data: binary }
+            : { copy: DIRECT_COPY_REQUEST_LOGS, data: text() }),
+          rollup: ROLLUP_PATH_GROUPS,
+          plan,
+        });
       }
       const cols: unknown[][] = Array.from({ length: 23 }, () => []);
       for (const r of rows) {

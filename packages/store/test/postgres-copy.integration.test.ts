@@ -10,7 +10,7 @@
 import { isoTime, type JsonValue, uuidv7 } from '@tally/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createStore, createWriter, type EventRow, type RequestLogRow, type Store } from '../src/index.js';
-import { eventsBinary } from '../src/store.js';
+import { eventsBinary, requestLogsBinary } from '../src/store.js';
 import { tempDir } from '../../node/test/support/helpers.js';
 import {
   dropSchema,
@@ -228,6 +228,96 @@ describe.each((pgAvailable ? ['pglite', 'postgres'] : ['pglite']) as Engine[])(
           error: r.error ?? null,
         });
       }
+    });
+
+    it('request logs in COPY binary (the direct path): numbers, flags, NULLs and times stored as written', async () => {
+      const times = ['1999-12-31T23:59:59.999Z', '2000-01-01T00:00:00.000Z', '2250-06-30T12:34:56.789Z'];
+      const logs: RequestLogRow[] = NASTY.map((s, i) =>
+        requestLog({
+          tenantId: `tenant ${s}`,
+          requestId: i % 3 ? s : undefined,
+          route: i % 4 ? `/r/${s}` : undefined,
+          url: `/r/${s}?q=${s}`,
+          status: i === 0 ? -2_147_483_648 : i === 1 ? 2_147_483_647 : 200 + i,
+          durationMs: i === 2 ? 5e-324 : 0.1 + 0.2 + i,
+          requestBytes: i % 2 ? i * 1000 : undefined,
+          responseBytes: i % 3 ? i : undefined,
+          userId: i % 2 ? s : undefined,
+          apiKeyId: i % 3 ? `key ${s}` : undefined,
+          ip: i % 4 ? '10.0.0.0' : undefined,
+          userAgent: s,
+          headers: i % 5 ? { 'x-nasty': s, 'x-json': '{"a":"\\n"}' } : undefined,
+          requestBody: `line 1\r\n${s}\\`,
+          responseBody: i % 2 ? s : undefined,
+          bodyTruncated: i % 2 === 0,
+          streamBody: `data: {"s":${JSON.stringify(s)}}\n\n`,
+          aborted: i % 5 === 0,
+          error: i % 2 ? undefined : `Error: ${s}\n    at somewhere`,
+          timestamp: times[i % times.length] as string,
+          receivedAt: times[(i + 1) % times.length] as string,
+        }),
+      );
+      const data = requestLogsBinary(logs);
+      expect(data, 'every row encodes').toBeInstanceOf(Buffer);
+      await store.sql.transaction(async (tx) => {
+        await tx.copyIn?.(
+          `COPY request_logs (id, tenant_id, request_id, method, route, url, status, duration_ms, request_bytes,
+             response_bytes, user_id, api_key_id, ip, user_agent, headers, request_body, response_body, body_truncated,
+             stream_body, aborted, error, ts, received_at) FROM STDIN (FORMAT binary)`,
+          data as Buffer,
+        );
+      });
+      const stored = await store.sql.query<Record<string, unknown>>(
+        `SELECT id::text AS id, tenant_id, request_id, method, route, url, status, duration_ms, request_bytes,
+              response_bytes, user_id, api_key_id, ip, user_agent, headers, request_body, response_body,
+              body_truncated, stream_body, aborted, error,
+              to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts,
+              to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS received_at
+         FROM request_logs WHERE id = ANY($1::uuid[])`,
+        [logs.map((r) => r.id)],
+      );
+      expect(stored).toHaveLength(logs.length);
+      const byId = new Map(stored.map((r) => [r.id, r]));
+      for (const r of logs) {
+        expect(byId.get(r.id)).toEqual({
+          id: r.id,
+          tenant_id: r.tenantId,
+          request_id: r.requestId ?? null,
+          method: r.method,
+          route: r.route ?? null,
+          url: r.url,
+          status: r.status,
+          duration_ms: r.durationMs,
+          request_bytes: r.requestBytes ?? null,
+          response_bytes: r.responseBytes ?? null,
+          user_id: r.userId ?? null,
+          api_key_id: r.apiKeyId ?? null,
+          ip: r.ip ?? null,
+          user_agent: r.userAgent ?? null,
+          headers: r.headers ?? null,
+          request_body: r.requestBody ?? null,
+          response_body: r.responseBody ?? null,
+          body_truncated: r.bodyTruncated,
+          stream_body: r.streamBody ?? null,
+          aborted: r.aborted,
+          error: r.error ?? null,
+          ts: r.timestamp,
+          received_at: r.receivedAt,
+        });
+      }
+    });
+
+    it('request logs in COPY binary: what it cannot carry exactly is left to the text format', () => {
+      const binary = (overrides: Partial<RequestLogRow>) => requestLogsBinary([requestLog(), requestLog(overrides)]);
+      expect(binary({})).toBeInstanceOf(Buffer);
+      expect(binary({ id: 'not-a-uuid' })).toBeUndefined();
+      for (const status of [200.5, 2_147_483_648, Number.NaN])
+        expect(binary({ status }), String(status)).toBeUndefined();
+      expect(binary({ responseBytes: 1.5 })).toBeUndefined();
+      expect(binary({ durationMs: '3' as unknown as number })).toBeUndefined();
+      expect(binary({ url: 42 as unknown as string })).toBeUndefined();
+      expect(binary({ timestamp: '2024-01-01T00:00:00Z' })).toBeUndefined();
+      expect(binary({ receivedAt: '2300-01-01T00:00:00.000Z' })).toBeUndefined();
     });
   },
 );
