@@ -59,6 +59,42 @@ const JSON_EDGES: Record<string, JsonValue> = {
   nasty: NASTY,
 };
 
+const EVENT_COLUMNS = 'id tenant_id name user_id anonymous_id properties context ts received_at'.split(' ');
+const REQUEST_LOG_COLUMNS = (
+  'id tenant_id request_id method route url status duration_ms request_bytes response_bytes user_id api_key_id ' +
+  'ip user_agent headers request_body response_body body_truncated stream_body aborted error ts received_at'
+).split(' ');
+
+/**
+ * COPYs binary `data` into `table` (its `columns`, in order) and reads the rows back by id: ids as
+ * lowercase text, times in the canonical form Tally writes, so rows compare with what was encoded.
+ */
+async function copyBinaryAndReadBack(
+  store: Store,
+  table: string,
+  columns: string[],
+  data: Buffer | undefined,
+  rows: readonly { id: string }[],
+): Promise<Map<unknown, Record<string, unknown>>> {
+  expect(data, 'every row encodes').toBeInstanceOf(Buffer);
+  await store.sql.transaction(async (tx) => {
+    await tx.copyIn?.(`COPY ${table} (${columns.join(', ')}) FROM STDIN (FORMAT binary)`, data as Buffer);
+  });
+  const select = columns.map((c) =>
+    c === 'id'
+      ? 'id::text AS id'
+      : c === 'ts' || c === 'received_at'
+        ? `to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ${c}`
+        : c,
+  );
+  const stored = await store.sql.query<Record<string, unknown>>(
+    `SELECT ${select.join(', ')} FROM ${table} WHERE id = ANY($1::uuid[])`,
+    [rows.map((r) => r.id)],
+  );
+  expect(stored).toHaveLength(rows.length);
+  return new Map(stored.map((r) => [r.id, r]));
+}
+
 function timeoutAfter(ms: number, what: string): Promise<never> {
   return new Promise((_, reject) => setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms`)), ms));
 }
@@ -127,22 +163,7 @@ describe.each((pgAvailable ? ['pglite', 'postgres'] : ['pglite']) as Engine[])(
         }),
       );
       const data = eventsBinary(rows, JSON.stringify);
-      expect(data, 'every row encodes').toBeInstanceOf(Buffer);
-      await store.sql.transaction(async (tx) => {
-        await tx.copyIn?.(
-          'COPY events (id, tenant_id, name, user_id, anonymous_id, properties, context, ts, received_at) FROM STDIN (FORMAT binary)',
-          data as Buffer,
-        );
-      });
-      const stored = await store.sql.query<Record<string, unknown>>(
-        `SELECT id::text AS id, tenant_id, name, user_id, anonymous_id, properties, context,
-              to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts,
-              to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS received_at
-         FROM events WHERE id = ANY($1::uuid[])`,
-        [rows.map((r) => r.id)],
-      );
-      expect(stored).toHaveLength(rows.length);
-      const byId = new Map(stored.map((r) => [r.id, r]));
+      const byId = await copyBinaryAndReadBack(store, 'events', EVENT_COLUMNS, data, rows);
       for (const r of rows) {
         expect(byId.get(r.id.toLowerCase())).toEqual({
           id: r.id.toLowerCase(),
@@ -258,26 +279,7 @@ describe.each((pgAvailable ? ['pglite', 'postgres'] : ['pglite']) as Engine[])(
         }),
       );
       const data = requestLogsBinary(logs);
-      expect(data, 'every row encodes').toBeInstanceOf(Buffer);
-      await store.sql.transaction(async (tx) => {
-        await tx.copyIn?.(
-          `COPY request_logs (id, tenant_id, request_id, method, route, url, status, duration_ms, request_bytes,
-             response_bytes, user_id, api_key_id, ip, user_agent, headers, request_body, response_body, body_truncated,
-             stream_body, aborted, error, ts, received_at) FROM STDIN (FORMAT binary)`,
-          data as Buffer,
-        );
-      });
-      const stored = await store.sql.query<Record<string, unknown>>(
-        `SELECT id::text AS id, tenant_id, request_id, method, route, url, status, duration_ms, request_bytes,
-              response_bytes, user_id, api_key_id, ip, user_agent, headers, request_body, response_body,
-              body_truncated, stream_body, aborted, error,
-              to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts,
-              to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS received_at
-         FROM request_logs WHERE id = ANY($1::uuid[])`,
-        [logs.map((r) => r.id)],
-      );
-      expect(stored).toHaveLength(logs.length);
-      const byId = new Map(stored.map((r) => [r.id, r]));
+      const byId = await copyBinaryAndReadBack(store, 'request_logs', REQUEST_LOG_COLUMNS, data, logs);
       for (const r of logs) {
         expect(byId.get(r.id)).toEqual({
           id: r.id,
