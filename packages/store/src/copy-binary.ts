@@ -11,6 +11,8 @@
  * the caller then uses the text format, where the engine itself accepts or refuses the value.
  */
 
+import { canonicalTime } from '@tally/core';
+
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 /** Milliseconds between the Unix epoch and Postgres' (2000-01-01T00:00:00Z). */
 const PG_EPOCH_MS = 946_684_800_000;
@@ -105,8 +107,8 @@ export class BinaryCopyBuffer {
   }
 
   /** A uuid from its canonical text (8-4-4-4-12 hex digits); false, writing nothing, if it is not one. */
-  uuid(id: string): boolean {
-    if (id.length !== 36) return false;
+  uuid(id: unknown): boolean {
+    if (typeof id !== 'string' || id.length !== 36) return false;
     this.ensure(20);
     const at = this.length + 4;
     let p = 0; // position in the text
@@ -127,13 +129,14 @@ export class BinaryCopyBuffer {
   }
 
   /**
-   * A timestamptz from Unix milliseconds: Postgres stores microseconds since 2000 in an int64. False,
-   * writing nothing, when that count is not an exact double (not a whole millisecond, or beyond the years
-   * ~1715–2285): the text format then lets Postgres read the time itself.
+   * A timestamptz from a time in the canonical form Tally writes (`canonicalTime`): Postgres stores
+   * microseconds since 2000 in an int64. False, writing nothing, for any other text (Postgres reads it
+   * itself then) or a time whose microseconds a double does not hold exactly (beyond ~1715–2285).
    */
-  timestamptz(ms: number): boolean {
-    const us = (ms - PG_EPOCH_MS) * 1000;
-    if (!Number.isSafeInteger(us) || !Number.isInteger(ms)) return false;
+  timestamptz(text: unknown): boolean {
+    if (typeof text !== 'string') return false;
+    const us = (canonicalTime(text) - PG_EPOCH_MS) * 1000;
+    if (!Number.isSafeInteger(us)) return false;
     this.ensure(12);
     this.buf.writeInt32BE(8, this.length);
     // Two's complement by halves: the high word signed (floor), the low word what remains (0 ≤ lo < 2^32).

@@ -3,7 +3,7 @@
  * by id, and each insert feeds its rollups from exactly the rows it inserted, in the same statement:
  * a redelivered batch inserts nothing and so counts nothing, and SUM(rollup) = COUNT(detail) always.
  */
-import { canonicalTime, type HistoryDetail, type HistoryItem, type HistoryQuery } from '@tally/core';
+import type { HistoryDetail, HistoryItem, HistoryQuery } from '@tally/core';
 import { BinaryCopyBuffer } from './copy-binary.js';
 import { CopyBuffer, copyValue } from './copy-text.js';
 import {
@@ -161,7 +161,6 @@ function staging(table: string, columns: string, insertFrom: (input: string) => 
 const EVENTS_STAGING = staging('tally_staged_events', EVENT_COLUMNS, insertEventsFrom);
 /** A batch of new events straight into the table (direct-copy.ts; Postgres, and PGlite on disk). */
 const DIRECT_COPY = `COPY events (${EVENT_COLUMNS}) FROM STDIN`;
-const DIRECT_COPY_BINARY = `${DIRECT_COPY} (FORMAT binary)`;
 /** First guesses of a COPY line's size (CopyBuffer grows past them). */
 const EVENT_ROW_BYTES = 400;
 const REQUEST_LOG_ROW_BYTES = 1024;
@@ -217,7 +216,6 @@ const INSERT_REQUEST_LOGS = insertRequestLogsFrom(
 
 const REQUEST_LOGS_STAGING = staging('tally_staged_request_logs', REQUEST_LOG_COLUMNS, insertRequestLogsFrom);
 const DIRECT_COPY_REQUEST_LOGS = `COPY request_logs (${REQUEST_LOG_COLUMNS}) FROM STDIN`;
-const DIRECT_COPY_REQUEST_LOGS_BINARY = `${DIRECT_COPY_REQUEST_LOGS} (FORMAT binary)`;
 
 /** A request log's values in REQUEST_LOG_COLUMNS order. */
 function requestLogValues(r: RequestLogRow): (string | number | null)[] {
@@ -257,18 +255,25 @@ function insertStaged(sql: SqlClient, stage: Staging, data: Uint8Array): Promise
   });
 }
 
-/** The direct way for a batch: its COPY statement and data, its rollup statement and the plan behind both. */
+/**
+ * The direct way for a batch: its COPY statement (text format), the batch in binary format when every
+ * value encodes so (copy-binary.ts: nearly always), its rollup statement and the plan behind them.
+ */
 interface Direct {
   copy: string;
-  data: Uint8Array;
+  binary: Uint8Array | undefined;
   rollup: string;
   plan: { rows: readonly { id: string }[]; groups: readonly unknown[] };
 }
 
-/** COPY a batch of new rows straight into their table and roll them up, in one transaction (direct-copy.ts). */
-function insertDirect(sql: SqlClient, { copy, data, rollup, plan }: Direct): Promise<string[]> {
+/**
+ * COPY a batch of new rows straight into their table, in binary or else as `text()`, and roll them up, in
+ * one transaction (direct-copy.ts).
+ */
+function insertDirect(sql: SqlClient, { copy, binary, rollup, plan }: Direct, text: () => Uint8Array) {
   return sql.transaction(async (tx) => {
-    await copyInto(tx, copy, data);
+    if (binary) await copyInto(tx, `${copy} (FORMAT binary)`, binary);
+    else await copyInto(tx, copy, text());
     await tx.query(rollup, plan.groups);
     // COPY is all or nothing: having returned, it inserted every row.
     return plan.rows.map((r) => r.id);
@@ -306,7 +311,6 @@ export function eventsBinary(rows: readonly EventRow[], contextJson: (value: unk
   for (const r of rows) {
     data.row(9);
     const encoded =
-      typeof r.id === 'string' &&
       data.uuid(r.id) &&
       data.text(r.tenantId) &&
       data.text(r.name) &&
@@ -314,9 +318,8 @@ export function eventsBinary(rows: readonly EventRow[], contextJson: (value: unk
       data.text(r.anonymousId) &&
       data.jsonb(JSON.stringify(r.properties)) &&
       data.jsonb(contextJson(r.context)) &&
-      typeof r.receivedAt === 'string' &&
-      data.timestamptz(canonicalTime(r.timestamp)) &&
-      data.timestamptz(canonicalTime(r.receivedAt));
+      data.timestamptz(r.timestamp) &&
+      data.timestamptz(r.receivedAt);
     if (!encoded) return undefined;
   }
   return data.bytes();
@@ -328,7 +331,6 @@ export function requestLogsBinary(rows: readonly RequestLogRow[]): Buffer | unde
   for (const r of rows) {
     data.row(23);
     const encoded =
-      typeof r.id === 'string' &&
       data.uuid(r.id) &&
       data.text(r.tenantId) &&
       data.text(r.requestId) &&
@@ -350,9 +352,8 @@ export function requestLogsBinary(rows: readonly RequestLogRow[]): Buffer | unde
       data.text(r.streamBody) &&
       data.bool(r.aborted) &&
       data.text(r.error) &&
-      typeof r.receivedAt === 'string' &&
-      data.timestamptz(canonicalTime(r.timestamp)) &&
-      data.timestamptz(canonicalTime(r.receivedAt));
+      data.timestamptz(r.timestamp) &&
+      data.timestamptz(r.receivedAt);
     if (!encoded) return undefined;
   }
   return data.bytes();
@@ -369,13 +370,15 @@ function buildStore(
   let direct = true;
 
   /**
-   * Stores a batch: the direct way when planned, else (or when that fails on the data) staged, from the
-   * COPY text `text()` makes (only then, when the direct way had data of its own).
+   * Stores a batch: the direct way when planned, else (or when that fails on the data) staged.
+   * `makeText()` builds the batch's COPY text: at most once, and only if a COPY needs it.
    */
-  async function copied(text: () => Uint8Array, staging: Staging, directly?: Direct): Promise<string[]> {
+  async function copied(makeText: () => Uint8Array, staging: Staging, directly?: Direct): Promise<string[]> {
+    let made: Uint8Array | undefined;
+    const text = () => (made ??= makeText());
     if (directly) {
       try {
-        return await insertDirect(sql, directly);
+        return await insertDirect(sql, directly, text);
       } catch (error) {
         if (!fallsBack(error)) throw error;
         if (refusesDirect(error)) direct = false;
@@ -409,14 +412,11 @@ function buildStore(
           }
           return data.bytes();
         };
-        if (!plan) return copied(text, EVENTS_STAGING);
-        // The direct COPY goes in binary when every value encodes so (nearly always), else in text.
-        const binary = eventsBinary(plan.rows, contextJson);
-        return copied(text, EVENTS_STAGING, {
-          ...(binary ? { copy: DIRECT_COPY_BINARY, data: binary } : { copy: DIRECT_COPY, data: text() }),
-          rollup: ROLLUP_GROUPS,
-          plan,
-        });
+        return copied(
+          text,
+          EVENTS_STAGING,
+          plan && { copy: DIRECT_COPY, binary: eventsBinary(plan.rows, contextJson), rollup: ROLLUP_GROUPS, plan },
+        );
       }
       const cols: (string | null)[][] = [[], [], [], [], [], [], [], [], []];
       for (const r of rows) {
@@ -442,15 +442,16 @@ function buildStore(
           for (const r of plan?.rows ?? rows) data.line(`${requestLogValues(r).map(copyValue).join('\t')}\n`);
           return data.bytes();
         };
-        if (!plan) return copied(text, REQUEST_LOGS_STAGING);
-        const binary = requestLogsBinary(plan.rows);
-        return copied(text, REQUEST_LOGS_STAGING, {
-          ...(binary
-            ? { copy: DIRECT_COPY_REQUEST_LOGS_BINARY, data: binary }
-            : { copy: DIRECT_COPY_REQUEST_LOGS, data: text() }),
-          rollup: ROLLUP_PATH_GROUPS,
-          plan,
-        });
+        return copied(
+          text,
+          REQUEST_LOGS_STAGING,
+          plan && {
+            copy: DIRECT_COPY_REQUEST_LOGS,
+            binary: requestLogsBinary(plan.rows),
+            rollup: ROLLUP_PATH_GROUPS,
+            plan,
+          },
+        );
       }
       const cols: unknown[][] = Array.from({ length: 23 }, () => []);
       for (const r of rows) {
