@@ -11,16 +11,18 @@
  *                worker thread buys);
  *   tally-null   the plugin and tracker into a sink that only counts (diagnostic: the cost without storage).
  *
- * Each run is a fresh server process (bench/support/fastify-server.ts under tsx) and autocannon in
- * another process (its CLI, `--json`), so the load generator never shares the server's thread: warm-up
- * (2 s), then the measured window (10 s), 50 connections, pipelining 1, every request carrying
- * `authorization: Bearer x` and `cookie: a=b` so redaction has work. The variants run in order, then in
- * reverse (A…E, E…A); each variant's figure is the MEAN of its two runs (both are printed).
+ * Each run is a fresh server process (bench/support/fastify-server.ts under tsx) and the load generator
+ * in another process, so it never shares the server's thread: wrk (one thread) when it is installed,
+ * else autocannon's CLI (BENCH_LOAD=wrk|autocannon chooses). Warm-up (2 s), then the measured window
+ * (10 s), 50 connections, pipelining 1, every request carrying `authorization: Bearer x` and
+ * `cookie: a=b` so redaction has work. The variants run in order, then in reverse (A…E, E…A); each
+ * variant's figure is the MEAN of its two runs (both are printed). CPU per request is the server
+ * process's (all threads) and its main thread's alone.
  *
  * Checked after every logging run: the server stops, the logger drains, and what it stored (rows in
  * `request_logs`, lines in pino's file) must equal the requests the server saw (warm-up included). That
- * count is also compared with autocannon's: completed ≤ seen ≤ sent (the difference is what was in flight
- * when autocannon stopped). A mismatch is printed loudly and fails the bench.
+ * count is also compared with the load generator's: completed ≤ seen ≤ sent (the difference is what was
+ * in flight when it stopped). A mismatch is printed loudly and fails the bench.
  *
  * Targets (issue 5): Tally ≥ 0.85× bare, and faster than pino-http.
  * Prints a table, then as its last line `{"bench":"fastify",…,"ratio":<tally vs bare>}`.
@@ -30,11 +32,11 @@
  * profiler in the server, through the inspector) and prints CPU µs per request by area and by function
  * against bare; a full run does so by itself when Tally misses 0.85× bare (BENCH_PROFILE=0: never).
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatProfile, type ProfileSummary, summarizeProfile } from './support/cpu-profile.js';
 import type { ServerCommand, ServerDone, ServerMark, ServerReady, ServerVariant } from './support/fastify-protocol.js';
@@ -54,6 +56,17 @@ const PROFILE = process.env.BENCH_PROFILE;
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SERVER = fileURLToPath(new URL('./support/fastify-server.ts', import.meta.url));
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon');
+/**
+ * The load generator: `wrk` (C, one epoll thread) when installed, else autocannon (Node). On 2 vCPUs
+ * autocannon takes most of a core to drive bare Fastify, which leaves a logger's second thread (pino's
+ * transport, Tally's store) little CPU to run on; wrk drives a higher load with less. BENCH_LOAD picks.
+ */
+const LOAD = (process.env.BENCH_LOAD ?? (hasWrk() ? 'wrk' : 'autocannon')) as 'wrk' | 'autocannon';
+if (LOAD !== 'wrk' && LOAD !== 'autocannon') throw new Error(`BENCH_LOAD must be wrk or autocannon, got ${LOAD}`);
+
+function hasWrk(): boolean {
+  return spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
+}
 
 interface Variant {
   key: ServerVariant;
@@ -117,12 +130,14 @@ interface Load {
   p99: number;
 }
 
-/** One autocannon run in its own process (the CLI with `--json`). */
-async function autocannon(port: number, seconds: number): Promise<Load> {
-  const args = [AUTOCANNON, '-c', String(CONNECTIONS), '-p', String(PIPELINING), '-d', String(seconds), '-n', '-j'];
-  for (const h of HEADERS) args.push('-H', h);
-  args.push(`http://127.0.0.1:${port}/`);
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** A run of the chosen load generator against the server on `port`. */
+function load(port: number, seconds: number): Promise<Load> {
+  return LOAD === 'wrk' ? wrk(port, seconds) : autocannon(port, seconds);
+}
+
+/** Runs a load generator's process to its end; resolves with its stdout. */
+async function runTool(command: string, args: string[]): Promise<string> {
+  const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   let err = '';
@@ -133,7 +148,58 @@ async function autocannon(port: number, seconds: number): Promise<Load> {
     child.once('exit', resolve);
   });
   children.delete(child);
-  if (code !== 0) throw new Error(`autocannon exited with ${code}: ${err.trim()}`);
+  if (code !== 0) throw new Error(`${basename(command)} exited with ${code}: ${err.trim()}`);
+  return out;
+}
+
+/** wrk's `done` hook, printing its summary as one JSON line (latencies in µs). */
+const WRK_REPORT = `done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests":%d,"duration_us":%d,"errors":%d,"status":%d,"timeout":%d,"p50_us":%d,"p99_us":%d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+`;
+
+/**
+ * One wrk run (one thread, whole seconds). wrk counts completed responses only; with pipelining 1 a
+ * connection has at most one request unanswered, so `sent` ≤ completed + connections.
+ */
+async function wrk(port: number, seconds: number): Promise<Load> {
+  const script = join(workRoot, 'wrk-report.lua');
+  writeFileSync(script, WRK_REPORT);
+  const args = ['-t', '1', '-c', String(CONNECTIONS), '-d', `${Math.max(1, Math.round(seconds))}s`, '-s', script];
+  for (const h of HEADERS) args.push('-H', h.replace('=', ': '));
+  args.push(`http://127.0.0.1:${port}/`);
+  const out = await runTool('wrk', args);
+  const r = JSON.parse(out.trim().split('\n').pop() as string) as {
+    requests: number;
+    duration_us: number;
+    errors: number;
+    status: number;
+    timeout: number;
+    p50_us: number;
+    p99_us: number;
+  };
+  const secondsRun = r.duration_us / 1e6;
+  return {
+    completed: r.requests,
+    sent: r.requests + CONNECTIONS,
+    ok2xx: r.requests - r.status,
+    problems: r.errors + r.status + r.timeout,
+    seconds: secondsRun,
+    rps: r.requests / secondsRun,
+    p50: r.p50_us / 1000,
+    p99: r.p99_us / 1000,
+  };
+}
+
+/** One autocannon run in its own process (the CLI with `--json`). */
+async function autocannon(port: number, seconds: number): Promise<Load> {
+  const args = [AUTOCANNON, '-c', String(CONNECTIONS), '-p', String(PIPELINING), '-d', String(seconds), '-n', '-j'];
+  for (const h of HEADERS) args.push('-H', h);
+  args.push(`http://127.0.0.1:${port}/`);
+  const out = await runTool(process.execPath, args);
   const r = JSON.parse(out.trim().split('\n').pop() as string) as {
     requests: { total: number; sent: number };
     latency: { p50: number; p99: number };
@@ -163,6 +229,8 @@ interface Run {
   windowRequests: number;
   /** Server CPU µs per request over the measured window (all its threads). */
   cpuUsPerRequest: number;
+  /** The same, the main (serving) thread alone; undefined where /proc does not tell it. */
+  mainCpuUsPerRequest?: number;
   /** Tally: records in the tracker's queue when the measured window ended. */
   queuedAtEnd?: number;
   /** Tally: logs stored per second during the measured window (what the storage kept up with). */
@@ -186,28 +254,32 @@ async function runOnce(variant: Variant, profileTo?: (file: string) => void): Pr
   children.add(child);
   try {
     const { port } = await nextMessage<ServerReady>(child, 'ready', 60_000, 'server');
-    const warm = await autocannon(port, WARMUP_S);
+    const warm = await load(port, WARMUP_S);
     const m0 = await ask<ServerMark>(child, { type: profileTo ? 'profile-start' : 'mark' });
     const t0 = performance.now();
-    const load = await autocannon(port, MEASURE_S);
+    const measured = await load(port, MEASURE_S);
     const m1 = await ask<ServerMark>(child, { type: 'mark' });
     const windowS = (performance.now() - t0) / 1000;
     const done = await ask<ServerDone>(child, { type: 'stop' }, 600_000);
     await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(undefined)));
     if (done.error) throw new Error(`server: ${done.error}`);
-    if (warm.problems + load.problems > 0) {
-      throw new Error(`${warm.problems + load.problems} non-2xx responses, errors or timeouts`);
+    if (warm.problems + measured.problems > 0) {
+      throw new Error(`${warm.problems + measured.problems} non-2xx responses, errors or timeouts`);
     }
     if (profileTo) profileTo(join(dir, `${variant.key}.cpuprofile`));
     return {
-      load,
+      load: measured,
       windowRequests: m1.served - m0.served,
       cpuUsPerRequest: ((m1.cpuSeconds - m0.cpuSeconds) * 1e6) / Math.max(1, m1.served - m0.served),
+      mainCpuUsPerRequest:
+        m0.mainCpuSeconds === undefined || m1.mainCpuSeconds === undefined
+          ? undefined
+          : ((m1.mainCpuSeconds - m0.mainCpuSeconds) * 1e6) / Math.max(1, m1.served - m0.served),
       queuedAtEnd: m1.queued,
       storedRps: m0.stored === undefined || m1.stored === undefined ? undefined : (m1.stored - m0.stored) / windowS,
       served: done.served,
-      completed: warm.completed + load.completed,
-      sent: warm.sent + load.sent,
+      completed: warm.completed + measured.completed,
+      sent: warm.sent + measured.sent,
       stored: variant.logs ? done.stored : undefined,
       drainMs: done.drainMs,
       note: done.note || undefined,
@@ -229,12 +301,12 @@ function loud(message: string): void {
   console.error(`\n${bar}\n!!! ${message}\n${bar}\n`);
 }
 
-/** Stored = seen by the server (exact); completed ≤ seen ≤ sent (autocannon's own counts). */
+/** Stored = seen by the server (exact); completed ≤ seen ≤ sent (the load generator's own counts). */
 function check(variant: Variant, run: Run): string {
   const inFlight = run.served - run.completed;
-  const parts = [`seen ${run.served}`, `autocannon completed ${run.completed} (+${inFlight} in flight at stop)`];
+  const parts = [`seen ${run.served}`, `${LOAD} completed ${run.completed} (+${inFlight} in flight at stop)`];
   if (run.served < run.completed || run.served > run.sent) {
-    const message = `${variant.key}: server saw ${run.served} requests, autocannon completed ${run.completed} and sent ${run.sent}`;
+    const message = `${variant.key}: server saw ${run.served} requests, ${LOAD} completed ${run.completed} and sent ${run.sent}`;
     warnings.push(message);
     loud(`COUNT MISMATCH ${message}`);
   }
@@ -263,7 +335,7 @@ async function measure(variant: Variant): Promise<void> {
     checks.get(variant.key)?.push(verdict);
     console.error(
       `  ${variant.key.padEnd(11)} ${fmt(run.load.rps, 0).padStart(7)} req/s  p99 ${run.load.p99} ms  ` +
-        `${fmt(run.cpuUsPerRequest, 1)} µs cpu/req  ${verdict}; drain ${fmt(run.drainMs / 1000, 2)} s` +
+        `${fmt(run.cpuUsPerRequest, 1)} µs cpu/req (main thread ${fmt(run.mainCpuUsPerRequest ?? null, 1)})  ${verdict}; drain ${fmt(run.drainMs / 1000, 2)} s` +
         (run.storedRps !== undefined ? `; stored ${fmt(run.storedRps, 0)}/s in the window` : '') +
         (run.queuedAtEnd !== undefined ? `, ${run.queuedAtEnd} queued at its end` : '') +
         (run.note ? `; ${run.note}` : ''),
@@ -278,7 +350,7 @@ async function measure(variant: Variant): Promise<void> {
 async function main(): Promise<void> {
   console.error(
     `fastify bench${QUICK ? ' (quick)' : ''}: warm-up ${WARMUP_S} s + ${MEASURE_S} s measured per run, ` +
-      `${CONNECTIONS} connections, pipelining ${PIPELINING}, autocannon in its own process`,
+      `${CONNECTIONS} connections, pipelining ${PIPELINING}, ${LOAD} in its own process`,
   );
   for (const [i, order] of ORDERS.entries()) {
     console.error(`order ${order.map((v) => v.key).join(', ')}${i === 0 ? '' : ' (reversed)'}`);
@@ -350,6 +422,7 @@ function report(): void {
     'stored/s',
     'p50/p99 ms',
     'cpu µs/req',
+    'main thread',
     'runs (req/s)',
   ];
   const table = (ORDERS[0] ?? []).map((v) => {
@@ -370,6 +443,7 @@ function report(): void {
       v.key.startsWith('tally') ? fmt(mean(rs.map((r) => r.storedRps ?? 0)), 0) : '',
       `${fmt(mean(rs.map((r) => r.load.p50)), 1)}/${fmt(mean(rs.map((r) => r.load.p99)), 1)}`,
       fmt(mean(rs.map((r) => r.cpuUsPerRequest)), 1),
+      fmt(mean(rs.flatMap((r) => (r.mainCpuUsPerRequest === undefined ? [] : [r.mainCpuUsPerRequest]))), 1),
       rs.map((r) => fmt(r.load.rps, 0)).join(', '),
     ];
   });
@@ -379,7 +453,7 @@ function report(): void {
       `after ${WARMUP_S} s warm-up; req/s = mean of ${ORDERS.length} run(s) a variant ` +
       `(${ORDERS.length > 1 ? 'in order, then reversed' : 'one order'}), each on a fresh server process`,
   );
-  printTable(header, table, [0, 4, 8]);
+  printTable(header, table, [0, 4, 9]);
   console.log('');
   console.log('stored vs requests (warm-up included; "seen" = the server\'s own count):');
   for (const v of ORDERS[0] ?? []) {
@@ -409,6 +483,7 @@ function report(): void {
     JSON.stringify({
       bench: 'fastify',
       quick: QUICK,
+      load_generator: LOAD,
       connections: CONNECTIONS,
       measured_s: MEASURE_S,
       stat: 'mean',

@@ -34,6 +34,8 @@ export interface ServerMark {
   served: number;
   /** This process's CPU seconds so far (all threads: the pino worker counts too). */
   cpuSeconds: number;
+  /** CPU seconds of the main thread alone (the one serving requests), where /proc tells it. */
+  mainCpuSeconds?: number;
   /** Tally only: log records waiting in the tracker's queue (a backlog the store has not taken yet). */
   queued?: number;
   /** Tally only: logs stored so far (committed by the writer; the null sink: delivered). */

@@ -15,7 +15,7 @@
  * Every variant counts requests on the HTTP server's `request` event (one listener, the same for all).
  * On `stop` it closes, drains the logger and counts what the logger stored, then exits.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
@@ -27,7 +27,13 @@ import { createDirectSink, createStore, createWriter } from '@tally/store';
 import Fastify from 'fastify';
 import pino from 'pino';
 import { pinoHttp } from 'pino-http';
-import { PINO_REDACT_PATHS, type ServerCommand, type ServerVariant, sendToParent } from './fastify-protocol.js';
+import {
+  PINO_REDACT_PATHS,
+  type ServerCommand,
+  type ServerMark,
+  type ServerVariant,
+  sendToParent,
+} from './fastify-protocol.js';
 
 const [variant, workDir] = process.argv.slice(2) as [ServerVariant, string];
 if (!['bare', 'pino', 'pino-redact', 'tally', 'tally-inline', 'tally-null'].includes(variant) || !workDir) {
@@ -159,6 +165,31 @@ function cpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
+/** CPU seconds of the main (server) thread alone, from /proc (Linux; undefined elsewhere). */
+function mainCpuSeconds(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+/** USER_HZ: 100 on every Linux this runs on (`getconf CLK_TCK`). */
+const CLOCK_TICKS = 100;
+
+function mark(): ServerMark {
+  return {
+    type: 'mark',
+    served,
+    cpuSeconds: cpuSeconds(),
+    mainCpuSeconds: mainCpuSeconds(),
+    queued: queued(),
+    stored: storedSoFar(),
+  };
+}
+
 process.on('message', (message: ServerCommand) => {
   void handle(message).catch((error: Error) =>
     sendToParent({
@@ -173,14 +204,14 @@ process.on('message', (message: ServerCommand) => {
 
 async function handle(message: ServerCommand): Promise<void> {
   if (message.type === 'mark') {
-    await sendToParent({ type: 'mark', served, cpuSeconds: cpuSeconds(), queued: queued(), stored: storedSoFar() });
+    await sendToParent(mark());
   } else if (message.type === 'profile-start') {
     profiler = new Session();
     profiler.connect();
     await profiler.post('Profiler.enable');
     await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
     await profiler.post('Profiler.start');
-    await sendToParent({ type: 'mark', served, cpuSeconds: cpuSeconds(), queued: queued(), stored: storedSoFar() });
+    await sendToParent(mark());
   } else if (message.type === 'stop') {
     if (profiler) {
       const { profile } = await profiler.post('Profiler.stop');
