@@ -25,9 +25,33 @@ import {
  * s3rver runs in its own process: its ListObjectsV2 continuation tokens are DES-encrypted, which
  * OpenSSL 3 only allows with the legacy provider (without it, any listing past 1000 keys is a 500).
  * It exits when its stdin closes, so a crashed test run leaves nothing behind.
+ *
+ * One fix makes it behave as S3 does: S3 replaces an object atomically (a GET returns one whole PUT),
+ * while s3rver writes into the object's file in place, so two PUTs of one key can interleave their
+ * bytes, and it answers before the file is flushed. Its putObject is replaced by one that writes a
+ * temp file (a name its listing ignores) and renames it over the object.
  */
 const S3RVER_MAIN = `
+const { createHash } = require('crypto');
+const { mkdir, rename, writeFile } = require('fs/promises');
+const { dirname, join } = require('path');
 const S3rver = require(process.argv[1]);
+const FilesystemStore = require(join(dirname(process.argv[1]), 'stores', 'filesystem.js'));
+let temps = 0;
+FilesystemStore.prototype.putObject = async function (object) {
+  const chunks = [];
+  if (Buffer.isBuffer(object.content)) chunks.push(object.content);
+  else for await (const chunk of object.content) chunks.push(chunk);
+  const content = Buffer.concat(chunks);
+  const md5 = createHash('md5').update(content).digest('hex');
+  const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
+  await mkdir(dirname(objectPath), { recursive: true });
+  const temp = objectPath + '.' + process.pid + '.' + ++temps + '.tmp';
+  await writeFile(temp, content);
+  await rename(temp, objectPath);
+  await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+  return { size: content.length, md5 };
+};
 const server = new S3rver({ address: '127.0.0.1', port: Number(process.argv[2]), silent: true, directory: process.argv[3] });
 server.run().then(() => process.stdout.write('ready\\n'), (e) => { console.error(e); process.exit(1); });
 process.stdin.on('end', () => process.exit(0)).resume();
