@@ -50,7 +50,11 @@ export function startScheduler(
       const previous = cron.previousRuns(1)[0];
       const last = await lastSuccess(ctx.store.sql, name);
       if (previous && (last === undefined || last < previous.getTime())) {
-        ctx.onProgress?.(`${name}: missed the run of ${previous.toISOString()}, running now`);
+        ctx.onProgress?.(
+          last === undefined
+            ? `${name}: first run on this database, running now`
+            : `${name}: missed the run of ${previous.toISOString()}, running now`,
+        );
         await run(name);
       }
     }
