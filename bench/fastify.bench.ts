@@ -9,6 +9,8 @@
  *                server's process (`createStore({ worker: true })`);
  *   tally-inline the same with writer and PGlite on the server's own thread (diagnostic: what the
  *                worker thread buys);
+ *   tally-pg     the same storing into Postgres at 127.0.0.1 (a fresh schema, dropped after the run), store
+ *                and writer on the same worker thread (diagnostic: Postgres instead of PGlite, same box);
  *   tally-null   the plugin and tracker into a sink that only counts (diagnostic: the cost without storage).
  *
  * Each run is a fresh server process (bench/support/fastify-server.ts under tsx) and the load generator
@@ -43,6 +45,7 @@ import type { ServerCommand, ServerDone, ServerMark, ServerReady, ServerVariant 
 import { fmt, round } from './support/figures.js';
 import { printTable, runBench } from './support/harness.js';
 import { nextMessage } from './support/ipc.js';
+import { type BenchPostgres, benchPostgres } from './support/pg.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const WARMUP_S = QUICK ? 0.3 : 2;
@@ -81,6 +84,7 @@ const VARIANTS: Variant[] = [
   { key: 'pino-redact', label: 'Fastify + pino-http + redact (same headers)', logs: true },
   { key: 'tally', label: 'Fastify + Tally (redaction, PGlite on a worker thread)', logs: true },
   { key: 'tally-inline', label: 'Fastify + Tally, PGlite on the server thread (diagnostic)', logs: true },
+  { key: 'tally-pg', label: 'Fastify + Tally, storing into Postgres (diagnostic)', logs: true },
   { key: 'tally-null', label: 'Fastify + Tally, null sink (no storage; diagnostic)', logs: true },
 ];
 
@@ -91,7 +95,7 @@ const VARIANTS: Variant[] = [
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const CHOSEN = ONLY ? VARIANTS.filter((v) => ONLY.includes(v.key)) : VARIANTS;
 const ORDERS: Variant[][] = QUICK
-  ? [CHOSEN.filter((v) => v.key !== 'pino-redact' && v.key !== 'tally-null' && v.key !== 'tally-inline')]
+  ? [CHOSEN.filter((v) => ['bare', 'pino', 'tally'].includes(v.key))]
   : [CHOSEN, [...CHOSEN].reverse()];
 
 // ---------------------------------------------------------------- processes and cleanup
@@ -99,14 +103,17 @@ const ORDERS: Variant[][] = QUICK
 const workRoot = mkdtempSync(join(tmpdir(), 'tally-bench-fastify-'));
 const children = new Set<ChildProcess>();
 
-function cleanup(): void {
+/** Postgres for the tally-pg variant, connected when it first runs. */
+let pg: BenchPostgres | undefined;
+
+async function cleanup(): Promise<void> {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   rmSync(workRoot, { recursive: true, force: true });
+  await pg?.cleanup();
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    cleanup();
-    process.exit(130);
+    void cleanup().finally(() => process.exit(130));
   });
 }
 
@@ -245,7 +252,13 @@ interface Run {
 
 async function runOnce(variant: Variant, profileTo?: (file: string) => void): Promise<Run> {
   const dir = mkdtempSync(join(workRoot, `${variant.key}-`));
-  const child = fork(SERVER, [variant.key, dir], {
+  let schema: string | undefined;
+  if (variant.key === 'tally-pg') {
+    pg ??= benchPostgres({ name: 'fastify' });
+    await pg.ensureReachable();
+    schema = pg.newSchema();
+  }
+  const child = fork(SERVER, [variant.key, dir, ...(schema ? [schema] : [])], {
     cwd: REPO_ROOT,
     execArgv: ['--import', 'tsx'],
     env: process.env,
@@ -288,6 +301,7 @@ async function runOnce(variant: Variant, profileTo?: (file: string) => void): Pr
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     children.delete(child);
     rmSync(dir, { recursive: true, force: true });
+    if (schema) await pg?.dropSchema(schema);
   }
 }
 
@@ -476,7 +490,7 @@ function report(): void {
   for (const f of failures) console.log(`FAILED ${f}`);
 
   const ratioVsBare = round(ratioOf('tally', 'bare'), 3);
-  const rowsOk = ['pino', 'pino-redact', 'tally', 'tally-inline', 'tally-null'].every((k) =>
+  const rowsOk = ['pino', 'pino-redact', 'tally', 'tally-inline', 'tally-pg', 'tally-null'].every((k) =>
     (runs.get(k as ServerVariant) ?? []).every((r) => r.stored === r.served),
   );
   console.log(
@@ -498,6 +512,8 @@ function report(): void {
       tally_stored_ratio_vs_bare: round(ratioOfStored('tally'), 3),
       tally_inline_rps: round(rps('tally-inline'), 0),
       tally_inline_ratio_vs_bare: round(ratioOf('tally-inline', 'bare'), 3),
+      tally_pg_rps: round(rps('tally-pg'), 0),
+      tally_pg_ratio_vs_bare: round(ratioOf('tally-pg', 'bare'), 3),
       tally_null_rps: round(rps('tally-null'), 0),
       tally_null_ratio_vs_bare: round(ratioOf('tally-null', 'bare'), 3),
       pino_ratio_vs_bare: round(ratioOf('pino', 'bare'), 3),

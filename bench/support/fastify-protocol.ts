@@ -5,7 +5,7 @@
  * stored and exits.
  */
 
-export type ServerVariant = 'bare' | 'pino' | 'pino-redact' | 'tally' | 'tally-inline' | 'tally-null';
+export type ServerVariant = 'bare' | 'pino' | 'pino-redact' | 'tally' | 'tally-inline' | 'tally-pg' | 'tally-null';
 
 /** Headers the Tally plugin redacts by default (packages/fastify DEFAULT_REDACTED_HEADERS), for pino's `redact`. */
 export const PINO_REDACT_PATHS = [

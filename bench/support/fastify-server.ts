@@ -10,6 +10,8 @@
  *                exactly-once writer → PGlite in <workDir>/pglite; the writer and PGlite on a worker
  *                thread of this process (`createStore({ worker: true })`).
  *   tally-inline the same with PGlite and the writer on the server's own thread (diagnostic).
+ *   tally-pg     the same storing into Postgres (127.0.0.1, the schema given as a third argument), store
+ *                and writer on a worker thread as for PGlite (diagnostic: the engine is the difference).
  *   tally-null   the plugin and tracker into a sink that only counts (no storage): the hot path's cost.
  *
  * Every variant counts requests on the HTTP server's `request` event (one listener, the same for all).
@@ -27,6 +29,7 @@ import { createDirectSink, createStore, createWriter } from '@tally/store';
 import Fastify from 'fastify';
 import pino from 'pino';
 import { pinoHttp } from 'pino-http';
+import { PG_URL } from './pg.js';
 import {
   PINO_REDACT_PATHS,
   type ServerCommand,
@@ -35,9 +38,13 @@ import {
   sendToParent,
 } from './fastify-protocol.js';
 
-const [variant, workDir] = process.argv.slice(2) as [ServerVariant, string];
-if (!['bare', 'pino', 'pino-redact', 'tally', 'tally-inline', 'tally-null'].includes(variant) || !workDir) {
-  throw new Error(`usage: fastify-server.ts <variant> <workDir>; got ${process.argv.slice(2)}`);
+const [variant, workDir, pgSchema] = process.argv.slice(2) as [ServerVariant, string, string | undefined];
+if (
+  !['bare', 'pino', 'pino-redact', 'tally', 'tally-inline', 'tally-pg', 'tally-null'].includes(variant) ||
+  !workDir ||
+  (variant === 'tally-pg' && !pgSchema)
+) {
+  throw new Error(`usage: fastify-server.ts <variant> <workDir> [<pg schema>]; got ${process.argv.slice(2)}`);
 }
 
 const app = Fastify();
@@ -77,14 +84,15 @@ if (variant === 'pino' || variant === 'pino-redact') {
     const leaked = variant === 'pino-redact' && text.includes('Bearer x');
     return { stored: lines, note: leaked ? 'an unredacted authorization value is in the log' : undefined };
   };
-} else if (variant === 'tally' || variant === 'tally-inline') {
+} else if (variant === 'tally' || variant === 'tally-inline' || variant === 'tally-pg') {
   const spoolDir = join(workDir, 'spool');
   // `nice`: the store thread takes the CPU the server leaves (see createStore's `worker` option).
-  const store = await createStore({
-    kind: 'pglite',
-    dataDir: join(workDir, 'pglite'),
-    worker: variant === 'tally' && { nice: 19 },
-  });
+  // Postgres: the parent's fresh schema (it drops it afterwards), the same worker thread and priority.
+  const store = await createStore(
+    variant === 'tally-pg'
+      ? { kind: 'postgres', url: PG_URL, schema: pgSchema as string, worker: { nice: 19 } }
+      : { kind: 'pglite', dataDir: join(workDir, 'pglite'), worker: variant === 'tally' && { nice: 19 } },
+  );
   await store.migrate();
   const writer = createWriter({ store, spoolDir });
   // With the store on its own thread the server can serve faster than PGlite stores, and the backlog
