@@ -35,7 +35,7 @@
  * against bare; a full run does so by itself when Tally misses 0.85× bare (BENCH_PROFILE=0: never).
  */
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -174,7 +174,7 @@ end
  */
 async function wrk(port: number, seconds: number): Promise<Load> {
   const script = join(workRoot, 'wrk-report.lua');
-  writeFileSync(script, WRK_REPORT);
+  if (!existsSync(script)) writeFileSync(script, WRK_REPORT);
   const args = ['-t', '1', '-c', String(CONNECTIONS), '-d', `${Math.max(1, Math.round(seconds))}s`, '-s', script];
   for (const h of HEADERS) args.push('-H', h.replace('=', ': '));
   args.push(`http://127.0.0.1:${port}/`);
@@ -280,14 +280,15 @@ async function runOnce(variant: Variant, profileTo?: (file: string) => void): Pr
       throw new Error(`${warm.problems + measured.problems} non-2xx responses, errors or timeouts`);
     }
     if (profileTo) profileTo(join(dir, `${variant.key}.cpuprofile`));
+    const usPerRequest = (s0: number, s1: number) => ((s1 - s0) * 1e6) / Math.max(1, m1.served - m0.served);
     return {
       load: measured,
       windowRequests: m1.served - m0.served,
-      cpuUsPerRequest: ((m1.cpuSeconds - m0.cpuSeconds) * 1e6) / Math.max(1, m1.served - m0.served),
+      cpuUsPerRequest: usPerRequest(m0.cpuSeconds, m1.cpuSeconds),
       mainCpuUsPerRequest:
         m0.mainCpuSeconds === undefined || m1.mainCpuSeconds === undefined
           ? undefined
-          : ((m1.mainCpuSeconds - m0.mainCpuSeconds) * 1e6) / Math.max(1, m1.served - m0.served),
+          : usPerRequest(m0.mainCpuSeconds, m1.mainCpuSeconds),
       queuedAtEnd: m1.queued,
       storedRps: m0.stored === undefined || m1.stored === undefined ? undefined : (m1.stored - m0.stored) / windowS,
       served: done.served,
@@ -490,8 +491,8 @@ function report(): void {
   for (const f of failures) console.log(`FAILED ${f}`);
 
   const ratioVsBare = round(ratioOf('tally', 'bare'), 3);
-  const rowsOk = ['pino', 'pino-redact', 'tally', 'tally-inline', 'tally-pg', 'tally-null'].every((k) =>
-    (runs.get(k as ServerVariant) ?? []).every((r) => r.stored === r.served),
+  const rowsOk = VARIANTS.filter((v) => v.logs).every((v) =>
+    (runs.get(v.key) ?? []).every((r) => r.stored === r.served),
   );
   console.log(
     JSON.stringify({

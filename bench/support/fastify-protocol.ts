@@ -5,7 +5,16 @@
  * stored and exits.
  */
 
-export type ServerVariant = 'bare' | 'pino' | 'pino-redact' | 'tally' | 'tally-inline' | 'tally-pg' | 'tally-null';
+export const SERVER_VARIANTS = [
+  'bare',
+  'pino',
+  'pino-redact',
+  'tally',
+  'tally-inline',
+  'tally-pg',
+  'tally-null',
+] as const;
+export type ServerVariant = (typeof SERVER_VARIANTS)[number];
 
 /** Headers the Tally plugin redacts by default (packages/fastify DEFAULT_REDACTED_HEADERS), for pino's `redact`. */
 export const PINO_REDACT_PATHS = [

@@ -33,17 +33,14 @@ import { PG_URL } from './pg.js';
 import {
   PINO_REDACT_PATHS,
   type ServerCommand,
+  SERVER_VARIANTS,
   type ServerMark,
   type ServerVariant,
   sendToParent,
 } from './fastify-protocol.js';
 
 const [variant, workDir, pgSchema] = process.argv.slice(2) as [ServerVariant, string, string | undefined];
-if (
-  !['bare', 'pino', 'pino-redact', 'tally', 'tally-inline', 'tally-pg', 'tally-null'].includes(variant) ||
-  !workDir ||
-  (variant === 'tally-pg' && !pgSchema)
-) {
+if (!SERVER_VARIANTS.includes(variant) || !workDir || (variant === 'tally-pg' && !pgSchema)) {
   throw new Error(`usage: fastify-server.ts <variant> <workDir> [<pg schema>]; got ${process.argv.slice(2)}`);
 }
 
@@ -173,6 +170,9 @@ function cpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
+/** USER_HZ: 100 on every Linux this runs on (`getconf CLK_TCK`). */
+const CLOCK_TICKS = 100;
+
 /** CPU seconds of the main (server) thread alone, from /proc (Linux; undefined elsewhere). */
 function mainCpuSeconds(): number | undefined {
   try {
@@ -184,8 +184,6 @@ function mainCpuSeconds(): number | undefined {
     return undefined;
   }
 }
-/** USER_HZ: 100 on every Linux this runs on (`getconf CLK_TCK`). */
-const CLOCK_TICKS = 100;
 
 function mark(): ServerMark {
   return {
