@@ -23,11 +23,25 @@ export interface EventDefinition<P extends Record<string, Field> = Record<string
   readonly required?: readonly R[];
   /** Accept keys the schema does not declare (untyped at compile time as well). Default false. */
   readonly allowExtra?: boolean;
+  /**
+   * What a run-time check does with top-level properties the schema does not declare, overriding the
+   * tenant's and the server's setting for this event. `allowExtra: true` means `allow`.
+   */
+  readonly unplanned?: UnplannedPolicy;
   /** Default sampling rate in (0, 1] for this event; the tracker's `sampling` option overrides it. */
   readonly sampleRate?: number;
 }
 
 export type EventDefinitions = Record<string, EventDefinition>;
+
+/**
+ * Properties an event carries that its catalog entry does not declare (Segment Protocols calls them
+ * unplanned): `reject` the event (TALLY_UNKNOWN_PROPERTY), `allow` them through unchecked, or `strip`
+ * them and keep the rest. Only top-level keys: a declared object property keeps its exact shape.
+ */
+export type UnplannedPolicy = 'reject' | 'allow' | 'strip';
+
+export const UNPLANNED_POLICIES: readonly UnplannedPolicy[] = ['reject', 'allow', 'strip'];
 
 export interface Catalog<E extends EventDefinitions = EventDefinitions> {
   readonly events: E;
@@ -52,7 +66,14 @@ export type EventProps<C extends Catalog, N extends EventName<C>> =
     : never;
 
 export type ValidationResult =
-  { ok: true; properties: Record<string, JsonValue>; redacted: number } | { ok: false; error: TallyValidationError };
+  | {
+      ok: true;
+      properties: Record<string, JsonValue>;
+      redacted: number;
+      /** Undeclared top-level keys let through (`allow`) or removed (`strip`); absent when there were none. */
+      unplanned?: { policy: 'allow' | 'strip'; keys: string[] };
+    }
+  | { ok: false; error: TallyValidationError };
 
 export interface ValidatorOptions {
   /** Largest serialized properties object in UTF-8 bytes. Default 2048. */
@@ -66,11 +87,14 @@ export interface ValidatorOptions {
    * Default false: the result never shares an object with the input.
    */
   reuseInput?: boolean;
+  /** Undeclared top-level properties of events that set no policy of their own. Default `reject`. */
+  unplanned?: UnplannedPolicy;
 }
 
 export const DEFAULT_MAX_PROPERTIES_BYTES = 2048;
 
-export type Validator = (name: string, properties: unknown) => ValidationResult;
+/** `unplanned`: this call's policy (a tenant's), in place of the validator's default. */
+export type Validator = (name: string, properties: unknown, unplanned?: UnplannedPolicy) => ValidationResult;
 
 const NAME_MAX = 200;
 
@@ -156,7 +180,8 @@ export function createValidator(
   const sanitizeOptions = { maxBytes, pii: pii.mode, isPii };
   const events = catalog.events;
   const shapes = options.reuseInput ? new Map<string, Shape>() : undefined;
-  return (name, properties) => {
+  const defaultPolicy = options.unplanned ?? 'reject';
+  return (name, properties, unplanned) => {
     if (shapes !== undefined && typeof name === 'string') {
       let shape = shapes.get(name);
       if (shape === undefined && Object.hasOwn(events, name)) {
@@ -178,7 +203,19 @@ export function createValidator(
     const def = events[name] as EventDefinition;
     const clean = sanitizeProperties(properties, sanitizeOptions, name);
     if (!clean.ok) return clean;
-    const issue = checkObject(def.properties, def.required ?? [], def.allowExtra === true, clean.value, '');
+    const policy = def.unplanned ?? (def.allowExtra === true ? 'allow' : (unplanned ?? defaultPolicy));
+    let value = clean.value;
+    let extra: string[] | undefined;
+    if (policy !== 'reject') {
+      for (const key in value) if (!Object.hasOwn(def.properties, key)) (extra ??= []).push(key);
+      if (extra !== undefined && policy === 'strip') {
+        // A new object: with reuseInput the sanitized value may be the caller's own.
+        const kept: Record<string, JsonValue> = {};
+        for (const key in value) if (Object.hasOwn(def.properties, key)) kept[key] = value[key] as JsonValue;
+        value = kept;
+      }
+    }
+    const issue = checkObject(def.properties, def.required ?? [], policy === 'allow', value, '');
     if (issue) {
       return {
         ok: false,
@@ -189,7 +226,9 @@ export function createValidator(
         ),
       };
     }
-    return { ok: true, properties: clean.value, redacted: clean.redacted };
+    return extra === undefined || policy === 'reject'
+      ? { ok: true, properties: value, redacted: clean.redacted }
+      : { ok: true, properties: value, redacted: clean.redacted, unplanned: { policy, keys: extra } };
   };
 }
 

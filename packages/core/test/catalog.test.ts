@@ -143,6 +143,26 @@ describe('validation', () => {
     expect(code('page_viewed', { path: '/', ref: 'x' })).toBe('ok');
   });
 
+  it('unplanned properties: reject, allow or strip top-level keys; per call, per validator, per event', () => {
+    const props = { orderId: 'o', amount: 1, coupon: 'x', shipping: { city: 'a' } };
+    const strict = createValidator(catalog);
+    expect(strict('order_placed', props).ok).toBe(false);
+    const allowed = strict('order_placed', props, 'allow');
+    expect(allowed).toMatchObject({ ok: true, properties: props, unplanned: { policy: 'allow', keys: ['coupon'] } });
+    const stripped = createValidator(catalog, { unplanned: 'strip', reuseInput: true })('order_placed', props);
+    expect(stripped).toMatchObject({ ok: true, unplanned: { policy: 'strip', keys: ['coupon'] } });
+    expect(stripped.ok && stripped.properties).toEqual({ orderId: 'o', amount: 1, shipping: { city: 'a' } });
+    expect(props.coupon).toBe('x'); // the caller's object is never changed
+    // Declared keys are still checked, and nested objects keep their exact shape.
+    expect(strict('order_placed', { ...props, amount: 'one' }, 'allow').ok).toBe(false);
+    const nested = strict('order_placed', { orderId: 'o', amount: 1, shipping: { city: 'a', floor: 2 } }, 'allow');
+    expect(nested.ok ? 'ok' : nested.error.code).toBe('TALLY_UNKNOWN_PROPERTY');
+    // Nothing unplanned: no marker. An event's own policy wins over the call's.
+    expect(strict('order_placed', { orderId: 'o', amount: 1 }, 'allow')).not.toHaveProperty('unplanned');
+    const own = defineCatalog({ e: { properties: { a: t.string() }, unplanned: 'reject' } });
+    expect(createValidator(own)('e', { a: 'x', b: 1 }, 'allow').ok).toBe(false);
+  });
+
   it('TALLY_PAYLOAD_TOO_LARGE past 2 KB, measured in UTF-8 bytes; the limit is configurable', () => {
     expect(code('page_viewed', { path: 'x'.repeat(2000) })).toBe('ok');
     expect(code('page_viewed', { path: 'x'.repeat(2100) })).toBe('TALLY_PAYLOAD_TOO_LARGE');
