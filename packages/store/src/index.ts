@@ -24,7 +24,9 @@ export {
   ensureTenant,
   findKeyOwner,
   hashKey,
+  KEY_SCOPES,
   type KeyOwner,
+  type KeyScope,
   listApiKeys,
   listTenants,
   revokeApiKey,
@@ -62,3 +64,17 @@ export {
   type TableStats,
   withJobLock,
 } from './lifecycle.js';
+export {
+  countQuarantine,
+  expireQuarantine,
+  listQuarantine,
+  QUARANTINE_ITEM_MAX_BYTES,
+  type QuarantinedEvent,
+  type QuarantineEntry,
+  quarantineEvents,
+  type QuarantineFilter,
+  quarantineTenants,
+  removeQuarantined,
+  trimQuarantine,
+  updateQuarantined,
+} from './quarantine.js';
