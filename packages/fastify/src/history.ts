@@ -3,7 +3,17 @@
  * provides); authorization is by construction: every query is scoped to the caller's tenant and user,
  * runs under row-level security, and another user's id answers 404, the same as a missing one.
  */
-import { ErrorCodes, type HistoryDetail, type HistoryItem, type HistoryQuery, isUuid } from '@tally/core';
+import {
+  type ErrorCode,
+  ErrorCodes,
+  type HistoryDetail,
+  type HistoryItem,
+  type HistoryQuery,
+  httpStatusOf,
+  isTallyError,
+  isUuid,
+  TallyError,
+} from '@tally/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export interface HistoryCaller {
@@ -29,8 +39,6 @@ export interface HistoryOptions {
 
 const MAX_LIMIT = 200;
 
-class BadQuery extends Error {}
-
 export function historyRoutes(app: FastifyInstance, options: HistoryOptions): void {
   const prefix = options.prefix ?? '/api/history';
   const defaultLimit = options.defaultLimit ?? 50;
@@ -38,7 +46,7 @@ export function historyRoutes(app: FastifyInstance, options: HistoryOptions): vo
   async function caller(request: FastifyRequest, reply: FastifyReply): Promise<HistoryCaller | undefined> {
     const who = await options.authenticate(request);
     if (!who) {
-      void reply.code(401).send(error(ErrorCodes.UNAUTHORIZED, 'sign in to see your request history'));
+      void refuse(reply, ErrorCodes.UNAUTHORIZED, 'sign in to see your request history');
       return undefined;
     }
     return who;
@@ -51,7 +59,7 @@ export function historyRoutes(app: FastifyInstance, options: HistoryOptions): vo
     try {
       query = { ...who, ...parseQuery(request.query as Record<string, unknown>, defaultLimit) };
     } catch (e) {
-      if (e instanceof BadQuery) return reply.code(400).send(error(ErrorCodes.BAD_QUERY, e.message));
+      if (isTallyError(e)) return refuse(reply, e.code, e.message);
       throw e;
     }
     // One row more than the page tells whether there is a next page without a count.
@@ -69,7 +77,7 @@ export function historyRoutes(app: FastifyInstance, options: HistoryOptions): vo
     if (!who) return reply;
     const { id } = request.params as { id: string };
     const log = isUuid(id) ? await options.source.requestLog(who.tenantId, who.userId, id) : undefined;
-    if (!log) return reply.code(404).send(error(ErrorCodes.NOT_FOUND, 'no such request in your history'));
+    if (!log) return refuse(reply, ErrorCodes.NOT_FOUND, 'no such request in your history');
     return log;
   });
 }
@@ -78,7 +86,7 @@ function parseQuery(q: Record<string, unknown>, defaultLimit: number) {
   const one = (name: string): string | undefined => {
     const v = q[name];
     if (v === undefined) return undefined;
-    if (typeof v !== 'string') throw new BadQuery(`${name} must be given once`);
+    if (typeof v !== 'string') throw badQuery(`${name} must be given once`);
     return v;
   };
   const out: {
@@ -95,21 +103,21 @@ function parseQuery(q: Record<string, unknown>, defaultLimit: number) {
   if (limit !== undefined) {
     const n = Number(limit);
     if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT)
-      throw new BadQuery(`limit must be an integer from 1 to ${MAX_LIMIT}`);
+      throw badQuery(`limit must be an integer from 1 to ${MAX_LIMIT}`);
     out.limit = n;
   }
   for (const name of ['from', 'to'] as const) {
     const v = one(name);
     if (v === undefined) continue;
     const ms = Date.parse(v);
-    if (Number.isNaN(ms)) throw new BadQuery(`${name} must be an ISO 8601 date-time`);
+    if (Number.isNaN(ms)) throw badQuery(`${name} must be an ISO 8601 date-time`);
     out[name] = new Date(ms).toISOString();
   }
-  if (out.from && out.to && out.from >= out.to) throw new BadQuery('from must be before to');
+  if (out.from && out.to && out.from >= out.to) throw badQuery('from must be before to');
   const status = one('status');
   if (status !== undefined) {
     const m = /^([2-5])xx$/.exec(status);
-    if (!m) throw new BadQuery('status must be 2xx, 3xx, 4xx or 5xx');
+    if (!m) throw badQuery('status must be 2xx, 3xx, 4xx or 5xx');
     out.statusClass = Number(m[1]);
   }
   const route = one('route');
@@ -127,11 +135,17 @@ function encodeCursor(ts: string, id: string): string {
 function decodeCursor(cursor: string): { ts: string; id: string } {
   const [ts, id, extra] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   if (extra !== undefined || !ts || !id || Number.isNaN(Date.parse(ts)) || !isUuid(id)) {
-    throw new BadQuery('cursor is not one this API gave out');
+    throw badQuery('cursor is not one this API gave out');
   }
   return { ts, id };
 }
 
-function error(code: string, message: string) {
-  return { error: { code, message } };
+/** A malformed or out-of-range parameter: answered 400 with its code, never thrown past the route. */
+function badQuery(message: string): TallyError {
+  return new TallyError(ErrorCodes.BAD_QUERY, message);
+}
+
+/** Answers `{error:{code,message}}` with the code's own HTTP status. */
+function refuse(reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
+  return reply.code(httpStatusOf(code)).send({ error: { code, message } });
 }
