@@ -1,3 +1,5 @@
+export type { AbortSignalLike, PlatformAbortSignal } from './abort.js';
+export * from './backoff.js';
 export * from './catalog.js';
 export { productCatalog } from './catalogs/product.js';
 export { supportBotCatalog } from './catalogs/support-bot.js';
@@ -7,6 +9,7 @@ export * from './errors.js';
 export * from './pii.js';
 export { type Sanitized, type SanitizeOptions, sanitizeProperties, utf8Length } from './sanitize.js';
 export * from './schema.js';
+export type { SendOptions, SendResult, Sink } from './sink.js';
 export { canonicalTime, isoTime, parseTime } from './time.js';
 export * from './uuidv7.js';
 export * from './request-log.js';

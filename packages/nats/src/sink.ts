@@ -4,8 +4,7 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { ErrorCodes, TallyError } from '@tally/core';
-import type { SendResult, Sink } from '@tally/node';
+import { ErrorCodes, type SendResult, type Sink, TallyError } from '@tally/core';
 import { publishBatch } from './publisher.js';
 
 export interface NatsSinkOptions {

@@ -20,6 +20,7 @@ import {
 } from '@nats-io/jetstream';
 import {
   applyBatchContext,
+  backoffDelay,
   type BatchHandler,
   type EventBatch,
   ErrorCodes,
@@ -30,7 +31,6 @@ import {
   type Transport,
   type TransportStats,
 } from '@tally/core';
-import { backoffDelay } from '@tally/node';
 import { publishBatch } from './publisher.js';
 import { DAY_MS, ensureConsumer, ensureStream } from './stream.js';
 

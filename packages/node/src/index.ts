@@ -1,6 +1,16 @@
-export { backoffDelay, parseRetryAfter, sleep } from './backoff.js';
+// Sinks, their results and the retry timing are shared with @tally/store and @tally/nats, so they live in
+// core; the SDK re-exports them, as it always has.
+export {
+  type BackoffOptions,
+  backoffDelay,
+  parseRetryAfter,
+  RETRY_AFTER_CAP_MS,
+  type SendOptions,
+  type SendResult,
+  type Sink,
+  sleep,
+} from '@tally/core';
 export { currentContext, type TrackContext, withContext } from './context.js';
-export type { SendOptions, SendResult, Sink } from './sink.js';
 export { type ConsoleSinkOptions, createConsoleSink } from './sinks/console.js';
 export { createHttpSink, type HttpSinkOptions } from './sinks/http.js';
 export { createMemorySink, type MemorySink } from './sinks/memory.js';

@@ -12,6 +12,7 @@ import { channel } from 'node:diagnostics_channel';
 import { setMaxListeners } from 'node:events';
 import { resolve } from 'node:path';
 import {
+  backoffDelay,
   type Catalog,
   createValidator,
   DEFAULT_PII_POLICY,
@@ -27,6 +28,9 @@ import {
   type PiiPolicy,
   REQUEST_LOG_EVENT,
   type RequestLogRecord,
+  type SendResult,
+  type Sink,
+  sleep,
   checkRequestLog,
   reserveIdInto,
   TallyConfigError,
@@ -34,11 +38,9 @@ import {
   type TallyEvent,
   type Validator,
 } from '@tally/core';
-import { backoffDelay, sleep } from './backoff.js';
 import { currentContext, type TrackContext, withContext } from './context.js';
 import { Deduper } from './dedupe.js';
 import { type Pending, PendingQueue } from './pending-queue.js';
-import type { SendResult, Sink } from './sink.js';
 import { Spool } from './spool.js';
 import { VERSION } from './version.js';
 

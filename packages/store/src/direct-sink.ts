@@ -2,8 +2,7 @@
  * The SDK's `direct` sink: events and request logs go from the tracker through the exactly-once writer
  * into the store of this process, with no collector in between (the "worker writes to the DB" design).
  */
-import { ErrorCodes, TallyError } from '@tally/core';
-import type { SendResult, Sink } from '@tally/node';
+import { ErrorCodes, type SendResult, type Sink, TallyError } from '@tally/core';
 import { writeEnvelopes } from './envelopes.js';
 import type { Writer } from './writer.js';
 

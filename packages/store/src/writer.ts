@@ -16,15 +16,17 @@
 import { appendFile, mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  backoffDelay,
   type BatchRejection,
   checkRequestLog,
   ErrorCodes,
   isoTime,
   isUuid,
   parseTime,
+  sleep,
   TallyConfigError,
 } from '@tally/core';
-import { backoffDelay, isProcessAlive, sleep } from '@tally/node';
+import { isProcessAlive } from './process-alive.js';
 import type { EventRow, RequestLogRow } from './rows.js';
 import type { Store } from './store.js';
 import { OPEN_WRITER, type WorkerBackedStore } from './store-worker-protocol.js';

@@ -1,6 +1,5 @@
 import type { Writable } from 'node:stream';
-import type { TallyEvent } from '@tally/core';
-import type { Sink } from '../sink.js';
+import type { Sink, TallyEvent } from '@tally/core';
 
 export interface ConsoleSinkOptions {
   /** Where to write. Default: process.stdout. */

@@ -12,12 +12,13 @@ import {
   encodeBatch,
   ErrorCodes,
   isoTime,
+  parseRetryAfter,
+  type SendResult,
+  type Sink,
   TallyConfigError,
   TallyError,
   type TallyEvent,
 } from '@tally/core';
-import { parseRetryAfter } from '../backoff.js';
-import type { SendResult, Sink } from '../sink.js';
 
 const gzip = promisify(gzipCb);
 

@@ -1,5 +1,4 @@
-import type { TallyEvent } from '@tally/core';
-import type { Sink } from '../sink.js';
+import type { Sink, TallyEvent } from '@tally/core';
 
 export interface MemorySink extends Sink {
   /** Every event delivered, in delivery order. */

@@ -1,13 +1,16 @@
 /**
- * A sink delivers finished batches somewhere: the collector over HTTP, stdout, memory, and later the
- * database writer (`direct`) and NATS JetStream. Sinks do one attempt and say what happened; the tracker
- * owns retries, backoff, splitting and spooling, so every sink gets them the same way.
+ * A sink delivers finished batches somewhere: the collector over HTTP, stdout or memory (@tally/node), the
+ * database writer (`direct`, @tally/store), NATS JetStream (@tally/nats). Sinks do one attempt and say what
+ * happened; the SDK's tracker owns retries, backoff, splitting and spooling, so every sink gets them the
+ * same way. The interface lives in core so the packages implementing it need not depend on the SDK.
  */
-import type { BatchRejection, TallyError, TallyEvent } from '@tally/core';
+import type { PlatformAbortSignal } from './abort.js';
+import type { BatchRejection, TallyEvent } from './envelope.js';
+import type { TallyError } from './errors.js';
 
 export interface SendOptions {
   /** Aborted when the tracker gives up waiting (shutdown deadline): stop and report `retry`. */
-  signal: AbortSignal;
+  signal: PlatformAbortSignal;
 }
 
 /** What became of one attempt. Returned, never thrown: delivery is a hot path with expected failures. */

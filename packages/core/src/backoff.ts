@@ -1,3 +1,5 @@
+import type { AbortSignalLike, PlatformAbortSignal } from './abort.js';
+
 /** Exponential backoff with full jitter (AWS's "full jitter"): spreads retries of many clients apart. */
 export interface BackoffOptions {
   /** First delay ceiling in ms. */
@@ -28,22 +30,32 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/** setTimeout and clearTimeout are global in every runtime core targets; typed locally as crypto is in uuidv7.ts. */
+interface Timers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(timer: unknown): void;
+}
+
 /**
  * Resolves after `ms`, or at once when the signal aborts; true when it slept the whole time.
- * The timer is unref'd: a process must never stay alive just to retry (its exit hook spools instead).
+ * On Node the timer is unref'd: a process must never stay alive just to retry (its exit hook spools instead).
  */
-export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+export function sleep(ms: number, signal?: PlatformAbortSignal): Promise<boolean> {
+  // Looked up per call, not captured at load, so fake timers installed later (tests) still apply.
+  const timers = globalThis as unknown as Timers;
+  const aborts = signal as AbortSignalLike | undefined;
   return new Promise((resolve) => {
-    if (signal?.aborted) return resolve(false);
+    if (aborts?.aborted) return resolve(false);
     const onAbort = () => {
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
       resolve(false);
     };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+    const timer = timers.setTimeout(() => {
+      aborts?.removeEventListener('abort', onAbort);
       resolve(true);
     }, ms);
-    timer.unref();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    // Node's Timeout has unref; browsers and Workers return a number, and nothing keeps them alive anyway.
+    (timer as { unref?: () => void }).unref?.();
+    aborts?.addEventListener('abort', onAbort, { once: true });
   });
 }
