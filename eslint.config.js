@@ -1,6 +1,70 @@
+import { readdirSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
+
+/**
+ * The package graph of DESIGN.md, one way only: core ← node ← fastify; core ← store ← server;
+ * core ← nats ← server. Each package's src may import these workspace packages and no other.
+ *
+ * Enforced with ESLint's own `no-restricted-imports`, per package folder, rather than TypeScript project
+ * references: references would need a composite tsconfig per package and `tsc -b` in every script, would
+ * only check the edges declared in them (not `node:` imports in core), and report a violation as a
+ * missing file; here the graph is one table, `npm run lint` fails on a wrong edge, and the message says
+ * which edges the package has. Dynamic `import()` is not checked by this rule (only the server uses it,
+ * for optional SDKs).
+ */
+const GRAPH = {
+  core: [],
+  node: ['core'],
+  store: ['core'],
+  nats: ['core'],
+  fastify: ['core', 'node'],
+  server: ['core', 'node', 'store', 'nats'],
+};
+
+// Every workspace folder, so a package added later is covered by the relative-path check at once.
+const PACKAGES = readdirSync(new URL('./packages/', import.meta.url), { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name);
+const unplaced = PACKAGES.filter((p) => !(p in GRAPH));
+if (unplaced.length > 0)
+  throw new Error(`eslint.config.js: give packages/${unplaced.join(', packages/')} a place in GRAPH`);
+
+function graphRules(pkg, deps) {
+  const others = Object.keys(GRAPH).filter((p) => p !== pkg && !deps.includes(p));
+  const patterns = [
+    {
+      regex: `^(\\.\\./)+(${PACKAGES.join('|')})/`,
+      message: 'Import another workspace package by its name (@tally/…), never by a relative path into its folder.',
+    },
+  ];
+  if (others.length > 0)
+    patterns.push({
+      regex: `^@tally/(${others.join('|')})(/|$)`,
+      message: `@tally/${pkg} ${deps.length ? `may import ${deps.map((d) => `@tally/${d}`).join(', ')} only` : 'imports no workspace package'}: the package graph of DESIGN.md (eslint.config.js).`,
+    });
+  const rules = {};
+  if (pkg === 'core') {
+    // Core runs on Workers, in browsers and on Node alike: no Node modules, no Node globals.
+    const nodeOnly = '@tally/core must stay free of Node-only APIs (it runs on Workers and in browsers too).';
+    patterns.push({ group: ['node:*'], message: nodeOnly });
+    rules['no-restricted-globals'] = [
+      'error',
+      ...['process', 'Buffer', 'global', '__dirname', '__filename', 'require', 'setImmediate', 'clearImmediate'].map(
+        (name) => ({ name, message: nodeOnly }),
+      ),
+    ];
+    rules['no-restricted-imports'] = [
+      'error',
+      { paths: builtinModules.map((name) => ({ name, message: nodeOnly })), patterns },
+    ];
+  } else {
+    rules['no-restricted-imports'] = ['error', { patterns }];
+  }
+  return { files: [`packages/${pkg}/src/**/*.ts`], rules };
+}
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '**/.tally/**', 'coverage/**'] },
@@ -18,4 +82,5 @@ export default tseslint.config(
     files: ['**/*.test.ts'],
     rules: { '@typescript-eslint/no-unused-expressions': 'off' },
   },
+  ...Object.entries(GRAPH).map(([pkg, deps]) => graphRules(pkg, deps)),
 );
