@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { TallyConfigError } from '@tally/core';
+import { TallyConfigError, UNPLANNED_POLICIES, type UnplannedPolicy } from '@tally/core';
 import type { StoreConfig } from '@tally/store';
 
 export interface NatsConfig {
@@ -30,6 +30,9 @@ export interface Config {
   rateLimit: { perSecond: number; burst: number };
   /** What the collector does with event names the catalog does not declare (per-tenant override in the DB). */
   unlisted: 'reject' | 'accept';
+  /** What the collector does with properties a catalog event does not declare (per-tenant override in the DB). */
+  unplanned: UnplannedPolicy;
+  quarantine: { maxRowsPerTenant: number; days: number };
   /** A module whose default export is a catalog (`defineCatalog`); unset: the built-in catalogs. */
   catalogModule?: string;
   lifecycle: LifecycleConfig;
@@ -113,6 +116,24 @@ export const SETTINGS = [
     env: 'TALLY_UNLISTED',
     default: 'reject',
     doc: '`reject` events whose name is not in the catalog (per event, `TALLY_UNKNOWN_EVENT`) or `accept` them unchecked, marked `context.unlisted`. Per tenant: `tally tenants set <id> --unlisted accept`.',
+  },
+  {
+    flag: '--unplanned',
+    env: 'TALLY_UNPLANNED',
+    default: 'allow',
+    doc: 'Properties a catalog event does not declare: `allow` them (stored, their keys listed in `context.unplanned`), `strip` them (keys in `context.stripped`) or `reject` the event (`TALLY_UNKNOWN_PROPERTY`, quarantined). Per tenant: `tally tenants set <id> --unplanned reject`; per event: `unplanned` in the catalog.',
+  },
+  {
+    flag: '--quarantine-max-rows',
+    env: 'TALLY_QUARANTINE_MAX_ROWS',
+    default: '100000',
+    doc: 'Refused events kept per tenant for `tally rejected`; beyond it the oldest are dropped and counted (`tally_quarantine_dropped_total`).',
+  },
+  {
+    flag: '--quarantine-days',
+    env: 'TALLY_QUARANTINE_DAYS',
+    default: '30',
+    doc: 'Refused events older than this many days are deleted by the cleanup job.',
   },
   {
     flag: '--catalog',
@@ -254,6 +275,14 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
   if (unlisted !== 'reject' && unlisted !== 'accept') {
     throw new TallyConfigError(`TALLY_UNLISTED must be "reject" or "accept", not "${unlisted}"`);
   }
+  const unplanned = (get('unplanned') ?? 'allow') as UnplannedPolicy;
+  if (!UNPLANNED_POLICIES.includes(unplanned)) {
+    throw new TallyConfigError(`TALLY_UNPLANNED must be ${UNPLANNED_POLICIES.join(', ')}, not "${unplanned}"`);
+  }
+  const quarantine = {
+    maxRowsPerTenant: integer(get('quarantine-max-rows') ?? '100000', 'TALLY_QUARANTINE_MAX_ROWS', 1, 1e9),
+    days: integer(get('quarantine-days') ?? '30', 'TALLY_QUARANTINE_DAYS', 1, 36500),
+  };
   const catalog = get('catalog');
   const jobs = get('jobs') ?? 'on';
   if (jobs !== 'on' && jobs !== 'off') throw new TallyConfigError(`TALLY_JOBS must be "on" or "off", not "${jobs}"`);
@@ -291,6 +320,8 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     maxBodyBytes,
     rateLimit: { perSecond, burst },
     unlisted,
+    unplanned,
+    quarantine,
     catalogModule: catalog === undefined ? undefined : resolve(catalog),
     lifecycle,
   };

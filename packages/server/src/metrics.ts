@@ -17,6 +17,12 @@ export interface Metrics {
     r: { stored: number; duplicates: number; rejected: readonly { code: string }[] },
     seconds: number,
   ): void;
+  /** A refused event kept in the quarantine. */
+  quarantined(code: string): void;
+  /** Quarantined events dropped because their tenant reached the cap. */
+  quarantineDropped(n: number): void;
+  /** One step of `tally rejected replay`. */
+  replayed(r: { stored: number; duplicates: number; stillFailing: number }): void;
   /** A lifecycle job finished (ok, failed or skipped because another process ran it). */
   jobRun(job: string, outcome: string): void;
   /** Wires in the parts whose own stats are exported, and the health probes. */
@@ -92,8 +98,33 @@ export function createMetrics(): Metrics {
     registers,
   });
 
+  const quarantined = new Counter({
+    name: 'tally_events_quarantined_total',
+    help: 'Refused events kept in the quarantine (replayable), by error code',
+    labelNames: ['code'],
+    registers,
+  });
+  const quarantineDropped = new Counter({
+    name: 'tally_quarantine_dropped_total',
+    help: "Quarantined events dropped, oldest first, beyond their tenant's cap",
+    registers,
+  });
+  const replayed = new Counter({
+    name: 'tally_quarantine_replayed_total',
+    help: 'Quarantined events re-checked by a replay, by outcome (stored, duplicate, still_failing)',
+    labelNames: ['outcome'],
+    registers,
+  });
+
   return {
     registry,
+    quarantined: (code) => quarantined.inc({ code }),
+    quarantineDropped: (n) => quarantineDropped.inc(n),
+    replayed(r) {
+      replayed.inc({ outcome: 'stored' }, r.stored);
+      replayed.inc({ outcome: 'duplicate' }, r.duplicates);
+      replayed.inc({ outcome: 'still_failing' }, r.stillFailing);
+    },
     jobRun(job, outcome) {
       jobRuns.inc({ job, outcome });
       if (outcome === 'ok') jobSuccess.set({ job }, Date.now() / 1000);

@@ -26,6 +26,7 @@ import { buildCollector } from './collector.js';
 import type { Config } from './config.js';
 import { createKeyCache } from './key-cache.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { createQuarantine } from './quarantine.js';
 import { createRateLimiter } from './rate-limit.js';
 import { startScheduler } from './lifecycle/scheduler.js';
 import { startSnapshots } from './lifecycle/snapshots.js';
@@ -74,7 +75,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
 
     let firstKey: string | undefined;
     if ((await countApiKeys(store.sql)) === 0) {
-      firstKey = (await createApiKey(store.sql, 'default', 'created at first start')).key;
+      firstKey = (await createApiKey(store.sql, 'default', { name: 'created at first start' })).key;
     }
 
     const metrics = createMetrics();
@@ -161,6 +162,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
           target: archiveTarget,
           archiveAfterDays: config.lifecycle.archiveAfterDays,
           keepSnapshots: config.lifecycle.keepSnapshots,
+          quarantineDays: config.quarantine.days,
           onProgress: (line) => log.info(line),
         },
         config.lifecycle.schedules,
@@ -185,6 +187,8 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       maxBodyBytes: config.maxBodyBytes,
       rateLimit: config.rateLimit.perSecond,
       acceptUnlisted: config.unlisted === 'accept',
+      unplanned: config.unplanned,
+      quarantine: createQuarantine(store, { maxRowsPerTenant: config.quarantine.maxRowsPerTenant }, metrics),
       ready: () => dbUp && transport.healthy(),
       snapshot: () => snapshots.latest(),
       logger: log,

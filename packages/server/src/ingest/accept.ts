@@ -28,6 +28,7 @@ import {
   type RequestLogRecord,
   sanitizeProperties,
   type TallyEvent,
+  type UnplannedPolicy,
   utf8Length,
 } from '@tally/core';
 import { Unreadable } from './formats.js';
@@ -57,6 +58,8 @@ export interface AcceptOptions {
 export interface TenantPolicy {
   tenantId: string;
   acceptUnlisted: boolean;
+  /** Properties a catalog event does not declare (an event's own `unplanned` setting wins). */
+  unplanned: UnplannedPolicy;
 }
 
 export interface Accepted {
@@ -165,9 +168,15 @@ export function createAcceptor(options: AcceptOptions): Acceptor {
           JsonValue
         >;
       } else {
-        const checked = validator(name, e.properties);
-        if (checked.ok) properties = checked.properties;
-        else if (
+        const checked = validator(name, e.properties, tenant.unplanned);
+        if (checked.ok) {
+          properties = checked.properties;
+          if (checked.unplanned !== undefined) {
+            // The keys say what to declare in the catalog (allowed) or what was dropped (stripped).
+            ctx = ownContext(ctx, e.context);
+            ctx[checked.unplanned.policy === 'allow' ? 'unplanned' : 'stripped'] = checked.unplanned.keys;
+          }
+        } else if (
           checked.error.code === ErrorCodes.UNKNOWN_EVENT &&
           (tenant.acceptUnlisted || SYSTEM_EVENTS.has(name))
         ) {

@@ -22,7 +22,11 @@ type Json = Record<string, unknown>;
 
 /** A message that could not be read as an event at all; the acceptor rejects it with this reason. */
 export class Unreadable {
-  constructor(readonly reason: string) {}
+  constructor(
+    readonly reason: string,
+    /** The message as it came, for the quarantine. */
+    readonly raw: unknown,
+  ) {}
 }
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -47,7 +51,7 @@ export function parseSegment(body: unknown, tenantId: string, now: number, type?
   const items = body.batch.map((m: unknown) =>
     isObject(m) && (SEGMENT_TYPES as readonly unknown[]).includes(m.type)
       ? segmentMessage(m, m.type as SegmentType, shared, tenantId, now)
-      : new Unreadable(`message type must be one of ${SEGMENT_TYPES.join(', ')}`),
+      : new Unreadable(`message type must be one of ${SEGMENT_TYPES.join(', ')}`, m),
   );
   return { items, sentAt: body.sentAt, key };
 }

@@ -3,6 +3,7 @@
  * guarded so one process at a time runs a given job (Postgres advisory lock; in-process for PGlite).
  */
 import {
+  expireQuarantine,
   finishJobRun,
   pruneSnapshots,
   saveStorageStats,
@@ -23,6 +24,8 @@ export interface JobContext {
   target: ArchiveTarget;
   archiveAfterDays: number;
   keepSnapshots: number;
+  /** Set: the cleanup job also deletes refused events (the quarantine) received more than this many days ago. */
+  quarantineDays?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -45,7 +48,10 @@ async function work(name: JobName, ctx: JobContext): Promise<Record<string, numb
           `deleted ${r.deleted} rows of ${r.parts} parts; refused ${r.refused.length}: ${r.refused.map((x) => x.problem).join('; ')}`,
         );
       }
-      return { parts: r.parts, deleted: r.deleted };
+      const expired = ctx.quarantineDays === undefined ? 0 : await expireQuarantine(ctx.store.sql, ctx.quarantineDays);
+      if (expired > 0)
+        ctx.onProgress?.(`cleanup: deleted ${expired} refused events older than ${ctx.quarantineDays} days`);
+      return { parts: r.parts, deleted: r.deleted, quarantineExpired: expired };
     }
     case 'stats': {
       const s = await storageStats(ctx.store.sql);
