@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalTime, createPiiMatcher, DEFAULT_PII_KEYS, isoTime, parseTime, utf8Length } from '../src/index.js';
+import {
+  canonicalTime,
+  createPiiFinder,
+  createPiiMatcher,
+  DEFAULT_PII_KEYS,
+  isoTime,
+  parseTime,
+  utf8Length,
+} from '../src/index.js';
 
 describe('PII deny-list matching', () => {
   const isPii = createPiiMatcher(DEFAULT_PII_KEYS);
@@ -25,17 +33,104 @@ describe('PII deny-list matching', () => {
     'ipAddress',
     'ssn',
     'creditCard',
+    'credit card',
+    'access_token',
+    'refresh_token',
+    'id_token',
+    'apikey',
+    'x-api-key',
+    'X-Goog-Api-Key',
+    'stripe_secret_key',
+    'privateKey',
+    'session',
+    'billing_card_number',
+    'userIPAddress',
+    'credentials',
+    'passphrase',
   ])('%s is PII', (key) => expect(isPii(key)).toBe(true));
 
-  it.each(['zip', 'tokenCount', 'emailVerified', 'description', 'shipping', 'type', 'recipe', 'phoneticName'])(
-    '%s is not PII',
-    (key) => expect(isPii(key)).toBe(false),
-  );
+  it.each([
+    'zip',
+    'tokenCount',
+    'prompt_tokens',
+    'emailVerified',
+    'sessionId',
+    'description',
+    'shipping',
+    'type',
+    'recipe',
+    'phoneticName',
+    'keyboard',
+  ])('%s is not PII', (key) => expect(isPii(key)).toBe(false));
 
   it('uses a custom list', () => {
     const custom = createPiiMatcher(['nationalId']);
     expect(custom('national_id')).toBe(true);
     expect(custom('email')).toBe(false);
+  });
+});
+
+describe('PII finder (the cheap check before a text is scanned)', () => {
+  const isPii = createPiiMatcher(DEFAULT_PII_KEYS);
+  const find = createPiiFinder(DEFAULT_PII_KEYS);
+
+  it('finds nothing in text without a deny-listed word, and a candidate in each deny-listed key', () => {
+    for (const text of ['{"hello":"world"}', 'zip=12345&description=shipping', '{"tokenCount":3,"recipe":"x"}', '']) {
+      expect(find(text), text).toBe(-1);
+    }
+    expect(find('{"a":1,"api_key":"x"}')).toBe(8);
+    expect(find('?q=1&accessToken=x')).toBe(5);
+    expect(find('{"userIPAddress":1}')).toBe(6);
+    expect(find('a token here', 0, 3)).toBe(-1);
+    expect(find('a token here', 2)).toBe(2);
+  });
+
+  it('is a necessary condition: every key the matcher matches is found, in JSON, form and prose', () => {
+    let seed = 11;
+    const rand = (n: number) => (seed = (seed * 48271) % 2147483647) % n;
+    const pick = <T>(list: readonly T[]) => list[rand(list.length)] as T;
+    const prefixes = ['', 'user', 'x', 'client', 'my', 'billing', 'new', 'old2', 'X'];
+    const separators = ['', '_', '-', '.', ' ', '__', '\u00a0'];
+    const style = (word: string): string => {
+      switch (rand(4)) {
+        case 0:
+          return word;
+        case 1:
+          return word.toUpperCase();
+        case 2:
+          return word.charAt(0).toUpperCase() + word.slice(1);
+        default:
+          return [...word].map((c) => (rand(2) ? c.toUpperCase() : c)).join('');
+      }
+    };
+    let matched = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const entry = pick(DEFAULT_PII_KEYS);
+      // The entry cut into 1–3 words at random places, styled, joined by random separators.
+      const cuts = new Set([rand(entry.length + 1), rand(entry.length + 1)]);
+      const words: string[] = [];
+      let last = 0;
+      for (const cut of [...cuts].sort((a, b) => a - b)) {
+        if (cut > last) words.push(entry.slice(last, cut));
+        last = Math.max(last, cut);
+      }
+      words.push(entry.slice(last));
+      const prefix = pick(prefixes);
+      const body = words.filter(Boolean).map(style);
+      const key = (prefix ? [prefix, ...body] : body).map((w, j) => (j === 0 ? w : pick(separators) + w)).join('');
+      const trailer = rand(5) === 0 ? pick(separators) : '';
+      const full = key + trailer;
+      if (!isPii(full)) continue;
+      matched++;
+      for (const text of [`{"${full}":1}`, `a=1&${full}=x`, `said ${full}: x`, `${full}`]) {
+        expect(find(text), `${JSON.stringify(full)} in ${JSON.stringify(text)}`).toBeGreaterThanOrEqual(0);
+      }
+    }
+    expect(matched).toBeGreaterThan(5000);
+  });
+
+  it('treats every text as a candidate for a list it cannot walk', () => {
+    expect(createPiiFinder(['national$id'])('{"a":1}')).toBe(0);
   });
 });
 
