@@ -166,7 +166,7 @@ async function serveCommand(config: Config, out: Writable, err: Writable): Promi
   out.write(
     `tally ${VERSION}: starting on ${describeStore(config)}, transport ${config.nats ? `NATS ${config.nats.servers.join(',')} (stream ${config.nats.stream})` : 'in-process'}\n`,
   );
-  const server = await startServer(config, { out, logLevel: 'info' });
+  const server = await startServer(config, { out, logLevel: 'info', guardProcess: true });
   if (server.firstKey) {
     out.write(
       `\nFirst start: created tenant "default" and its write key (shown once, stored hashed):\n\n    ${server.firstKey}\n\n` +

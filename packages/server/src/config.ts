@@ -26,6 +26,8 @@ export interface Config {
   nats?: NatsConfig;
   /** Largest request body the collector reads, after gunzip. */
   maxBodyBytes: number;
+  /** How long a client may take to send a request, and how many may be connected at once. */
+  http: HttpLimits;
   /** Per-tenant token bucket: events per second (0 = off) and burst size. */
   rateLimit: { perSecond: number; burst: number };
   /** What the collector does with event names the catalog does not declare (per-tenant override in the DB). */
@@ -36,6 +38,19 @@ export interface Config {
   /** A module whose default export is a catalog (`defineCatalog`); unset: the built-in catalogs. */
   catalogModule?: string;
   lifecycle: LifecycleConfig;
+  /** `auto`: pretty on a terminal, JSON otherwise (decided where stdout is known). */
+  logFormat: 'auto' | 'pretty' | 'json';
+}
+
+export interface HttpLimits {
+  /** Request line and headers must arrive within this (slowloris). */
+  headersTimeoutMs: number;
+  /** The whole request, headers and body, must arrive within this. */
+  requestTimeoutMs: number;
+  /** A keep-alive connection idle this long between requests is closed. */
+  keepAliveTimeoutMs: number;
+  /** Open connections at once; more are closed on accept. */
+  maxConnections: number;
 }
 
 export interface LifecycleConfig {
@@ -81,6 +96,12 @@ export const SETTINGS = [
   { flag: '--host', env: 'TALLY_HOST', default: '127.0.0.1', doc: 'Address `tally serve` listens on.' },
   { flag: '--port', env: 'TALLY_PORT', default: '8787', doc: 'Port `tally serve` listens on (0: any free port).' },
   {
+    flag: '--log-format',
+    env: 'TALLY_LOG_FORMAT',
+    default: 'auto',
+    doc: '`pretty` (one readable line per record), `json` (pino) or `auto`: pretty when stdout is a terminal, JSON otherwise.',
+  },
+  {
     flag: '--nats-url',
     env: 'NATS_URL',
     default: '(unset: in-process)',
@@ -98,6 +119,30 @@ export const SETTINGS = [
     env: 'TALLY_MAX_BODY_BYTES',
     default: '5242880',
     doc: 'Largest request body, after gunzip (413 `TALLY_PAYLOAD_TOO_LARGE` above).',
+  },
+  {
+    flag: '--headers-timeout-ms',
+    env: 'TALLY_HEADERS_TIMEOUT_MS',
+    default: '10000',
+    doc: 'A client must send its request line and headers within this many ms of connecting or of its previous request, or gets 408 `TALLY_TIMEOUT` and is disconnected (slow-header attacks).',
+  },
+  {
+    flag: '--request-timeout-ms',
+    env: 'TALLY_REQUEST_TIMEOUT_MS',
+    default: '30000',
+    doc: 'A client must send its whole request, headers and body, within this many ms, or gets 408 `TALLY_TIMEOUT` and is disconnected (a stalled or trickled upload). At least the headers timeout.',
+  },
+  {
+    flag: '--keep-alive-timeout-ms',
+    env: 'TALLY_KEEP_ALIVE_TIMEOUT_MS',
+    default: '72000',
+    doc: "An idle keep-alive connection is closed after this many ms. Behind a load balancer, keep it above the balancer's idle timeout (60 s on AWS ALB).",
+  },
+  {
+    flag: '--max-connections',
+    env: 'TALLY_MAX_CONNECTIONS',
+    default: '10000',
+    doc: 'Open HTTP connections at once; a connection beyond it is closed as soon as it is accepted (`tally_connections_dropped_total`), the open ones are served. Mind the file descriptor limit (`ulimit -n`).',
   },
   {
     flag: '--rate-limit',
@@ -267,7 +312,12 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
 
   const port = integer(get('port') ?? '8787', 'TALLY_PORT', 0, 65535);
   const host = get('host') ?? '127.0.0.1';
+  const logFormat = get('log-format') ?? 'auto';
+  if (logFormat !== 'auto' && logFormat !== 'pretty' && logFormat !== 'json') {
+    throw new TallyConfigError(`TALLY_LOG_FORMAT must be "auto", "pretty" or "json", not "${logFormat}"`);
+  }
   const maxBodyBytes = integer(get('max-body-bytes') ?? '5242880', 'TALLY_MAX_BODY_BYTES', 1024, 1 << 30);
+  const http = httpLimits(get);
   const perSecond = integer(get('rate-limit') ?? '20000', 'TALLY_RATE_LIMIT', 0, 1e9);
   const burst = integer(get('rate-burst') ?? String(perSecond * 5), 'TALLY_RATE_BURST', 0, 1e10);
   if (perSecond > 0 && burst < 1) throw new TallyConfigError('TALLY_RATE_BURST must be at least 1 when a rate is set');
@@ -318,12 +368,32 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     port,
     nats,
     maxBodyBytes,
+    http,
     rateLimit: { perSecond, burst },
     unlisted,
     unplanned,
     quarantine,
     catalogModule: catalog === undefined ? undefined : resolve(catalog),
     lifecycle,
+    logFormat,
+  };
+}
+
+function httpLimits(get: (name: SettingName) => string | undefined): HttpLimits {
+  const HOUR = 3_600_000;
+  const headersTimeoutMs = integer(get('headers-timeout-ms') ?? '10000', 'TALLY_HEADERS_TIMEOUT_MS', 100, HOUR);
+  const requestTimeoutMs = integer(get('request-timeout-ms') ?? '30000', 'TALLY_REQUEST_TIMEOUT_MS', 100, HOUR);
+  // Node refuses a headers timeout longer than the request timeout (the request would time out first).
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new TallyConfigError(
+      `TALLY_HEADERS_TIMEOUT_MS (${headersTimeoutMs}) must not exceed TALLY_REQUEST_TIMEOUT_MS (${requestTimeoutMs}): the headers are part of the request`,
+    );
+  }
+  return {
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs: integer(get('keep-alive-timeout-ms') ?? '72000', 'TALLY_KEEP_ALIVE_TIMEOUT_MS', 100, HOUR),
+    maxConnections: integer(get('max-connections') ?? '10000', 'TALLY_MAX_CONNECTIONS', 1, 1_000_000),
   };
 }
 

@@ -25,6 +25,13 @@ export interface Metrics {
   replayed(r: { stored: number; duplicates: number; stillFailing: number }): void;
   /** A lifecycle job finished (ok, failed or skipped because another process ran it). */
   jobRun(job: string, outcome: string): void;
+  /**
+   * A bug caught at the last line of defence: `request` (a collector 500), `unhandledRejection`,
+   * `uncaughtException`. Any increase deserves an alert and a look at the log, which has the stack.
+   */
+  internalError(kind: string): void;
+  /** A connection closed on accept because the server already had --max-connections open. */
+  connectionDropped(): void;
   /** Wires in the parts whose own stats are exported, and the health probes. */
   watch(parts: { writer: Writer; transport: Transport; dbUp: () => boolean; natsUp?: () => boolean }): void;
 }
@@ -116,8 +123,22 @@ export function createMetrics(): Metrics {
     registers,
   });
 
+  const internalErrors = new Counter({
+    name: 'tally_internal_errors_total',
+    help: 'Bugs caught instead of crashing or answered 500, by kind (request, unhandledRejection, uncaughtException)',
+    labelNames: ['kind'],
+    registers,
+  });
+  const dropped = new Counter({
+    name: 'tally_connections_dropped_total',
+    help: 'Connections closed on accept because --max-connections were open',
+    registers,
+  });
+
   return {
     registry,
+    internalError: (kind) => internalErrors.inc({ kind }),
+    connectionDropped: () => dropped.inc(),
     quarantined: (code) => quarantined.inc({ code }),
     quarantineDropped: (n) => quarantineDropped.inc(n),
     replayed(r) {
