@@ -83,4 +83,25 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-unused-expressions': 'off' },
   },
   ...Object.entries(GRAPH).map(([pkg, deps]) => graphRules(pkg, deps)),
+  {
+    // One module reads the environment (DESIGN.md, Config), and tests read it through one helper. The
+    // child-process helper only hands PATH and HOME on to a `tally serve` it starts with an otherwise empty env.
+    files: ['packages/*/src/**/*.ts', 'packages/*/test/**/*.ts'],
+    ignores: [
+      'packages/server/src/config.ts',
+      'packages/node/test/support/service-gate.ts',
+      'packages/server/test/support/child-process.ts',
+    ],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'process',
+          property: 'env',
+          message:
+            'Read the environment in packages/server/src/config.ts (tests: packages/node/test/support/service-gate.ts).',
+        },
+      ],
+    },
+  },
 );

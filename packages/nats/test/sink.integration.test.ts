@@ -3,22 +3,14 @@
  * what the stream holds read back in order; plus the publish dedupe of a resent batch.
  */
 import { randomBytes } from 'node:crypto';
-import { connect as tcp } from 'node:net';
 import { applyBatchContext, type EventBatch, type TallyEvent } from '@tally/core';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { needs, probeNats } from '../../node/test/support/service-gate.js';
 import { type Harness, sinkConformance } from '../../node/test/support/sink-suite.js';
 import { connect, createNatsSink, ensureStream, jetstream, jetstreamManager } from '../src/index.js';
 
 const NATS_URL = 'nats://127.0.0.1:4222';
-const natsUp = await new Promise<boolean>((resolve) => {
-  const s = tcp(4222, '127.0.0.1');
-  s.once('connect', () => {
-    s.destroy();
-    resolve(true);
-  });
-  s.once('error', () => resolve(false));
-});
-if (!natsUp) console.warn('NATS is not reachable at 127.0.0.1:4222: the NATS sink tests are skipped (CI starts it).');
+const nats = await probeNats();
 
 /** A fresh stream; `read` returns every event in it, in stream order. */
 async function freshStream() {
@@ -62,9 +54,9 @@ const harness: Harness = {
   },
 };
 
-if (natsUp) sinkConformance(harness);
+needs(nats).describe('NATS sink against JetStream', () => sinkConformance(harness));
 
-describe.runIf(natsUp)('NATS sink', () => {
+needs(nats).describe('NATS sink', () => {
   it('the same batch published twice is one set of messages (Nats-Msg-Id dedupe)', async () => {
     const s = await freshStream();
     const sink = createNatsSink({ servers: NATS_URL, prefix: s.prefix });

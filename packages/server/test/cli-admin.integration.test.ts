@@ -4,7 +4,8 @@ import { createStore, findKeyOwner, hashKey } from '@tally/store';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../node/test/support/helpers.js';
 import { main } from '../src/index.js';
-import { NATS_URL, natsAvailable, pgAvailable, serveFor } from './support/services.js';
+import { needs } from '../../node/test/support/service-gate.js';
+import { NATS_URL, nats, pg, serveFor } from './support/services.js';
 
 function capture() {
   const stream = new PassThrough();
@@ -101,7 +102,7 @@ describe('tally doctor', () => {
     expect(r.out).toMatch(/nats\s+FAIL\s+.*nats-server running/);
   });
 
-  it.runIf(pgAvailable && natsAvailable)(
+  needs(pg, nats).it(
     'with NATS and a running server: stream checked, event published and read back',
     async () => {
       const s = await serveFor('postgres+nats');

@@ -6,22 +6,23 @@ import { createTracker } from '@tally/node';
 import { productCatalog } from '@tally/core';
 import { createNatsSink } from '@tally/nats';
 import postgres from 'postgres';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { tempDir } from '../../node/test/support/helpers.js';
 import { dropSchema, freshSchema } from '../../store/test/support/stores.js';
 import { spawnServe } from './support/child-process.js';
-import { NATS_URL, natsAvailable, natsNamespace, PG_URL, pgAvailable } from './support/services.js';
+import { needs } from '../../node/test/support/service-gate.js';
+import { NATS_URL, nats, natsNamespace, PG_URL, pg } from './support/services.js';
 
 const ns = natsNamespace();
 const schema = freshSchema();
 const data = tempDir('tally-crash-');
 afterAll(async () => {
-  if (natsAvailable) await ns.cleanup();
-  if (pgAvailable) await dropSchema(schema);
+  if (nats.met) await ns.cleanup();
+  if (pg.met) await dropSchema(schema);
   data.cleanup();
 });
 
-it.runIf(natsAvailable && pgAvailable)(
+needs(nats, pg).it(
   'kill -9 mid-stream, restart: every acknowledged event stored exactly once',
   async () => {
     const args = [

@@ -8,7 +8,8 @@ import { type BatchHandler, ErrorCodes, isoTime, type TallyEvent, type Transport
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../node/test/support/helpers.js';
 import { createMemoryTransport } from '../src/transport-memory.js';
-import { NATS_URL, natsAvailable, natsNamespace } from './support/services.js';
+import { needs } from '../../node/test/support/service-gate.js';
+import { NATS_URL, nats, natsNamespace } from './support/services.js';
 
 interface Kind {
   name: 'memory' | 'nats';
@@ -27,13 +28,21 @@ type OpenOptions = {
 
 const kinds: Kind[] = [
   { name: 'memory', queues: false, open: async () => createMemoryTransport() },
-  ...(natsAvailable
+  ...(needs(nats).runs
     ? [
         {
           name: 'nats' as const,
           queues: true,
-          open: (ns: Namespace, o: OpenOptions = {}) =>
-            createNatsTransport({ servers: [NATS_URL], stream: ns.stream, prefix: ns.prefix, durable: 'test', ...o }),
+          open: (ns: Namespace, o: OpenOptions = {}) => {
+            nats.assertMet();
+            return createNatsTransport({
+              servers: [NATS_URL],
+              stream: ns.stream,
+              prefix: ns.prefix,
+              durable: 'test',
+              ...o,
+            });
+          },
         },
       ]
     : []),

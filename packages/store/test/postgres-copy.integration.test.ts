@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createStore, createWriter, type EventRow, type RequestLogRow, type Store } from '../src/index.js';
 import { eventsBinary, requestLogsBinary } from '../src/store.js';
 import { tempDir } from '../../node/test/support/helpers.js';
+import { needs } from '../../node/test/support/service-gate.js';
 import {
   dropSchema,
   type Engine,
@@ -20,7 +21,7 @@ import {
   freshSchema,
   openStore,
   PG_URL,
-  pgAvailable,
+  pg,
   requestLog,
   withThrowawayDatabase,
 } from './support/stores.js';
@@ -99,7 +100,7 @@ function timeoutAfter(ms: number, what: string): Promise<never> {
   return new Promise((_, reject) => setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms`)), ms));
 }
 
-describe.each((pgAvailable ? ['pglite', 'postgres'] : ['pglite']) as Engine[])(
+describe.each((needs(pg).runs ? ['pglite', 'postgres'] : ['pglite']) as Engine[])(
   'COPY-escaped values round-trip: %s',
   (engine) => {
     let store: Store;
@@ -324,7 +325,7 @@ describe.each((pgAvailable ? ['pglite', 'postgres'] : ['pglite']) as Engine[])(
   },
 );
 
-describe.runIf(pgAvailable)('Postgres COPY path', () => {
+needs(pg).describe('Postgres COPY path', () => {
   let store: Store;
   let dispose: () => Promise<void>;
   const cleanups: (() => unknown)[] = [];
@@ -475,7 +476,7 @@ describe.runIf(pgAvailable)('Postgres COPY path', () => {
   });
 });
 
-describe.runIf(pgAvailable)('Postgres direct COPY of new events', () => {
+needs(pg).describe('Postgres direct COPY of new events', () => {
   const schemas: string[] = [];
   const stores: Store[] = [];
   /** One connection, so what the store's session holds (its temp tables) can be looked at. */

@@ -3,11 +3,12 @@
  * Tally's two cluster-wide roles exist (created by an administrator, or by an earlier migration), and
  * then to write and to read as a tenant.
  */
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { createStore } from '../src/index.js';
-import { eventRows, pgAvailable, withThrowawayDatabase } from './support/stores.js';
+import { needs } from '../../node/test/support/service-gate.js';
+import { eventRows, pg, withThrowawayDatabase } from './support/stores.js';
 
-describe.runIf(pgAvailable)('Postgres roles', () => {
+needs(pg).describe('Postgres roles', () => {
   it('a database owner without CREATEROLE migrates, writes and reads as a tenant once the roles exist', async () => {
     await withThrowawayDatabase('tally_owner', async (admin, name) => {
       for (const role of ['tally_service', 'tally_tenant']) {

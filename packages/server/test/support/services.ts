@@ -3,31 +3,18 @@
  * fresh stream and subject prefix per test, deleted afterwards), plus a started `tally serve`.
  */
 import { randomBytes } from 'node:crypto';
-import { connect as tcp } from 'node:net';
 import { connect, jetstreamManager } from '@tally/nats';
-import { dropSchema, freshSchema, PG_URL } from '../../../store/test/support/stores.js';
+import { dropSchema, freshSchema, PG_URL, pg } from '../../../store/test/support/stores.js';
 import { tempDir } from '../../../node/test/support/helpers.js';
+import { needs, probeNats } from '../../../node/test/support/service-gate.js';
 import { loadConfig, type Flags } from '../../src/config.js';
 import { type ServeOptions, type Server, startServer } from '../../src/serve.js';
 
-export { PG_URL };
+export { PG_URL, pg };
 export const NATS_URL = 'nats://127.0.0.1:4222';
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = tcp(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-export const pgAvailable = await portOpen(5432);
-export const natsAvailable = await portOpen(4222);
-if (!natsAvailable) console.warn('NATS is not reachable at 127.0.0.1:4222: its tests are skipped (CI starts it).');
-if (!pgAvailable) console.warn('Postgres is not reachable at 127.0.0.1:5432: its tests are skipped (CI starts it).');
+/** NATS JetStream: `needs(nats)` guards its tests (skipped when it is down, failed in CI); Postgres is `pg`. */
+export const nats = await probeNats();
 
 /** A unique NATS namespace: stream name and subject prefix no other test uses. */
 export function natsNamespace(): { stream: string; prefix: string; cleanup: () => Promise<void> } {
@@ -52,9 +39,9 @@ export type Backend = 'pglite' | 'postgres' | 'postgres+nats' | 'pglite+nats';
 
 export const backends: Backend[] = [
   'pglite',
-  ...(pgAvailable ? (['postgres'] as const) : []),
-  ...(natsAvailable ? (['pglite+nats'] as const) : []),
-  ...(pgAvailable && natsAvailable ? (['postgres+nats'] as const) : []),
+  ...(needs(pg).runs ? (['postgres'] as const) : []),
+  ...(needs(nats).runs ? (['pglite+nats'] as const) : []),
+  ...(needs(pg, nats).runs ? (['postgres+nats'] as const) : []),
 ];
 
 export interface TestServer {
@@ -67,6 +54,8 @@ export interface TestServer {
 
 /** `tally serve` on a free port, in a fresh data dir / schema / NATS namespace. */
 export async function serveFor(backend: Backend, extra: Flags = {}, options: ServeOptions = {}): Promise<TestServer> {
+  if (backend.startsWith('postgres')) pg.assertMet();
+  if (backend.endsWith('+nats')) nats.assertMet();
   const tmp = tempDir('tally-serve-');
   const schema = freshSchema();
   const ns = backend.endsWith('+nats') ? natsNamespace() : undefined;

@@ -4,36 +4,27 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isoTime, type TallyEvent, uuidv7 } from '@tally/core';
 import postgres from 'postgres';
 import { createStore, type EventRow, type RequestLogRow, type Store } from '../../src/index.js';
+import { needs, portOpen, probePostgres } from '../../../node/test/support/service-gate.js';
 
 export const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
-export function postgresUp(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(5432, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
+export const postgresUp = (): Promise<boolean> => portOpen(5432);
 
-export const pgAvailable = await postgresUp();
-if (!pgAvailable)
-  console.warn('Postgres is not reachable at 127.0.0.1:5432: its store tests are skipped (CI starts it).');
+/** The Postgres server: `needs(pg)` guards its tests (skipped when it is down, failed in CI). */
+export const pg = await probePostgres();
 
 /**
  * `-worker`: the same engine behind `createStore({ worker: true })`, owned by a worker thread with its
- * writers; every suite that runs on `engines` runs unchanged on these too.
+ * writers; every suite that runs on `engines` runs unchanged on these too. With Postgres down its engines
+ * are left out, unless the run requires it (CI): then they stay, and `openStore` fails them saying why.
  */
 export type Engine = 'pglite' | 'postgres' | 'pglite-worker' | 'postgres-worker';
-export const engines: Engine[] = pgAvailable
+export const engines: Engine[] = needs(pg).runs
   ? ['pglite', 'postgres', 'pglite-worker', 'postgres-worker']
   : ['pglite', 'pglite-worker'];
 
@@ -48,6 +39,7 @@ export async function withThrowawayDatabase(
   prefix: string,
   fn: (admin: postgres.Sql, name: string) => Promise<void>,
 ): Promise<void> {
+  pg.assertMet();
   const name = `${prefix}_${randomBytes(4).toString('hex')}`;
   const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
   try {
@@ -68,6 +60,7 @@ export async function openStore(
   engine: Engine,
   schema = freshSchema(),
 ): Promise<{ store: Store; dispose: () => Promise<void> }> {
+  if (isPostgres(engine)) pg.assertMet();
   const worker = engine.endsWith('-worker');
   // `pglite` on disk, as `tally serve` and apps run it (it stores by COPY: see pglite.ts); `pglite-worker`
   // in memory, which stores by INSERT … unnest. Between them the suites cover both ways.
