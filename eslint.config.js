@@ -9,11 +9,11 @@ import tseslint from 'typescript-eslint';
  * core ← nats ← server. Each package's src may import these workspace packages and no other.
  *
  * Enforced with ESLint's own `no-restricted-imports`, per package folder, rather than TypeScript project
- * references: references would need a composite tsconfig per package and `tsc -b` in every script, would
- * only check the edges declared in them (not `node:` imports in core), and report a violation as a
- * missing file; here the graph is one table, `npm run lint` fails on a wrong edge, and the message says
- * which edges the package has. Dynamic `import()` is not checked by this rule (only the server uses it,
- * for optional SDKs).
+ * references: those need a composite tsconfig per package and `tsc -b` in every script, still let an
+ * import of an unreferenced workspace package through (it resolves via node_modules), and say nothing
+ * about `node:` imports in core. Here the graph is one table, `npm run lint` fails on a wrong edge, and the
+ * message names the edges the package has. Dynamic `import()` is not checked by this rule (only the
+ * server uses it, for optional SDKs).
  */
 const GRAPH = {
   core: [],

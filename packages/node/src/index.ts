@@ -1,5 +1,5 @@
 // Sinks, their results and the retry timing are shared with @tally/store and @tally/nats, so they live in
-// core; the SDK re-exports them, as it always has.
+// core; the SDK re-exports them for apps that import them from here.
 export {
   type BackoffOptions,
   backoffDelay,
