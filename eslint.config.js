@@ -85,12 +85,12 @@ export default tseslint.config(
   ...Object.entries(GRAPH).map(([pkg, deps]) => graphRules(pkg, deps)),
   {
     // One module reads the environment (DESIGN.md, Config), and tests read it through one helper. The
-    // child-process helper only hands PATH and HOME on to a `tally serve` it starts with an otherwise empty env.
+    // child-process helpers only hand PATH and HOME on to a `tally serve` they start with an otherwise empty env.
     files: ['packages/*/src/**/*.ts', 'packages/*/test/**/*.ts'],
     ignores: [
       'packages/server/src/config.ts',
       'packages/node/test/support/service-gate.ts',
-      'packages/server/test/support/child-process.ts',
+      'packages/server/test/support/child-process*.ts',
     ],
     rules: {
       'no-restricted-properties': [
