@@ -14,6 +14,16 @@ export interface CapturedBody {
   truncated: boolean;
 }
 
+/** What a capture kept, before it is joined: `head`, then `omittedBytes` left out, then `tail`. */
+export interface BodyParts {
+  head: string;
+  /** The last bytes; when nothing was left out, simply the rest of the body after `head`. */
+  tail: string;
+  omittedBytes: number;
+  /** Total bytes the application sent. */
+  bytes: number;
+}
+
 type Chunk = string | Uint8Array;
 
 /** Where a capturing response keeps its capture (one symbol slot instead of closures per response). */
@@ -79,7 +89,7 @@ export class BodyCapture {
     while (this.tailBytes - (tail[0]?.length ?? 0) >= this.half) this.tailBytes -= (tail.shift() as Buffer).length;
   }
 
-  result(): CapturedBody {
+  parts(): BodyParts {
     const parts = this.head ?? [];
     const headText =
       parts.length === 1 && typeof parts[0] === 'string'
@@ -91,12 +101,20 @@ export class BodyCapture {
     let tail = this.tail ? Buffer.concat(this.tail) : undefined;
     if (tail && tail.length > this.half) tail = tail.subarray(tail.length - this.half);
     const tailLength = tail?.length ?? 0;
-    const omitted = this.total - this.headBytes - tailLength;
     // A kept string reads as its UTF-8 bytes would, except a lone surrogate: that becomes U+FFFD once encoded.
     const head = SURROGATE.test(headText) ? Buffer.from(headText, 'utf8').toString('utf8') : headText;
-    const tailText = tail ? tail.toString('utf8') : '';
-    const text = omitted > 0 ? `${head}…[${omitted} bytes omitted]…${tailText}` : head + tailText;
-    return { text, bytes: this.total, truncated: omitted > 0 };
+    return {
+      head,
+      tail: tail ? tail.toString('utf8') : '',
+      omittedBytes: this.total - this.headBytes - tailLength,
+      bytes: this.total,
+    };
+  }
+
+  result(): CapturedBody {
+    const { head, tail, omittedBytes, bytes } = this.parts();
+    const text = omittedBytes > 0 ? `${head}…[${omittedBytes} bytes omitted]…${tail}` : head + tail;
+    return { text, bytes, truncated: omittedBytes > 0 };
   }
 }
 

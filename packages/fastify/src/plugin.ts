@@ -3,19 +3,32 @@
  * id, reads the clock, puts one small object in a slot of the raw response and attaches two listeners
  * shared by all responses to its `finish` and `close` (`onResponse` misses client aborts; the raw events
  * see every request exactly once). No closures per request but the record's `finish`, no listener
- * removal (measured at ~2 µs a request). What costs (redacting headers, serializing and truncating the
- * request body, decoding the captured response) happens in `finish()` of the record, which the consumer
- * calls at batch time, off the response path.
+ * removal (measured at ~2 µs a request). What costs (redacting headers, the URL and the error,
+ * serializing, truncating and redacting the bodies) happens in `finish()` of the record, which the
+ * consumer calls at batch time, off the response path. What is redacted is decided in redact.ts.
  */
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ErrorCodes, formatId, type IdSeed, isoTime, REDACTED, type RequestLogRecord, reserveId } from '@tally/core';
+import {
+  DEFAULT_PII_KEYS,
+  ErrorCodes,
+  formatId,
+  type IdSeed,
+  isoTime,
+  REDACTED,
+  type RequestLogRecord,
+  reserveId,
+} from '@tally/core';
 import { BodyCapture, captureResponse } from './body-capture.js';
+import { Redactor } from './redact.js';
 
-/** Headers whose values are never logged, in any form (lowercase). */
+/**
+ * Headers whose values are never logged, in any form (lowercase). Any header named by the PII deny-list
+ * (`x-auth-token`, `x-goog-api-key`, `x-session`…) is redacted as well.
+ */
 export const DEFAULT_REDACTED_HEADERS: readonly string[] = [
   'authorization',
   'proxy-authorization',
@@ -23,6 +36,12 @@ export const DEFAULT_REDACTED_HEADERS: readonly string[] = [
   'set-cookie',
   'x-api-key',
 ];
+
+/** Headers holding a URL, whose query string is redacted as the request's own. */
+const URL_HEADERS = new Set(['referer', 'location', 'content-location']);
+
+/** Longest error message kept, in characters (after redaction, so the cut cannot expose a secret). */
+const MAX_ERROR_CHARS = 1024;
 
 /** Routes not logged unless asked for: health checks and scrapes would drown the history. */
 export const DEFAULT_EXCLUDED_ROUTES: readonly string[] = ['/health', '/healthz', '/readyz', '/livez', '/metrics'];
@@ -45,9 +64,13 @@ export interface RequestLogOptions {
   bodyLimit?: number;
   captureRequestBody?: boolean;
   captureResponseBody?: boolean;
-  /** Extra header names to redact (case-insensitive), on top of DEFAULT_REDACTED_HEADERS. */
+  /** Extra header names to redact (case-insensitive), on top of DEFAULT_REDACTED_HEADERS and the deny-list. */
   redactHeaders?: readonly string[];
-  /** JSON body paths to redact, dot-separated (`password`, `card.number`). */
+  /**
+   * Body paths to redact besides the deny-list's names (which are redacted at any depth): dot-separated
+   * from the root (`card.number`), arrays passed through (`items.card.number` covers every item); form
+   * fields by the same names (`card[number]`).
+   */
   redactBodyPaths?: readonly string[];
   /** Route templates to skip. Default DEFAULT_EXCLUDED_ROUTES. */
   exclude?: readonly string[];
@@ -110,6 +133,8 @@ class Pending implements PendingRequestLog {
   durationMs = 0;
   done = false;
   capture: BodyCapture | undefined = undefined;
+  /** The error Fastify's error handling saw, if any (its message is redacted at build time). */
+  error: unknown = undefined;
   readonly finish: () => RequestLog;
 
   constructor(
@@ -143,7 +168,7 @@ const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, 
     return;
   }
   const ipPolicy = options.ip ?? 'truncate';
-  const bodyPaths = (options.redactBodyPaths ?? []).map((p) => p.split('.'));
+  const redactor = new Redactor({ keys: DEFAULT_PII_KEYS, paths: options.redactBodyPaths });
   const captureBodies = options.captureResponseBody !== false;
 
   /** Completion, seen once per request: `finish` (sent in full) or `close` first (the client went away). */
@@ -186,6 +211,13 @@ const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, 
     next();
   });
 
+  // Runs only for requests that fail: the success path pays nothing for it.
+  app.addHook('onError', (_request, reply, error, next) => {
+    const pending = (reply.raw as LoggedResponse)[PENDING];
+    if (pending !== undefined) pending.error = error;
+    next();
+  });
+
   function build(pending: Pending): RequestLog {
     const { request, reply } = pending;
     let who: ReturnType<Identify>;
@@ -199,17 +231,16 @@ const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, 
     for (const name in requestHeaders) {
       const value = requestHeaders[name];
       if (value === undefined) continue;
-      headers[name] = redacted.has(name) ? REDACTED : Array.isArray(value) ? value.join(', ') : value;
+      headers[name] = headerValue(name, Array.isArray(value) ? value.join(', ') : value);
     }
     const responseHeaders = reply.getHeaders();
     for (const name in responseHeaders) {
       const value = responseHeaders[name];
       if (value === undefined) continue;
-      headers[responseKey(name)] = redacted.has(name.toLowerCase())
-        ? REDACTED
-        : Array.isArray(value)
-          ? value.join(', ')
-          : String(value);
+      headers[responseKey(name)] = headerValue(
+        name.toLowerCase(),
+        Array.isArray(value) ? value.join(', ') : String(value),
+      );
     }
     const log: RequestLog = {
       id: formatId(pending.seed),
@@ -217,7 +248,7 @@ const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, 
       requestId: String(request.id),
       method: request.method,
       route: pending.route,
-      url: request.url,
+      url: redactor.url(request.url),
       status: pending.status,
       durationMs: pending.durationMs,
       responseBytes: pending.capture?.total ?? Number(reply.getHeader('content-length') ?? 0),
@@ -235,22 +266,44 @@ const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, 
     const ua = requestHeaders['user-agent'];
     if (ua) log.userAgent = ua;
     if (options.captureRequestBody !== false && request.body !== undefined) {
-      const body = truncate(bodyText(request.body, bodyPaths), bodyLimit);
+      const body = requestBody(request.body, requestHeaders['content-type']);
       log.requestBody = body.text;
       log.bodyTruncated = body.truncated;
     }
     if (pending.capture) {
-      const body = pending.capture.result();
-      const type = String(reply.getHeader('content-type') ?? '');
-      log.responseBody =
-        bodyPaths.length > 0 && type.includes('json')
-          ? redactJsonText(body.text, body.truncated, bodyPaths)
-          : body.text;
+      const type = reply.getHeader('content-type');
+      const body = redactor.body(pending.capture.parts(), typeof type === 'string' ? type : undefined);
+      log.responseBody = body.text;
       log.bodyTruncated ||= body.truncated;
     }
-    if (request.tallyError) log.error = request.tallyError;
+    const error = request.tallyError ?? errorText(pending.error);
+    if (error !== undefined) log.error = clip(redactor.text(error));
     else if (pending.status >= 500) log.error = `HTTP ${pending.status}`;
     return log;
+  }
+
+  function headerValue(name: string, value: string): string {
+    if (redacted.has(name) || redactor.isSecretName(name)) return REDACTED;
+    return URL_HEADERS.has(name) ? redactor.url(value) : value;
+  }
+
+  /** The request body as text, cut to `bodyLimit` and redacted knowing where the cut is (see redact.ts). */
+  function requestBody(body: unknown, contentType: string | undefined): { text: string; truncated: boolean } {
+    let text: string;
+    let type = contentType;
+    if (typeof body === 'string' || Buffer.isBuffer(body)) text = body.toString();
+    else {
+      // A parsed body (JSON, or a form a parser turned into an object) is logged as JSON.
+      type = 'application/json';
+      try {
+        text = JSON.stringify(body) ?? '';
+      } catch {
+        return { text: '[unserializable body]', truncated: false };
+      }
+    }
+    const capture = new BodyCapture(bodyLimit);
+    capture.add(text);
+    return redactor.body(capture.parts(), type);
   }
 
   done();
@@ -288,52 +341,17 @@ function safe<T>(fn: () => T): T | undefined {
   }
 }
 
-function bodyText(body: unknown, paths: readonly string[][]): string {
-  if (typeof body === 'string' || Buffer.isBuffer(body)) {
-    const text = body.toString();
-    return paths.length > 0 && /^\s*[[{]/.test(text) ? redactJsonText(text, false, paths) : text;
-  }
-  if (body && typeof body === 'object' && paths.length > 0) body = redactPaths(body, paths);
-  try {
-    return JSON.stringify(body) ?? '';
-  } catch {
-    return '[unserializable body]';
-  }
+/** What a request log keeps of an error: its code and message (redacted by the caller). */
+function errorText(error: unknown): string | undefined {
+  if (error === undefined || error === null) return undefined;
+  if (typeof error !== 'object') return String(error);
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  const text = typeof message === 'string' ? message : String(error);
+  return typeof code === 'string' && code !== '' ? `${code}: ${text}` : text;
 }
 
-/** A copy of `body` with the values at `paths` replaced (the request's own object is never changed). */
-function redactPaths(body: object, paths: readonly string[][]): object {
-  const copy = structuredClone(body) as Record<string, unknown>;
-  for (const path of paths) {
-    let node: unknown = copy;
-    for (let i = 0; i < path.length - 1 && node && typeof node === 'object'; i++) {
-      node = (node as Record<string, unknown>)[path[i] as string];
-    }
-    const last = path[path.length - 1] as string;
-    if (node && typeof node === 'object' && last in node) (node as Record<string, unknown>)[last] = REDACTED;
-  }
-  return copy;
-}
-
-/**
- * JSON text with `paths` redacted. Text that cannot be parsed (cut by truncation, or not JSON after all)
- * may hold a redacted value, so it is withheld whole: a redacted path is never logged in any form.
- */
-function redactJsonText(text: string, truncated: boolean, paths: readonly string[][]): string {
-  if (!truncated) {
-    try {
-      return JSON.stringify(redactPaths(JSON.parse(text) as object, paths));
-    } catch {
-      // Falls through to withholding.
-    }
-  }
-  return `[withheld: ${Buffer.byteLength(text)} bytes of JSON that could not be checked for redacted paths]`;
-}
-
-function truncate(text: string, limit: number): { text: string; truncated: boolean } {
-  const capture = new BodyCapture(limit);
-  capture.add(text);
-  return capture.result();
+function clip(text: string): string {
+  return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}…` : text;
 }
 
 /** IPv4 keeps its /24, IPv6 its /48; `hash` is a SHA-256 prefix (stable, not reversible by lookup of a few IPs). */

@@ -40,6 +40,7 @@ async function makeApp(options: Partial<RequestLogOptions> = {}) {
     return { ok: true, echo: request.body };
   });
   app.get('/big', async () => 'x'.repeat(10_000));
+  app.get('/big-lines', async () => `${'y'.repeat(99)}\n`.repeat(100));
   app.get('/boom', async () => {
     throw new Error('kaput');
   });
@@ -126,33 +127,45 @@ describe('request log', () => {
     expect(log.responseBody).toContain('"ok":true');
   });
 
-  it('truncates large bodies to head and tail, keeping the true size', async () => {
+  it('truncates large bodies to head and tail, keeping the true size; a tail starts at a line', async () => {
     const { app, logs } = await makeApp();
     await app.inject({ method: 'GET', url: '/big' });
-    await waitFor(() => logs().length === 1);
-    const [log] = logs() as [RequestLog];
+    await app.inject({ method: 'GET', url: '/big-lines' });
+    await waitFor(() => logs().length === 2);
+    const [log, lines] = logs() as [RequestLog, RequestLog];
     expect(log.responseBytes).toBe(10_000);
     expect(log.bodyTruncated).toBe(true);
-    expect(log.responseBody).toBe(`${'x'.repeat(500)}…[9000 bytes omitted]…${'x'.repeat(500)}`);
+    // No line break in the last 500 bytes: the tail might begin inside a secret, so none of it is kept.
+    expect(log.responseBody).toBe(`${'x'.repeat(500)}…[9500 bytes omitted]…`);
+    expect(lines.responseBytes).toBe(10_000);
+    expect(lines.responseBody).toBe(
+      `${'y'.repeat(99)}\n${'y'.repeat(99)}\n${'y'.repeat(99)}\n${'y'.repeat(99)}\n${'y'.repeat(99)}\n…[9100 bytes omitted]…${`${'y'.repeat(99)}\n`.repeat(4)}`,
+    );
   });
 
-  it('a JSON body too large to check for redacted paths is withheld, never logged in part', async () => {
-    const { app, logs } = await makeApp({ redactBodyPaths: ['password', 'echo.password'] });
+  it('a JSON body cut by truncation keeps its redacted head, never a part of a secret', async () => {
+    const { app, logs } = await makeApp();
     await app.inject({ method: 'POST', url: '/users/1', payload: { password: 'hunter2', pad: 'p'.repeat(5000) } });
-    await waitFor(() => logs().length === 1);
-    const [log] = logs() as [RequestLog];
-    expect(log.responseBody).toMatch(/^\[withheld: \d+ bytes of JSON/);
-    expect(JSON.stringify(log)).not.toContain('hunter2');
+    await app.inject({ method: 'POST', url: '/users/2', payload: { name: 'Ana', password: 'hunter2'.repeat(1000) } });
+    await waitFor(() => logs().length === 2);
+    const [padded, long] = logs() as [RequestLog, RequestLog];
+    expect(padded.requestBody).toMatch(/^\{"password":"\[REDACTED\]","pad":"p+…\[\d+ bytes omitted\]…$/);
+    expect(padded.responseBody).toMatch(
+      /^\{"ok":true,"echo":\{"password":"\[REDACTED\]","pad":"p+…\[\d+ bytes omitted\]…$/,
+    );
+    // The cut falls inside the secret: it is redacted up to the cut, and the tail (the rest of it) dropped.
+    expect(long.requestBody).toMatch(/^\{"name":"Ana","password":"\[REDACTED\]"…\[\d+ bytes omitted\]…$/);
+    expect(JSON.stringify(logs())).not.toContain('hunter2');
   });
 
-  it('404 and 500 are logged, the 500 with its error', async () => {
+  it('404 and 500 are logged, the 500 with its error message', async () => {
     const { app, logs } = await makeApp();
     await app.inject({ method: 'GET', url: '/nope' });
     await app.inject({ method: 'GET', url: '/boom' });
     await waitFor(() => logs().length === 2);
     const [missing, boom] = logs() as [RequestLog, RequestLog];
     expect(missing).toMatchObject({ status: 404, url: '/nope' });
-    expect(boom).toMatchObject({ status: 500, route: '/boom', error: 'HTTP 500' });
+    expect(boom).toMatchObject({ status: 500, route: '/boom', error: 'kaput' });
   });
 
   it('health checks are off by default; include lists narrow the routes', async () => {
