@@ -38,7 +38,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class RawConnection {
   private socket: Socket | undefined;
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer = Buffer.alloc(0);
+  private head = false;
   private waiting: ((o: Outcome) => void) | undefined;
   private ended: string | undefined;
 
@@ -85,6 +86,7 @@ export class RawConnection {
     if (!this.open) await this.connect();
     const socket = this.socket as Socket;
     const bytes = serialize(req);
+    this.head = req.method === 'HEAD';
     const answer = new Promise<Outcome>((resolve) => {
       this.waiting = resolve;
     });
@@ -119,7 +121,7 @@ export class RawConnection {
 
   private tryParse(): void {
     if (!this.waiting) return;
-    const parsed = parseResponse(this.buffer, this.ended !== undefined);
+    const parsed = parseResponse(this.buffer, this.ended !== undefined, this.head);
     if (!parsed) return;
     this.buffer = this.buffer.subarray(parsed.used);
     const w = this.waiting;
@@ -129,18 +131,32 @@ export class RawConnection {
   }
 }
 
-/** One complete response at the start of `data`, with the bytes it took; undefined if incomplete. */
-export function parseResponse(data: Buffer, eof: boolean): { response: RawResponse; used: number } | undefined {
+/**
+ * One complete response at the start of `data` (after any 1xx interim ones), with the bytes it took;
+ * undefined if incomplete. `head`: the request was HEAD, so the response has no body whatever it says.
+ */
+export function parseResponse(
+  data: Buffer,
+  eof: boolean,
+  head = false,
+): { response: RawResponse; used: number } | undefined {
   const end = data.indexOf('\r\n\r\n');
   if (end < 0) return undefined;
   const lines = data.subarray(0, end).toString('latin1').split('\r\n');
   const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1]);
+  if (status >= 100 && status < 200) {
+    const rest = parseResponse(data.subarray(end + 4), eof, head);
+    return rest && { response: rest.response, used: end + 4 + rest.used };
+  }
   const headers: Record<string, string> = {};
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
     if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
   }
   const start = end + 4;
+  if (head || status === 204 || status === 304) {
+    return { response: { status, headers, body: Buffer.alloc(0) }, used: start };
+  }
   if (headers['content-length'] !== undefined) {
     const n = Number(headers['content-length']);
     if (data.length < start + n) return undefined;
