@@ -8,6 +8,7 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Writable } from 'node:stream';
+import type { QuarantineFilter } from '@tally/store';
 import {
   type Catalog,
   DEFAULT_MAX_PROPERTIES_BYTES,
@@ -21,12 +22,16 @@ import {
 import { createNatsTransport } from '@tally/nats';
 import { countApiKeys, createApiKey, createStore, createWriter, type Store, type Writer } from '@tally/store';
 import type { FastifyInstance } from 'fastify';
-import { type Logger, pino } from 'pino';
+import type { Logger } from 'pino';
+import { announceServer, mountAdmin } from './admin/mount.js';
 import { buildCollector } from './collector.js';
 import type { Config } from './config.js';
 import { createKeyCache } from './key-cache.js';
+import { createLogger, type LogFormat } from './log-format.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { createQuarantine } from './quarantine.js';
+import { createQuarantine, replayQuarantine, type ReplayOptions, type ReplayReport } from './quarantine.js';
+import { createAcceptor } from './ingest/accept.js';
+import { installProcessGuard } from './process-guard.js';
 import { createRateLimiter } from './rate-limit.js';
 import { startScheduler } from './lifecycle/scheduler.js';
 import { startSnapshots } from './lifecycle/snapshots.js';
@@ -45,6 +50,11 @@ export interface Server {
   readonly archiveTarget: ArchiveTarget;
   /** The write key created at first start (shown once), if this start created one. */
   readonly firstKey?: string;
+  /**
+   * Re-checks quarantined events against this server's catalog and tenant settings and publishes what
+   * now passes through its transport, like fresh events (`tally rejected replay`).
+   */
+  replayRejected(filter: Omit<QuarantineFilter, 'afterSeq' | 'limit'>, options?: ReplayOptions): Promise<ReplayReport>;
   /** Stops accepting, drains transport and writer, closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -52,20 +62,38 @@ export interface Server {
 export interface ServeOptions {
   /** Human-readable progress (start banner, first key). */
   out?: Writable;
-  /** Structured JSON logs (pino, stdout). Default level: warn. */
+  /** Logs (pino, stdout). Default level: warn. */
   logLevel?: string;
+  /** `json` (default) or `pretty` (one readable line per record). */
+  logFormat?: LogFormat;
+  /** Where log lines go instead of stdout (tests). */
+  logDestination?: { write(line: string): unknown };
   /** Writer tuning (tests, benchmarks). */
   writer?: { maxBatchRows?: number; flushIntervalMs?: number; concurrency?: number; maxQueueRows?: number };
   /** NATS consumer tuning (tests). */
   nats?: { ackWaitMs?: number; maxDeliveries?: number; durable?: string };
+  /**
+   * Install the process-level handlers for unhandled rejections and uncaught exceptions (see
+   * process-guard.ts). For the `tally serve` process only; off for a server embedded in another process.
+   */
+  guardProcess?: boolean;
 }
 
 export async function startServer(config: Config, options: ServeOptions = {}): Promise<Server> {
   const say = (line: string) => options.out?.write(`${line}\n`);
-  const log: Logger = pino({ level: options.logLevel ?? 'warn', base: { service: 'tally' } });
+  const log: Logger = createLogger({
+    level: options.logLevel ?? 'warn',
+    format: options.logFormat ?? 'json',
+    destination: options.logDestination,
+  });
   const catalog = await loadCatalog(config.catalogModule);
-  const store = await createStore(config.store);
-  const cleanup: (() => Promise<unknown>)[] = [() => store.close()];
+  // Before the store opens: from here on the CLI goes through this server (or waits for it to listen).
+  const announced = await announceServer(config);
+  const store = await createStore(config.store).catch(async (e: unknown) => {
+    await announced.remove();
+    throw e;
+  });
+  const cleanup: (() => Promise<unknown>)[] = [announced.remove, () => store.close()];
   const unwind = async () => {
     for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
   };
@@ -176,14 +204,14 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       cleanup.push(() => scheduler.stop());
     }
 
+    const acceptOptions = { catalog, maxPropertiesBytes: DEFAULT_MAX_PROPERTIES_BYTES, pii: DEFAULT_PII_POLICY };
+    const keys = createKeyCache(store);
     const app = await buildCollector({
       transport,
-      keys: createKeyCache(store),
+      keys,
       limiter: createRateLimiter({ burstSeconds: burstSeconds(config) }),
       metrics,
-      catalog,
-      maxPropertiesBytes: DEFAULT_MAX_PROPERTIES_BYTES,
-      pii: DEFAULT_PII_POLICY,
+      ...acceptOptions,
       maxBodyBytes: config.maxBodyBytes,
       rateLimit: config.rateLimit.perSecond,
       acceptUnlisted: config.unlisted === 'accept',
@@ -192,14 +220,23 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       ready: () => dbUp && transport.healthy(),
       snapshot: () => snapshots.latest(),
       logger: log,
+      http: config.http,
     });
     cleanup.push(() => app.close());
+    await mountAdmin(app, { config, store, writer, archiveTarget, keys });
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
+    await announced.listening(port);
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
     let closing: Promise<void> | undefined;
+    const close = () => (closing ??= unwind());
+    if (options.guardProcess) {
+      const guard = installProcessGuard({ log, count: (kind) => metrics.internalError(kind), drain: close });
+      // Last of all: a fault while draining is still caught.
+      cleanup.unshift(async () => guard.uninstall());
+    }
     return {
       url,
       app,
@@ -209,7 +246,19 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       metrics,
       archiveTarget,
       firstKey,
-      close: () => (closing ??= unwind()),
+      replayRejected: (filter, replayOptions) =>
+        replayQuarantine(
+          {
+            store,
+            accept: createAcceptor(acceptOptions),
+            defaults: { acceptUnlisted: config.unlisted === 'accept', unplanned: config.unplanned },
+            publish: (events) => transport.publish(events),
+            metrics,
+          },
+          filter,
+          replayOptions,
+        ),
+      close,
     };
   } catch (e) {
     await unwind();
