@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createAcceptor } from '../src/ingest/accept.js';
 
 const accept = createAcceptor({ catalog: productCatalog, maxPropertiesBytes: 2048, pii: DEFAULT_PII_POLICY });
-const open = { tenantId: 't1', acceptUnlisted: true };
+const open = { tenantId: 't1', acceptUnlisted: true, unplanned: 'reject' } as const;
 const NOW = Date.parse('2026-01-01T12:00:00.000Z');
 
 function item(name: string, properties: unknown, context: unknown, ts = NOW) {
@@ -64,7 +64,7 @@ describe('acceptor', () => {
     const out = accept(
       [good, { ...good, id: 'nope' }, null, { ...good, userId: 7 }, item('waitlist_joined', { source: 1 }, {})],
       undefined,
-      { tenantId: 't1', acceptUnlisted: false },
+      { tenantId: 't1', acceptUnlisted: false, unplanned: 'reject' },
       NOW,
     );
     expect(out.positions).toEqual([0]);
@@ -90,5 +90,19 @@ describe('acceptor', () => {
     // A producer clock an hour behind: every time of its batch moves by the skew.
     const skewed = accept([{ ...base, timestamp: texts[0] }], isoTime(NOW - 3600_000), open, NOW);
     expect(skewed.events[0]?.timestamp).toBe('2026-01-01T12:59:58.250Z');
+  });
+
+  it('unplanned properties by the tenant policy: rejected, allowed and listed, or stripped and listed', () => {
+    const sent = item('waitlist_joined', { source: 'ad', coupon: 'x' }, { service: 'api' });
+    const policy = (unplanned: 'reject' | 'allow' | 'strip') => accept([sent], undefined, { ...open, unplanned }, NOW);
+    expect(policy('reject').rejected.map((r) => r.code)).toEqual(['TALLY_UNKNOWN_PROPERTY']);
+    const allowed = policy('allow').events[0];
+    expect(allowed?.properties).toEqual({ source: 'ad', coupon: 'x' });
+    expect(allowed?.context).toEqual({ service: 'api', unplanned: ['coupon'] });
+    const stripped = policy('strip').events[0];
+    expect(stripped?.properties).toEqual({ source: 'ad' });
+    expect(stripped?.context).toEqual({ service: 'api', stripped: ['coupon'] });
+    expect(sent.properties).toEqual({ source: 'ad', coupon: 'x' });
+    expect(sent.context).toEqual({ service: 'api' });
   });
 });
