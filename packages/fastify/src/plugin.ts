@@ -23,7 +23,7 @@ import {
   reserveId,
 } from '@tally/core';
 import { BodyCapture, captureResponse } from './body-capture.js';
-import { Redactor } from './redact.js';
+import { Redactor, withheld } from './redact.js';
 
 /**
  * Headers whose values are never logged, in any form (lowercase). Any header named by the PII deny-list
@@ -272,7 +272,13 @@ const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, 
     }
     if (pending.capture) {
       const type = reply.getHeader('content-type');
-      const body = redactor.body(pending.capture.parts(), typeof type === 'string' ? type : undefined);
+      const encoding = reply.getHeader('content-encoding');
+      const parts = pending.capture.parts();
+      // Compressed bytes cannot be checked, and decoded as text they are noise that might still inflate.
+      const body =
+        typeof encoding === 'string' && encoding !== 'identity'
+          ? { text: withheld(parts, `${encoding}-encoded data`), truncated: parts.omittedBytes > 0 }
+          : redactor.body(parts, typeof type === 'string' ? type : undefined);
       log.responseBody = body.text;
       log.bodyTruncated ||= body.truncated;
     }

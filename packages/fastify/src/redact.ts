@@ -16,6 +16,8 @@
  *   with a marker: a regex pass would miss the nested values of a deny-listed key;
  * - form bodies: each `name=value` pair; the tail is kept from its first `&` on (the part before may be
  *   the end of a secret);
+ * - multipart bodies that name a deny-listed word are withheld (a field's name and its value are on
+ *   different lines), others keep their head;
  * - any other text, SSE included: line by line, a line that is JSON (or `data: <JSON>`) through
  *   `redactJson`, any other through the `key=value` pass; the tail is kept from its first line break on.
  */
@@ -122,16 +124,19 @@ export class Redactor {
       const kept = this.pairsText(head, false).text;
       return cut ? this.joined(kept, parts, this.pairsText(parts.tail, true)) : { text: kept, truncated: false };
     }
+    if (type.startsWith('multipart/')) {
+      // A field's name and its value are on different lines: no line or pair pass can pair them up, so a
+      // body naming a deny-listed word is withheld, and a tail (whose fields' names may be cut away) dropped.
+      if (this.find(head) >= 0) return { text: withheld(parts, 'multipart data'), truncated: cut };
+      return cut ? this.joined(head, parts, { text: '', dropped: parts.tail }) : { text: head, truncated: false };
+    }
     const declaredJson = type.includes('json') && !STREAMED_JSON.test(type);
     if (declaredJson || (type === '' && JSON_START.test(head))) {
       const kept = this.jsonText(head, cut);
       if (kept !== undefined) {
         return cut ? this.joined(kept, parts, { text: '', dropped: parts.tail }) : { text: kept, truncated: false };
       }
-      if (declaredJson) {
-        const bytes = Buffer.byteLength(parts.head) + parts.omittedBytes + Buffer.byteLength(parts.tail);
-        return { text: `[withheld: ${bytes} bytes of JSON that could not be checked for secrets]`, truncated: cut };
-      }
+      if (declaredJson) return { text: withheld(parts, 'JSON'), truncated: cut };
     }
     const kept = this.lines(head, false, cut).text;
     return cut ? this.joined(kept, parts, this.lines(parts.tail, true, false)) : { text: kept, truncated: false };
@@ -214,8 +219,7 @@ export class Redactor {
         if (this.isSecretName(name) || (withPaths && this.paths.has(name.replace(/\[([^\]]*)\]/g, '.$1')))) {
           pair = pair.slice(0, eq + 1) + REDACTED;
         } else {
-          // A value may carry a query of its own: `redirect=/cb?token=…`.
-          pair = pair.slice(0, eq + 1) + this.text(pair.slice(eq + 1));
+          pair = pair.slice(0, eq + 1) + this.pairValue(pair.slice(eq + 1));
         }
       }
       out += pair;
@@ -223,6 +227,19 @@ export class Redactor {
       out += '&';
       i = amp + 1;
     }
+  }
+
+  /**
+   * The value of a pair that is not itself withheld. It may carry pairs of its own, plain
+   * (`redirect=/cb?token=…`) or percent-encoded (`state=%7B%22token%22…`): those are redacted, and an
+   * encoded value that had one is stored re-encoded.
+   */
+  private pairValue(raw: string): string {
+    const plain = this.text(raw);
+    if (plain !== raw || !raw.includes('%')) return plain;
+    const decoded = decodeName(raw);
+    const clean = decoded === raw ? decoded : this.text(decoded);
+    return clean === decoded ? raw : encodeURIComponent(clean);
   }
 
   /** Start indexes of the finder's candidates in `text[from, to)`, ascending. */
@@ -259,6 +276,12 @@ function valueEnd(text: string, start: number): [end: number, quote: string, clo
     if (re.test(text)) return [re.lastIndex, '', false];
   }
   return [start, '', false];
+}
+
+/** What is stored instead of a body that cannot be checked: its size and kind, nothing of its content. */
+export function withheld(parts: Omit<BodyParts, 'bytes'>, kind: string): string {
+  const bytes = Buffer.byteLength(parts.head) + parts.omittedBytes + Buffer.byteLength(parts.tail);
+  return `[withheld: ${bytes} bytes of ${kind} that could not be checked for secrets]`;
 }
 
 function decodeName(raw: string): string {

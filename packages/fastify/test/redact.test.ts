@@ -112,9 +112,30 @@ describe('form bodies and URLs', () => {
     expect(redactor.url('/a?acc%65ss_token=S4&redirect=/b?refresh_token=S5')).toBe(
       '/a?acc%65ss_token=[REDACTED]&redirect=/b?refresh_token=[REDACTED]',
     );
+    // Encoded pairs inside a value (an OAuth state, a return URL) are redacted and re-encoded.
+    const state = encodeURIComponent(JSON.stringify({ token: 'S6', to: '/home' }));
+    expect(redactor.url(`/cb?state=${state}&next=%2Fa%3Fpassword%3DS7`)).toBe(
+      `/cb?state=${encodeURIComponent('{"token":"[REDACTED]","to":"/home"}')}&next=${encodeURIComponent('/a?password=[REDACTED]')}`,
+    );
     const plain = '/items/42?tab=1&sort=desc';
     expect(redactor.url(plain)).toBe(plain);
     expect(redactor.url('/token/42')).toBe('/token/42');
+  });
+});
+
+describe('multipart bodies', () => {
+  const multipart = (name: string, value: string) =>
+    `--b\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n--b--\r\n`;
+  it('withholds one that names a deny-listed word, keeps the head of one that does not', () => {
+    expect(whole(multipart('password', 'S1'), 'multipart/form-data; boundary=b')).toBe(
+      '[withheld: 67 bytes of multipart data that could not be checked for secrets]',
+    );
+    const plain = multipart('note', 'hello');
+    expect(whole(plain, 'multipart/form-data; boundary=b')).toBe(plain);
+    const long = multipart('note', 'n'.repeat(500));
+    expect(cut(long, 40, 'multipart/form-data; boundary=b').text).toBe(
+      `${long.slice(0, 20)}…[${long.length - 20} bytes omitted]…`,
+    );
   });
 });
 

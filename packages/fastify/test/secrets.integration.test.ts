@@ -1,14 +1,15 @@
 /**
  * Secrets never reach storage: a corpus of distinct random markers sent through every place a request
  * can carry one (headers, query string, JSON and form request bodies, JSON responses, SSE frames written
- * to reply.raw, redirects, cookies, error messages that echo the URL, bodies cut by truncation), then
- * looked for in everything Tally writes: the stored rows (PGlite through the direct sink and the
- * exactly-once writer), the tracker's spool files and the writer's dead letters.
+ * to reply.raw, redirects, cookies, error messages that echo the URL, bodies cut by truncation, gzip and
+ * multipart bodies), then looked for in everything Tally writes: the stored rows (PGlite through the
+ * direct sink and the exactly-once writer), the tracker's spool files and the writer's dead letters.
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { defineCatalog, ErrorCodes, TallyError } from '@tally/core';
 import { createTracker, type Sink, type Tracker } from '@tally/node';
 import { createDirectSink, createWriter } from '@tally/store';
@@ -59,6 +60,8 @@ const M = {
   cutTail: marker('cuttail'),
   redirectToken: marker('redirect'),
   nulToken: marker('nul'),
+  gzipToken: marker('gzip'),
+  multipartPassword: marker('multipart'),
 };
 
 function buildApp(tracker: Tracker<never>): FastifyInstance {
@@ -78,6 +81,16 @@ function buildApp(tracker: Tracker<never>): FastifyInstance {
     );
     forms.post('/form-parsed', async () => ({ ok: true }));
   });
+  app.register(async (uploads) => {
+    uploads.addContentTypeParser('multipart/form-data', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+    uploads.post('/upload', async () => ({ ok: true }));
+  });
+  app.get('/zipped', async (_request, reply) =>
+    reply
+      .type('application/json')
+      .header('content-encoding', 'gzip')
+      .send(gzipSync(JSON.stringify({ token: M.gzipToken }))),
+  );
   app.get('/items/:id', async (request) => ({ id: (request.params as { id: string }).id }));
   app.post('/login', async (_request, reply) => {
     reply.header('set-cookie', `session=${M.setCookie}; HttpOnly`);
@@ -177,6 +190,15 @@ async function sendCorpus(app: FastifyInstance): Promise<number> {
       },
     ],
     ['/redirect', { redirect: 'manual' }],
+    ['/zipped', {}],
+    [
+      '/upload',
+      {
+        method: 'POST',
+        headers: { 'content-type': 'multipart/form-data; boundary=b' },
+        body: `--b\r\nContent-Disposition: form-data; name="password"\r\n\r\n${M.multipartPassword}\r\n--b--\r\n`,
+      },
+    ],
     [`/boom?token=${M.errorToken}&q=1`, {}],
     ['/sse', {}],
     ['/nul', {}],
@@ -271,6 +293,12 @@ describe('secrets never reach storage', { timeout: 120_000 }, () => {
       expect(byRoute.get('/form-parsed')?.request_body).toBe('{"user":"ana","client_secret":"[REDACTED]"}');
       expect(byRoute.get('/notes')?.request_body).toBe('retry with password=[REDACTED] later');
       expect(byRoute.get('/echo')).toMatchObject({ body_truncated: true });
+      expect(byRoute.get('/zipped')?.response_body).toMatch(/^\[withheld: \d+ bytes of gzip-encoded data/);
+      expect(byRoute.get('/upload')?.request_body).toMatch(/^\[withheld: \d+ bytes of multipart data/);
+      expect(byRoute.get('/redirect')?.headers).toMatchObject({
+        'response.location': '/next?code=1&access_token=[REDACTED]',
+      });
+      expect(byRoute.get('/login')?.headers).toMatchObject({ 'response.set-cookie': '[REDACTED]' });
       expect(byRoute.get('/boom')?.error).toContain('token=[REDACTED]&q=1');
       expect(byRoute.get('/boom')?.response_body).toContain('token=[REDACTED]');
       expect(byRoute.get('/sse')?.response_body).toContain('data: {"token":"[REDACTED]"}');
