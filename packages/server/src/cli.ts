@@ -1,178 +1,593 @@
 /**
- * The `tally` command. Each subcommand is a function returning an exit code; `main` only dispatches,
- * so commands are testable in-process.
+ * The `tally` command. Every command is declared once (name, usage, options, what it does) in COMMANDS;
+ * `main` finds it, parses its arguments, and either prints its help (touching nothing) or runs it. Each
+ * command returns its exit code: 0 done, 1 failed, 2 called wrongly. Commands are testable in-process.
+ *
+ * Commands that need the database get an AdminOps: the running `tally serve`'s admin API when one holds
+ * the embedded database, the store itself otherwise (see admin/connect.ts); they format its results the
+ * same way either way.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { isTallyError } from '@tally/core';
+import { isTallyError, UNPLANNED_POLICIES, type UnplannedPolicy } from '@tally/core';
 import { VERSION } from '@tally/node';
-import {
-  createApiKey,
-  createStore,
-  createWriter,
-  listApiKeys,
-  listTenants,
-  revokeApiKey,
-  type Store,
-  updateTenant,
-} from '@tally/store';
-import { checkFlags, type Config, type Flags, loadConfig, parseArgs, SETTINGS } from './config.js';
-import { archiveCommand, cleanupCommand, jobsCommand, statsCommand } from './cli-lifecycle.js';
+import { KEY_SCOPES, type KeyScope } from '@tally/store';
+import { describeStore, openAdminOps, type OpenOptions } from './admin/connect.js';
+import type { AdminOps, TenantSettings } from './admin/ops.js';
+import { isProcessAlive, readServerState } from './admin/state.js';
+import { closest, type CommandSpec, commandHelp, type Parsed, parseCommand, UsageError } from './cli-args.js';
+import * as lifecycle from './cli-lifecycle.js';
+import { type Config, loadConfig, SETTINGS } from './config.js';
 import { demo } from './demo.js';
 import { doctor } from './doctor.js';
 import { startServer } from './serve.js';
 import { table } from './table.js';
 
-const HELP = `tally ${VERSION}: self-hosted event tracking and request logging
+interface Io {
+  out: Writable;
+  err: Writable;
+}
+
+interface Ctx extends Io {
+  parsed: Parsed;
+  /** The Config of the settings given (flags, environment, config file). */
+  config(): Config;
+  /** The operations, opened on first use and closed when the command ends. */
+  ops(options?: OpenOptions): Promise<AdminOps>;
+}
+
+interface Command extends CommandSpec {
+  run(ctx: Ctx): Promise<number>;
+}
+
+const SETTING_NAMES = SETTINGS.map((s) => s.flag.slice(2));
+
+/** Settings that say where the database is; the others configure a server, not the CLI's connection to one. */
+const LOCATING = new Set(['data-dir', 'database-url', 'schema', 'config', 'log-format']);
+
+const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
+
+const COMMANDS: Command[] = [
+  {
+    name: 'serve',
+    summary: 'run the collector (HTTP API, transport, writer, jobs) until SIGTERM/SIGINT',
+    usage: ['serve [settings]'],
+    about:
+      'Runs the collector until SIGTERM or SIGINT, then drains: nothing acknowledged is lost. It writes\n' +
+      '<data-dir>/server.json (pid, URL) and <data-dir>/admin-token (mode 0600) so that the other tally\n' +
+      'commands reach it through its loopback admin API (/v1/admin) while it holds the database.',
+    settings: true,
+    run: (ctx) => serveCommand(ctx.config(), ctx),
+  },
+  {
+    name: 'migrate',
+    summary: 'create or upgrade the database schema',
+    usage: ['migrate [settings]'],
+    settings: true,
+    async run(ctx) {
+      const ops = await ctx.ops({ migrate: false });
+      const { applied } = await ops.migrate();
+      ctx.out.write(
+        applied.length === 0
+          ? `${ops.target.store}: schema up to date\n`
+          : `${ops.target.store}: applied ${applied.join(', ')}\n`,
+      );
+      return 0;
+    },
+  },
+  {
+    name: 'doctor',
+    summary: 'check config, database, NATS and a round trip; exit 1 on a failure',
+    usage: ['doctor [settings]'],
+    settings: true,
+    async run(ctx) {
+      return doctor(await serverAware(ctx.config()), ctx.out);
+    },
+  },
+  {
+    name: 'keys create',
+    summary: 'create an API key (shown once; stored hashed)',
+    usage: ['keys create --tenant T [--scope write|read|admin] [--name N]', 'keys create --scope admin [--name N]'],
+    about:
+      'Creates an API key and prints it once; the database keeps only its hash. Scopes:\n' +
+      '  write  (default) sends events: the key apps and browsers carry\n' +
+      "  read   reads the tenant's analytics\n" +
+      "  admin  uses the admin API: with --tenant, manages that tenant's keys; without --tenant, the\n" +
+      '         whole server (keys, tenants, jobs, archive). Only an admin key may have no tenant.\n' +
+      'A running tally serve accepts the new key at once.',
+    options: {
+      tenant: { type: 'string', arg: 'T', help: 'the tenant the key belongs to (created if new)' },
+      scope: { type: 'string', arg: 'S', help: 'write (default), read or admin' },
+      name: { type: 'string', arg: 'N', help: 'a label, to tell keys apart' },
+    },
+    settings: true,
+    async run(ctx) {
+      const { tenant, scope = 'write', name } = ctx.parsed.options as Record<string, string | undefined>;
+      if (!KEY_SCOPES.includes(scope as KeyScope)) {
+        throw new UsageError(`--scope must be ${KEY_SCOPES.join(', ')}, not "${scope}"`);
+      }
+      if (tenant === undefined && scope !== 'admin') {
+        throw new UsageError(
+          'which tenant? e.g. tally keys create --tenant acme (only an admin key may be server-wide: --scope admin)',
+        );
+      }
+      const ops = await ctx.ops();
+      const { key, info } = await ops.createKey({ tenant: tenant ?? null, scope: scope as KeyScope, name });
+      const owner = info.tenantId === null ? 'the whole server' : `tenant "${info.tenantId}"`;
+      ctx.out.write(`created ${info.id} (${info.scope}) for ${owner}. The key (shown only now):\n\n    ${key}\n\n`);
+      return 0;
+    },
+  },
+  {
+    name: 'keys list',
+    summary: 'list keys (id, tenant, scope, prefix, name, created, revoked)',
+    usage: ['keys list [--tenant T]'],
+    options: { tenant: { type: 'string', arg: 'T', help: "only this tenant's keys" } },
+    settings: true,
+    async run(ctx) {
+      const keys = await (await ctx.ops()).listKeys({ tenant: str(ctx.parsed.options.tenant) });
+      ctx.out.write(
+        table(
+          ['id', 'tenant', 'scope', 'prefix', 'name', 'created', 'revoked'],
+          keys.map((k) => [
+            k.id,
+            k.tenantId ?? '(server)',
+            k.scope,
+            `${k.prefix}…`,
+            k.name ?? '',
+            k.createdAt,
+            k.revokedAt ?? '',
+          ]),
+        ),
+      );
+      return 0;
+    },
+  },
+  {
+    name: 'keys revoke',
+    summary: 'revoke a key by id (key_…) or prefix (tk_…)',
+    usage: ['keys revoke <id|prefix>'],
+    about: 'Revokes a key. Through a running tally serve it stops working at once; otherwise within 30 s.',
+    args: [{ name: 'id|prefix', required: true, hint: 'the key id key_… or its prefix tk_…, see tally keys list' }],
+    settings: true,
+    async run(ctx) {
+      const { revoked } = await (await ctx.ops()).revokeKey({ key: ctx.parsed.positionals[0] as string });
+      ctx.out.write(`revoked ${revoked}\n`);
+      return 0;
+    },
+  },
+  {
+    name: 'tenants list',
+    summary: 'list tenants and their settings',
+    usage: ['tenants list'],
+    settings: true,
+    async run(ctx) {
+      const tenants = await (await ctx.ops()).listTenants();
+      ctx.out.write(
+        table(
+          ['id', 'name', 'unlisted', 'rate limit (events/s)', 'unplanned'],
+          tenants.map((t) => [t.id, t.name, unlisted(t.acceptUnlisted), show(t.rateLimit), show(t.unplanned)]),
+        ),
+      );
+      return 0;
+    },
+  },
+  {
+    name: 'tenants set',
+    summary: "change a tenant's settings (default: back to the server's)",
+    usage: ['tenants set <id> [--unlisted accept|reject|default] [--rate-limit N|default] [--unplanned P|default]'],
+    about:
+      "Overrides the server's settings for one tenant; `default` goes back to the server's. A running\n" +
+      'tally serve applies the change at once.',
+    options: {
+      unlisted: {
+        type: 'string',
+        arg: 'V',
+        help: 'event names the catalog does not declare: accept, reject or default',
+      },
+      'rate-limit': { type: 'string', arg: 'N', help: 'events per second (0: unlimited) or default' },
+      unplanned: { type: 'string', arg: 'P', help: 'undeclared properties: allow, strip, reject or default' },
+    },
+    args: [{ name: 'id', required: true, hint: 'the tenant id, see tally tenants list' }],
+    settings: true,
+    async run(ctx) {
+      const o = ctx.parsed.options as Record<string, string | undefined>;
+      const settings: TenantSettings = {};
+      if (o.unlisted !== undefined) {
+        if (!['accept', 'reject', 'default'].includes(o.unlisted)) {
+          throw new UsageError('--unlisted must be accept, reject or default');
+        }
+        settings.acceptUnlisted = o.unlisted === 'default' ? null : o.unlisted === 'accept';
+      }
+      if (o['rate-limit'] !== undefined) {
+        const v = o['rate-limit'];
+        const n = Number(v);
+        if (v !== 'default' && !(v !== '' && Number.isInteger(n) && n >= 0)) {
+          throw new UsageError('--rate-limit must be a whole number of events per second (0: unlimited) or default');
+        }
+        settings.rateLimit = v === 'default' ? null : n;
+      }
+      if (o.unplanned !== undefined) {
+        if (o.unplanned !== 'default' && !UNPLANNED_POLICIES.includes(o.unplanned as UnplannedPolicy)) {
+          throw new UsageError(`--unplanned must be ${UNPLANNED_POLICIES.join(', ')} or default`);
+        }
+        settings.unplanned = o.unplanned === 'default' ? null : (o.unplanned as UnplannedPolicy);
+      }
+      if (Object.keys(settings).length === 0) {
+        throw new UsageError('nothing to set: give --unlisted, --rate-limit or --unplanned');
+      }
+      const t = await (await ctx.ops()).setTenant({ id: ctx.parsed.positionals[0] as string, settings });
+      ctx.out.write(
+        `tenant ${t.id}: unlisted ${unlisted(t.acceptUnlisted)}, rate limit ${show(t.rateLimit)}, unplanned ${show(t.unplanned)}\n`,
+      );
+      return 0;
+    },
+  },
+  {
+    name: 'archive run',
+    summary: 'archive old detail to gzip JSONL files (local dir or S3)',
+    usage: ['archive run [--older-than-days N]'],
+    about: 'Archives events and request logs older than N whole UTC days, with progress as it goes.',
+    options: {
+      'older-than-days': { type: 'string', arg: 'N', help: 'default: --archive-after-days (3)' },
+    },
+    settings: true,
+    async run(ctx) {
+      const v = str(ctx.parsed.options['older-than-days']);
+      const days = v === undefined ? undefined : Number(v);
+      if (days !== undefined && !(Number.isInteger(days) && days >= 1)) {
+        throw new UsageError('--older-than-days must be a whole number ≥ 1');
+      }
+      return lifecycle.archiveRun({ ops: await ctx.ops(), ...io(ctx) }, days);
+    },
+  },
+  {
+    name: 'archive list',
+    summary: 'list archive files with rows, size, cleaned/restored',
+    usage: ['archive list [--tenant T]'],
+    options: { tenant: { type: 'string', arg: 'T', help: "only this tenant's files" } },
+    settings: true,
+    async run(ctx) {
+      return lifecycle.archiveList({ ops: await ctx.ops(), ...io(ctx) }, str(ctx.parsed.options.tenant));
+    },
+  },
+  {
+    name: 'archive restore',
+    summary: 're-import an archived day (idempotent)',
+    usage: ['archive restore --tenant T --day YYYY-MM-DD'],
+    options: {
+      tenant: { type: 'string', arg: 'T', help: 'the tenant' },
+      day: { type: 'string', arg: 'D', help: 'the UTC day, YYYY-MM-DD' },
+    },
+    settings: true,
+    async run(ctx) {
+      const tenant = str(ctx.parsed.options.tenant);
+      const day = str(ctx.parsed.options.day);
+      if (!tenant || !day || !/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new UsageError('give --tenant T --day YYYY-MM-DD');
+      return lifecycle.archiveRestore({ ops: await ctx.ops(), ...io(ctx) }, tenant, day);
+    },
+  },
+  {
+    name: 'cleanup',
+    summary: 'delete archived rows whose files verify',
+    usage: ['cleanup [--dry-run] [--include-restored]'],
+    about: 'Deletes detail rows whose archive file is present and verifies (checksum, row count).',
+    options: {
+      'dry-run': { type: 'boolean', help: 'count what would be deleted, delete nothing' },
+      'include-restored': { type: 'boolean', help: 'also delete rows brought back by archive restore' },
+    },
+    settings: true,
+    async run(ctx) {
+      return lifecycle.cleanup(
+        { ops: await ctx.ops(), ...io(ctx) },
+        {
+          dryRun: ctx.parsed.options['dry-run'] === true,
+          includeRestored: ctx.parsed.options['include-restored'] === true,
+        },
+      );
+    },
+  },
+  {
+    name: 'stats',
+    summary: 'table and index sizes, row counts, oldest/newest, archive totals',
+    usage: ['stats [--json]'],
+    options: { json: { type: 'boolean', help: 'print the figures as JSON' } },
+    settings: true,
+    async run(ctx) {
+      return lifecycle.stats({ ops: await ctx.ops(), ...io(ctx) }, ctx.parsed.options.json === true);
+    },
+  },
+  {
+    name: 'jobs',
+    summary: 'recent lifecycle job runs',
+    usage: ['jobs [--job NAME]'],
+    options: { job: { type: 'string', arg: 'NAME', help: 'archive, cleanup, stats or snapshot-prune' } },
+    settings: true,
+    async run(ctx) {
+      return lifecycle.jobs({ ops: await ctx.ops(), ...io(ctx) }, str(ctx.parsed.options.job));
+    },
+  },
+  {
+    name: 'replay',
+    summary: 're-ingest a dead-letter or pending spool file (idempotent)',
+    usage: ['replay <file>'],
+    about:
+      'Re-ingests a dead-letter file (after fixing it) or a pending spool file. The file is renamed\n' +
+      '<file>.replayed-<ms> first; rows that fail again go back to the dead-letter file.',
+    args: [{ name: 'file', required: true, hint: 'e.g. tally replay .tally/spool/dead-letters.jsonl' }],
+    settings: true,
+    async run(ctx) {
+      const file = ctx.parsed.positionals[0] as string;
+      const ops = await ctx.ops();
+      ctx.out.write(`replaying ${file} into ${ops.target.store}…\n`);
+      const r = await ops.replay({ file }, (line) => ctx.out.write(`${line}\n`));
+      ctx.out.write(
+        `stored ${r.stored}, skipped ${r.duplicates} duplicates, ${r.stillFailing} still failing` +
+          `${r.stillFailing > 0 ? ` (back in ${r.deadLetterFile})` : ''}, ${r.unreadable} unreadable lines\n`,
+      );
+      return r.stillFailing > 0 || r.unreadable > 0 ? 1 : 0;
+    },
+  },
+  {
+    name: 'demo',
+    summary: 'track a sample task pipeline and print every event and the final counts',
+    usage: ['demo'],
+    settings: false,
+    async run(ctx) {
+      await demo(ctx.out, join(tmpdir(), `tally-demo-spool-${process.pid}`));
+      return 0;
+    },
+  },
+  {
+    name: 'version',
+    summary: 'print the version',
+    usage: ['version'],
+    settings: false,
+    async run(ctx) {
+      ctx.out.write(`${VERSION}\n`);
+      return 0;
+    },
+  },
+];
+
+/** Command families: `tally keys` alone shows its commands. */
+const GROUPS: Record<string, string> = {
+  keys: 'API keys (write, read, admin): create them, list them, revoke them.',
+  tenants: 'Tenants and their own settings.',
+  archive: 'Archive files: archive old detail, list the files, restore a day.',
+};
+
+const TOP = [...new Set(COMMANDS.map((c) => c.name.split(' ')[0] as string)), 'help'];
+
+function overview(): string {
+  const rows = COMMANDS.map((c) => [c.name, c.summary] as const);
+  rows.push(['help [command]', "show this help, or a command's"]);
+  const width = Math.max(...rows.map(([u]) => u.length)) + 3;
+  return `tally ${VERSION}: self-hosted event tracking and request logging
 
 Usage: tally <command> [options]
 
 Commands:
-  serve                     run the collector (HTTP API, transport, writer) until SIGTERM/SIGINT
-  keys create --tenant T [--name N]   create a write key (shown once; stored hashed)
-  keys list [--tenant T]    list keys (prefix, tenant, created, revoked)
-  keys revoke <id|prefix>   revoke a key (a running server notices within 30 s)
-  tenants list              list tenants and their settings
-  tenants set <id> [--unlisted accept|reject|default] [--rate-limit N|default]
-  doctor                    check config, database, NATS and a round trip; non-zero exit on failure
-  archive run [--older-than-days N]   archive old detail to gzip JSONL files (local dir or S3)
-  archive list [--tenant T] list archive files with rows, size, cleaned/restored
-  archive restore --tenant T --day YYYY-MM-DD   re-import an archived day (idempotent)
-  cleanup [--dry-run] [--include-restored]      delete archived rows whose files verify
-  stats [--json]            table and index sizes, row counts, oldest/newest, archive totals
-  jobs [--job NAME]         recent lifecycle job runs
-  migrate                   create or upgrade the database schema
-  replay <file>             re-ingest a dead-letter or pending spool file (idempotent)
-  demo                      track a sample task pipeline and print every event and the final counts
-  version                   print the version
-  help                      show this help
+${rows.map(([u, s]) => `  ${u.padEnd(width)}${s}`).join('\n')}
 
-Options (flag, environment variable, default):
-${SETTINGS.map((s) => `  ${s.flag.padEnd(17)} ${s.env.padEnd(21)} ${s.default}`).join('\n')}
+tally <command> --help (or tally help <command>) shows a command's usage and options;
+tally serve --help lists the settings (flags, environment variables) of every command
+that opens the database. While tally serve runs on embedded PGlite, the commands go
+through its loopback admin API (found by <data-dir>/server.json).
 `;
+}
+
+function settingsTable(): string {
+  return SETTINGS.map((s) => `  ${s.flag.padEnd(26)} ${s.env.padEnd(30)} ${s.default}`).join('\n');
+}
+
+function helpOf(spec: CommandSpec): string {
+  if (spec.name === 'serve') {
+    return commandHelp(spec, `Settings (flag, environment variable, default):\n${settingsTable()}`);
+  }
+  return commandHelp(
+    spec,
+    'Settings: --data-dir, --database-url, --schema, --config and the rest of tally serve --help\n' +
+      '(flags or environment variables) say which database.',
+  );
+}
+
+function groupHelp(group: string): string {
+  const members = COMMANDS.filter((c) => c.name.startsWith(`${group} `));
+  const width = Math.max(...members.map((c) => c.name.length)) + 3;
+  return (
+    `Usage: tally ${group} <${members.map((c) => c.name.split(' ')[1]).join('|')}> [options]\n\n${GROUPS[group]}\n\nCommands:\n` +
+    members.map((c) => `  ${c.name.padEnd(width)}${c.summary}`).join('\n') +
+    `\n\ntally ${group} <command> --help shows its usage and options.\n`
+  );
+}
+
+/** Which command the words name: `{ command }`, a bare group, or what to suggest. */
+function find(words: string[]): { command?: Command; group?: string; unknown?: string; hint?: string } {
+  const [first, second] = words;
+  if (first === undefined) return {};
+  if (Object.hasOwn(GROUPS, first)) {
+    if (second === undefined) return { group: first };
+    const command = COMMANDS.find((c) => c.name === `${first} ${second}`);
+    if (command) return { command };
+    const subs = COMMANDS.filter((c) => c.name.startsWith(`${first} `)).map((c) => c.name.split(' ')[1] as string);
+    const hint = closest(second, subs);
+    return { unknown: `${first} ${second}`, hint: hint && `${first} ${hint}` };
+  }
+  const command = COMMANDS.find((c) => c.name === first);
+  if (command) return { command };
+  return { unknown: first, hint: closest(first, TOP) };
+}
+
+/** Splits argv into the command's words (`keys`, `create`) and the rest, without knowing its options yet. */
+function split(argv: string[]): { words: string[]; rest: string[] } {
+  const takesValue = new Set<string>(SETTING_NAMES);
+  for (const c of COMMANDS)
+    for (const [n, o] of Object.entries(c.options ?? {})) if (o.type === 'string') takesValue.add(n);
+  for (const c of COMMANDS)
+    for (const [n, o] of Object.entries(c.options ?? {})) if (o.type === 'boolean') takesValue.delete(n);
+  const words: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--') {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (a.startsWith('-')) {
+      rest.push(a);
+      if (a.startsWith('--') && !a.includes('=') && takesValue.has(a.slice(2)) && i + 1 < argv.length) {
+        rest.push(argv[++i] as string);
+      }
+      continue;
+    }
+    const depth = words[0] === 'help' ? 3 : words[0] !== undefined && Object.hasOwn(GROUPS, words[0]) ? 2 : 1;
+    if (words.length < depth) words.push(a);
+    else rest.push(a);
+  }
+  return { words, rest };
+}
 
 export async function main(
   argv: string[],
   out: Writable = process.stdout,
   err: Writable = process.stderr,
 ): Promise<number> {
-  const { flags, positional } = parseArgs(argv);
-  const [command, ...args] = positional;
-  try {
-    switch (command) {
-      case 'demo':
-        await demo(out, join(tmpdir(), `tally-demo-spool-${process.pid}`));
-        return 0;
-      case 'serve':
-        checkFlags(flags);
-        return await serveCommand(loadConfig(flags), out, err);
-      case 'keys':
-        checkFlags(flags, ['tenant', 'name']);
-        return await withStore(loadConfig(flags), (store) => keysCommand(store, args, flags, out, err));
-      case 'tenants':
-        checkFlags(flags, ['unlisted', 'rate-limit']);
-        {
-          // --unlisted and --rate-limit here set one tenant's values, not the server's defaults.
-          const { unlisted: _u, 'rate-limit': _r, ...settings } = flags;
-          return await withStore(loadConfig(settings), (store) => tenantsCommand(store, args, flags, out, err));
-        }
-      case 'archive':
-      case 'cleanup':
-      case 'stats':
-      case 'jobs': {
-        checkFlags(flags, ['older-than-days', 'tenant', 'day', 'dry-run', 'include-restored', 'json', 'job']);
-        const config = loadConfig(flags);
-        return await withStore(config, (store) => {
-          const io = { store, config, flags, out, err };
-          if (command === 'archive') return archiveCommand(io, args);
-          if (command === 'cleanup') return cleanupCommand(io);
-          if (command === 'stats') return statsCommand(io);
-          return jobsCommand(io);
-        });
-      }
-      case 'doctor':
-        checkFlags(flags);
-        return await doctor(loadConfig(flags), out);
-      case 'migrate':
-        return await migrateCommand(loadConfig(flags), out);
-      case 'replay':
-        if (!args[0]) {
-          err.write('tally replay: which file? e.g. tally replay .tally/spool/dead-letters.jsonl\n');
-          return 2;
-        }
-        return await replayCommand(loadConfig(flags), args[0], out);
-      case 'version':
-        out.write(`${VERSION}\n`);
-        return 0;
-      case undefined:
-      case 'help':
-        if (flags.version) {
-          out.write(`${VERSION}\n`);
-          return 0;
-        }
-        out.write(HELP);
-        return 0;
-      default:
-        err.write(`tally: unknown command "${command}"\n\n${HELP}`);
-        return 2;
+  const { words, rest } = split(argv);
+  const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  if (words.length === 0) {
+    if (rest.includes('--version') || rest.includes('-v')) {
+      out.write(`${VERSION}\n`);
+      return 0;
     }
-  } catch (e) {
-    err.write(`tally ${command}: ${isTallyError(e) ? `${e.code}: ${e.message}` : (e as Error).message}\n`);
-    return 1;
-  }
-}
-
-function describeStore(config: Config): string {
-  return config.store.kind === 'pglite'
-    ? `PGlite at ${config.store.dataDir}`
-    : `Postgres ${new URL(config.store.url).host}, schema ${config.store.schema}`;
-}
-
-async function migrateCommand(config: Config, out: Writable): Promise<number> {
-  const store = await createStore(config.store);
-  try {
-    const { applied } = await store.migrate();
-    out.write(
-      applied.length === 0
-        ? `${describeStore(config)}: schema up to date\n`
-        : `${describeStore(config)}: applied ${applied.join(', ')}\n`,
-    );
+    if (rest.length > 0 && !wantsHelp) {
+      err.write(`tally: unknown option ${rest[0]} (see tally help)\n`);
+      return 2;
+    }
+    out.write(overview());
     return 0;
-  } finally {
-    await store.close();
   }
-}
+  if (words[0] === 'help') return help(words.slice(1), out, err);
 
-async function replayCommand(config: Config, file: string, out: Writable): Promise<number> {
-  const store = await createStore(config.store);
-  const writer = createWriter({ store, spoolDir: config.spoolDir });
-  try {
-    await store.migrate();
-    out.write(`replaying ${file} into ${describeStore(config)}…\n`);
-    const r = await writer.replay(file);
-    out.write(
-      `stored ${r.stored}, skipped ${r.duplicates} duplicates, ${r.stillFailing} still failing` +
-        `${r.stillFailing > 0 ? ` (back in ${writer.deadLetterFile})` : ''}, ${r.unreadable} unreadable lines\n`,
+  const found = find(words);
+  if (found.group !== undefined) {
+    if (wantsHelp) {
+      out.write(groupHelp(found.group));
+      return 0;
+    }
+    err.write(`tally ${found.group}: which command?\n\n${groupHelp(found.group)}`);
+    return 2;
+  }
+  if (!found.command) {
+    err.write(
+      `tally: unknown command "${found.unknown}"${found.hint ? `; did you mean tally ${found.hint}?` : ''} (see tally help)\n`,
     );
-    return r.stillFailing > 0 || r.unreadable > 0 ? 1 : 0;
+    return 2;
+  }
+  const command = found.command;
+  const prefix = `tally ${command.name}`;
+  let parsed: Parsed;
+  try {
+    parsed = parseCommand(command, rest, SETTING_NAMES);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    err.write(`${prefix}: ${e.message}\nUsage: ${command.usage.map((u) => `tally ${u}`).join('\n       ')}\n`);
+    return 2;
+  }
+  if (parsed.help) {
+    out.write(helpOf(command));
+    return 0;
+  }
+
+  let config: Config | undefined;
+  let ops: AdminOps | undefined;
+  const ctx: Ctx = {
+    out,
+    err,
+    parsed,
+    config: () => (config ??= loadConfig(parsed.settings)),
+    async ops(options = {}) {
+      if (ops) return ops;
+      ops = await openAdminOps(ctx.config(), {
+        command: command.name,
+        ...options,
+        notice: (line) => err.write(`${prefix}: ${line}\n`),
+      });
+      const ignored = Object.keys(parsed.settings).filter((k) => !LOCATING.has(k));
+      if (ops.target.server && ignored.length > 0) {
+        err.write(
+          `${prefix}: ${ignored.map((k) => `--${k}`).join(', ')} ignored: the running tally serve (pid ${ops.target.server.pid}) uses its own settings\n`,
+        );
+      }
+      return ops;
+    },
+  };
+  try {
+    return await command.run(ctx);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err.write(`${prefix}: ${e.message}\nUsage: ${command.usage.map((u) => `tally ${u}`).join('\n       ')}\n`);
+      return 2;
+    }
+    err.write(`${prefix}: ${isTallyError(e) ? `${e.code}: ${e.message}` : (e as Error).message}\n`);
+    return 1;
   } finally {
-    await writer.close();
-    await store.close();
+    await ops?.close();
   }
 }
 
-async function serveCommand(config: Config, out: Writable, err: Writable): Promise<number> {
+function help(topic: string[], out: Writable, err: Writable): number {
+  if (topic.length === 0) {
+    out.write(overview());
+    return 0;
+  }
+  const found = find(topic);
+  if (found.group !== undefined) {
+    out.write(groupHelp(found.group));
+    return 0;
+  }
+  if (found.command) {
+    out.write(helpOf(found.command));
+    return 0;
+  }
+  err.write(`tally help: no command "${found.unknown}"${found.hint ? `; did you mean ${found.hint}?` : ''}\n`);
+  return 2;
+}
+
+function io(ctx: Ctx): Io {
+  return { out: ctx.out, err: ctx.err };
+}
+
+function show(v: unknown): string {
+  return v === null || v === undefined ? 'default' : String(v);
+}
+
+function unlisted(accept: boolean | null): string {
+  return accept === null ? 'default' : accept ? 'accept' : 'reject';
+}
+
+/** Doctor asks a running server rather than opening its embedded database: point it at that server's port. */
+async function serverAware(config: Config): Promise<Config> {
+  if (config.store.kind !== 'pglite') return config;
+  const state = await readServerState(config.dataDir).catch(() => undefined);
+  if (!state?.url || !isProcessAlive(state.pid)) return config;
+  const url = new URL(state.url);
+  return { ...config, host: url.hostname, port: Number(url.port) };
+}
+
+async function serveCommand(config: Config, { out, err }: Io): Promise<number> {
   out.write(
     `tally ${VERSION}: starting on ${describeStore(config)}, transport ${config.nats ? `NATS ${config.nats.servers.join(',')} (stream ${config.nats.stream})` : 'in-process'}\n`,
   );
-  const server = await startServer(config, { out, logLevel: 'info', guardProcess: true });
+  const logFormat = config.logFormat === 'auto' ? (process.stdout.isTTY ? 'pretty' : 'json') : config.logFormat;
+  const server = await startServer(config, { out, logLevel: 'info', logFormat, guardProcess: true });
   if (server.firstKey) {
     out.write(
       `\nFirst start: created tenant "default" and its write key (shown once, stored hashed):\n\n    ${server.firstKey}\n\n` +
         `Send events:  curl -X POST ${server.url}/v1/events -H 'authorization: Bearer ${server.firstKey}' \\\n` +
         `                -H 'content-type: application/json' -d '{"batch":[...]}'\n` +
-        `More keys:    npx tally keys create --tenant <name>\n\n`,
+        `More keys:    npx tally keys create --tenant <name>   (works while this server runs)\n\n`,
     );
   }
   out.write(`listening on ${server.url} (POST /v1/events, /v1/batch, /batch; GET /metrics, /healthz, /readyz)\n`);
@@ -194,104 +609,4 @@ async function serveCommand(config: Config, out: Writable, err: Writable): Promi
     `stopped: ${s.stored} rows stored, ${s.duplicates} duplicates, ${s.deadLettered} dead-lettered, ${s.spooled} spooled\n`,
   );
   return 0;
-}
-
-async function withStore(config: Config, fn: (store: Store) => Promise<number>): Promise<number> {
-  const store = await createStore(config.store);
-  try {
-    await store.migrate();
-    return await fn(store);
-  } finally {
-    await store.close();
-  }
-}
-
-async function keysCommand(store: Store, args: string[], flags: Flags, out: Writable, err: Writable): Promise<number> {
-  const [sub, target] = args;
-  switch (sub) {
-    case 'create': {
-      if (!flags.tenant || flags.tenant === 'true') {
-        err.write('tally keys create: which tenant? e.g. tally keys create --tenant acme\n');
-        return 2;
-      }
-      const { key, info } = await createApiKey(store.sql, flags.tenant, flags.name);
-      out.write(`created ${info.id} for tenant "${info.tenantId}". The key (shown only now):\n\n    ${key}\n\n`);
-      return 0;
-    }
-    case 'list': {
-      const keys = await listApiKeys(store.sql, flags.tenant);
-      out.write(
-        table(
-          ['id', 'tenant', 'prefix', 'name', 'created', 'revoked'],
-          keys.map((k) => [k.id, k.tenantId, `${k.prefix}…`, k.name ?? '', k.createdAt, k.revokedAt ?? '']),
-        ),
-      );
-      return 0;
-    }
-    case 'revoke': {
-      if (!target) {
-        err.write('tally keys revoke: which key? give its id (key_…) or prefix (tk_…)\n');
-        return 2;
-      }
-      const n = await revokeApiKey(store.sql, target);
-      if (n === 0) {
-        err.write(`no live key with id or prefix "${target}"\n`);
-        return 1;
-      }
-      out.write(`revoked ${target}\n`);
-      return 0;
-    }
-    default:
-      err.write('tally keys: create, list or revoke (see tally help)\n');
-      return 2;
-  }
-}
-
-async function tenantsCommand(
-  store: Store,
-  args: string[],
-  flags: Flags,
-  out: Writable,
-  err: Writable,
-): Promise<number> {
-  const [sub, id] = args;
-  const show = (v: unknown) => (v === null ? 'default' : String(v));
-  if (sub === 'list') {
-    const tenants = await listTenants(store.sql);
-    out.write(
-      table(
-        ['id', 'name', 'unlisted', 'rate limit (events/s)'],
-        tenants.map((t) => [t.id, t.name, unlisted(t.acceptUnlisted), show(t.rateLimit)]),
-      ),
-    );
-    return 0;
-  }
-  if (sub === 'set' && id) {
-    const settings: { acceptUnlisted?: boolean | null; rateLimit?: number | null } = {};
-    if (flags.unlisted !== undefined) {
-      if (!['accept', 'reject', 'default'].includes(flags.unlisted)) {
-        err.write('--unlisted must be accept, reject or default\n');
-        return 2;
-      }
-      settings.acceptUnlisted = flags.unlisted === 'default' ? null : flags.unlisted === 'accept';
-    }
-    if (flags['rate-limit'] !== undefined) {
-      const v = flags['rate-limit'];
-      const n = Number(v);
-      if (v !== 'default' && !(Number.isInteger(n) && n >= 0)) {
-        err.write('--rate-limit must be a whole number of events per second (0: unlimited) or default\n');
-        return 2;
-      }
-      settings.rateLimit = v === 'default' ? null : n;
-    }
-    const t = await updateTenant(store.sql, id, settings);
-    out.write(`tenant ${t.id}: unlisted ${unlisted(t.acceptUnlisted)}, rate limit ${show(t.rateLimit)}\n`);
-    return 0;
-  }
-  err.write('tally tenants: list, or set <id> [--unlisted …] [--rate-limit …]\n');
-  return 2;
-}
-
-function unlisted(accept: boolean | null): string {
-  return accept === null ? 'default' : accept ? 'accept' : 'reject';
 }

@@ -7,6 +7,8 @@ import { findKeyOwner, type KeyOwner, type Store } from '@tally/store';
 
 export interface KeyCache {
   resolve(key: string): Promise<KeyOwner | undefined>;
+  /** Drops the cached answers `select` picks (a revoked key, a changed tenant, unknown keys after a create). */
+  forget(select: (owner: KeyOwner | undefined) => boolean): void;
 }
 
 const MAX_ENTRIES = 10_000;
@@ -16,20 +18,29 @@ export function createKeyCache(store: Store, options: { ttlMs?: number; missTtlM
   const missTtl = options.missTtlMs ?? 2_000;
   const entries = new Map<string, { owner: KeyOwner | undefined; until: number }>();
   const pending = new Map<string, Promise<KeyOwner | undefined>>();
+  let generation = 0;
   return {
     async resolve(key) {
       const now = Date.now();
       const hit = entries.get(key);
       if (hit && hit.until > now) return hit.owner;
+      const asked = generation;
       let p = pending.get(key);
       if (!p) {
         p = findKeyOwner(store.sql, key).finally(() => pending.delete(key));
         pending.set(key, p);
       }
       const owner = await p;
+      // A lookup that raced a forget() may hold the old answer: use it once, do not keep it.
+      if (asked !== generation) return owner;
       if (entries.size >= MAX_ENTRIES) entries.clear();
       entries.set(key, { owner, until: now + (owner ? ttl : missTtl) });
       return owner;
+    },
+    forget(select) {
+      generation++;
+      pending.clear();
+      for (const [key, entry] of entries) if (select(entry.owner)) entries.delete(key);
     },
   };
 }

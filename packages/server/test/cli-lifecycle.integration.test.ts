@@ -1,7 +1,7 @@
 /** The lifecycle CLI on embedded PGlite and a local archive directory, and the jobs inside `tally serve`. */
 import { PassThrough } from 'node:stream';
 import { isoTime, uuidv7 } from '@tally/core';
-import { createStore, listJobRuns } from '@tally/store';
+import { createApiKey, createStore, listJobRuns } from '@tally/store';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../node/test/support/helpers.js';
 import { eventRow, requestLog } from '../../store/test/support/stores.js';
@@ -79,8 +79,10 @@ describe('lifecycle inside tally serve', () => {
         'stats:ok',
       ]);
 
+      // Snapshots are read with a key of scope read; the first key writes.
+      const reader = (await createApiKey(s.server.store.sql, 'default', { scope: 'read' })).key;
       const none = await fetch(`${s.server.url}/v1/snapshots/latest`, {
-        headers: { authorization: `Bearer ${s.key}` },
+        headers: { authorization: `Bearer ${reader}` },
       });
       expect(none.status).toBe(404);
       const batch = Array.from({ length: 20 }, (_, i) => ({
@@ -100,7 +102,7 @@ describe('lifecycle inside tally serve', () => {
       while (!snap.version && Date.now() < until) {
         await new Promise((r) => setTimeout(r, 200));
         const res = await fetch(`${s.server.url}/v1/snapshots/latest`, {
-          headers: { authorization: `Bearer ${s.key}` },
+          headers: { authorization: `Bearer ${reader}` },
         });
         if (res.status === 200) snap = (await res.json()) as typeof snap;
       }

@@ -1,0 +1,191 @@
+/**
+ * AdminOps over a Store this process holds. Inside `tally serve` it shares the server's store, writer,
+ * archive target and key cache (so a revoked key or a changed tenant takes effect at once); in the CLI
+ * it works on a store the CLI opened because no server holds the database.
+ *
+ * Inputs are checked here too: the admin routes hand over what a remote caller sent.
+ */
+import { ErrorCodes, isTallyError, TallyConfigError, TallyError, UNPLANNED_POLICIES } from '@tally/core';
+import {
+  createApiKey,
+  KEY_SCOPES,
+  listApiKeys,
+  listJobRuns,
+  listManifests,
+  listTenants,
+  revokeApiKey,
+  saveStorageStats,
+  type Store,
+  storageStats,
+  updateTenant,
+  type Writer,
+} from '@tally/store';
+import type { Config } from '../config.js';
+import type { KeyCache } from '../key-cache.js';
+import { runCleanup } from '../lifecycle/cleanup.js';
+import { runJob } from '../lifecycle/jobs.js';
+import { runRestore } from '../lifecycle/restore.js';
+import type { ArchiveTarget } from '../lifecycle/targets/index.js';
+import type { AdminOps, OpsTarget } from './ops.js';
+
+export interface LocalOpsDeps {
+  store: Store;
+  config: Config;
+  target: OpsTarget;
+  /** The archive target; opened on first use when the CLI works alone. */
+  archiveTarget: () => Promise<ArchiveTarget>;
+  /** The writer replays go through; the CLI makes one for the call. */
+  writer: () => Writer;
+  /** The running server's key cache: changes made here drop what it cached. */
+  keys?: KeyCache;
+  /** Called once by close() (the CLI closes what it opened; the server closes its own at shutdown). */
+  release?: () => Promise<void>;
+}
+
+export const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+export function createLocalOps(deps: LocalOpsDeps): AdminOps {
+  const { store, config } = deps;
+  const sql = store.sql;
+  let released: Promise<void> | undefined;
+  return {
+    target: deps.target,
+
+    async migrate() {
+      return { applied: (await store.migrate()).applied };
+    },
+
+    async createKey({ tenant, scope, name }) {
+      if (!KEY_SCOPES.includes(scope)) {
+        throw new TallyConfigError(`key scope "${String(scope)}" must be one of ${KEY_SCOPES.join(', ')}`);
+      }
+      if (tenant === null && scope !== 'admin') {
+        throw new TallyConfigError(`a ${scope} key belongs to one tenant: name it (--tenant <id>)`);
+      }
+      const created = await createApiKey(sql, tenant, { name, scope });
+      // A client may have tried the key before it existed (a deploy racing `keys create`).
+      deps.keys?.forget((owner) => owner === undefined);
+      return created;
+    },
+
+    async listKeys({ tenant }) {
+      return listApiKeys(sql, tenant);
+    },
+
+    async revokeKey({ key, tenant }) {
+      const matches = (await listApiKeys(sql, tenant)).filter(
+        (k) => k.revokedAt === null && (k.id === key || k.prefix === key),
+      );
+      if (matches.length === 0) throw new TallyError(ErrorCodes.NOT_FOUND, `no live key with id or prefix "${key}"`);
+      if (matches.length > 1) throw new TallyConfigError(`"${key}" matches several keys; use the key id`);
+      const id = (matches[0] as { id: string }).id;
+      await revokeApiKey(sql, id);
+      deps.keys?.forget((owner) => owner?.keyId === id);
+      return { revoked: id };
+    },
+
+    async listTenants() {
+      return listTenants(sql);
+    },
+
+    async setTenant({ id, settings }) {
+      const { acceptUnlisted, rateLimit, unplanned } = settings;
+      if (acceptUnlisted !== undefined && acceptUnlisted !== null && typeof acceptUnlisted !== 'boolean') {
+        throw new TallyConfigError('acceptUnlisted must be true, false or null (the server default)');
+      }
+      if (rateLimit !== undefined && rateLimit !== null && !(Number.isInteger(rateLimit) && rateLimit >= 0)) {
+        throw new TallyConfigError('rateLimit must be a whole number of events per second (0: unlimited) or null');
+      }
+      if (unplanned !== undefined && unplanned !== null && !UNPLANNED_POLICIES.includes(unplanned)) {
+        throw new TallyConfigError(`unplanned must be ${UNPLANNED_POLICIES.join(', ')} or null`);
+      }
+      const t = await updateTenant(sql, id, { acceptUnlisted, rateLimit, unplanned });
+      // Cached key owners carry the tenant's settings.
+      deps.keys?.forget((owner) => owner?.tenant?.id === id);
+      return t;
+    },
+
+    async stats() {
+      const s = await storageStats(sql);
+      await saveStorageStats(sql, s);
+      return s;
+    },
+
+    async jobs({ job, limit }) {
+      const n = limit ?? 30;
+      if (!(Number.isInteger(n) && n >= 1 && n <= 1000)) throw new TallyConfigError('limit must be 1 to 1000');
+      return listJobRuns(sql, job, n);
+    },
+
+    async listArchive({ tenant }) {
+      return listManifests(sql, { tenantId: tenant });
+    },
+
+    async runArchive({ olderThanDays }, onProgress) {
+      const days = olderThanDays ?? config.lifecycle.archiveAfterDays;
+      if (!(Number.isInteger(days) && days >= 1))
+        throw new TallyConfigError('--older-than-days must be a whole number ≥ 1');
+      const target = await deps.archiveTarget();
+      onProgress(`archiving detail older than ${days} days to ${target.location}…`);
+      const outcome = await runJob('archive', {
+        store,
+        target,
+        archiveAfterDays: days,
+        keepSnapshots: config.lifecycle.keepSnapshots,
+        onProgress,
+      });
+      return { location: target.location, olderThanDays: days, outcome };
+    },
+
+    async restoreArchive({ tenant, day }, onProgress) {
+      if (typeof tenant !== 'string' || tenant === '' || typeof day !== 'string' || !DAY.test(day)) {
+        throw new TallyConfigError('restore needs a tenant and a day (YYYY-MM-DD)');
+      }
+      if ((await listManifests(sql, { tenantId: tenant, day })).length === 0) {
+        throw new TallyError(
+          ErrorCodes.NOT_FOUND,
+          `no archive of tenant "${tenant}" for ${day} (see tally archive list)`,
+        );
+      }
+      return tallyErrors(async () => runRestore(store, await deps.archiveTarget(), tenant, day, onProgress));
+    },
+
+    async cleanup({ dryRun, includeRestored }, onProgress) {
+      const target = await deps.archiveTarget();
+      if (dryRun === true || includeRestored === true) {
+        const report = await tallyErrors(() =>
+          runCleanup(store, target, { dryRun: dryRun === true, includeRestored: includeRestored === true, onProgress }),
+        );
+        return { mode: 'direct', report };
+      }
+      const outcome = await runJob('cleanup', {
+        store,
+        target,
+        archiveAfterDays: config.lifecycle.archiveAfterDays,
+        keepSnapshots: config.lifecycle.keepSnapshots,
+        onProgress,
+      });
+      return { mode: 'job', outcome };
+    },
+
+    async replay({ file }) {
+      const writer = deps.writer();
+      const report = await tallyErrors(() => writer.replay(file));
+      return { ...report, deadLetterFile: writer.deadLetterFile };
+    },
+
+    close: () => (released ??= deps.release?.() ?? Promise.resolve()),
+  };
+}
+
+/** Failures of the lifecycle code are plain Errors; callers on both sides of the wire get a code. */
+async function tallyErrors<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isTallyError(e)) throw e;
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT') throw new TallyError(ErrorCodes.NOT_FOUND, err.message, {}, { cause: e });
+    throw new TallyError(ErrorCodes.INTERNAL, err.message, {}, { cause: e });
+  }
+}
