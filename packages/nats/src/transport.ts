@@ -25,6 +25,7 @@ import {
   type EventBatch,
   ErrorCodes,
   type PublishResult,
+  sleep,
   TallyConfigError,
   TallyError,
   type TallyEvent,
@@ -63,6 +64,11 @@ export interface NatsTransportOptions {
   onDeadLetter?: (message: { subject: string; data: Uint8Array; deliveries: number; reason: string }) => Promise<void>;
   /** Connection name shown by the server (`nats server report connections`). */
   name?: string;
+  /**
+   * Faults the transport works around by itself (the consumer stopped and is restarted, a deleted
+   * consumer re-created, an ack lost with the connection), for the log. Default: none.
+   */
+  onError?: (error: Error, what: string) => void;
 }
 
 export interface NatsTransport extends Transport {
@@ -118,6 +124,15 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   let closing = false;
   let messages: ConsumerMessages | undefined;
   let loop: Promise<void> | undefined;
+  // Wakes the consumer loop from its wait between restarts when the transport closes.
+  const stopping = new AbortController();
+  const report = (e: unknown, what: string) => {
+    try {
+      options.onError?.(e instanceof Error ? e : new Error(String(e)), what);
+    } catch {
+      // A failing log callback must not take the consumer down.
+    }
+  };
   const inFlight = new Set<Promise<void>>();
   // The consumer's backlog, refreshed once a second (a cheap consumer-info request), not per publish.
   let pending = 0;
@@ -133,7 +148,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       if (s.type === 'disconnect') connected = false;
       else if (s.type === 'reconnect') connected = true;
     }
-  })();
+  })().catch((e: unknown) => report(e, 'NATS status stream failed'));
 
   async function handle(msg: JsMsg, handler: BatchHandler): Promise<void> {
     const deliveries = msg.info.deliveryCount;
@@ -148,17 +163,40 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       return deadLetter(msg, `unreadable message: ${(e as Error).message}`);
     }
     // A writer waiting out a database restart must not let the ack deadline pass: keep the message ours.
-    const keepAlive = setInterval(() => msg.working(), Math.max(1000, ackWaitMs / 3));
+    // (Each of ack, nak, working and term throws once the connection is closed: never out of a timer.)
+    const keepAlive = setInterval(
+      () => {
+        try {
+          msg.working();
+        } catch {
+          // Connection gone: the message is redelivered after the ack wait; nothing to do here.
+        }
+      },
+      Math.max(1000, ackWaitMs / 3),
+    );
+    let failure: unknown;
+    let stored = false;
     try {
       await handler(events);
-      msg.ack();
-      stats.handled++;
+      stored = true;
     } catch (e) {
-      if (deliveries >= maxDeliveries) return deadLetter(msg, `failed ${deliveries} times: ${(e as Error).message}`);
-      msg.nak(backoffDelay(deliveries, { initialMs: 500, maxMs: 30_000 }));
+      failure = e;
     } finally {
       clearInterval(keepAlive);
     }
+    if (!stored && deliveries >= maxDeliveries) {
+      return deadLetter(msg, `failed ${deliveries} times: ${(failure as Error)?.message ?? String(failure)}`);
+    }
+    try {
+      if (stored) msg.ack();
+      else msg.nak(backoffDelay(deliveries, { initialMs: 500, maxMs: 30_000 }));
+    } catch (e) {
+      // Stored but not acknowledged (or not nak'ed): JetStream delivers it again after the ack wait and
+      // the writer's idempotent insert turns that into nothing.
+      report(e, `could not ${stored ? 'ack' : 'nak'} a NATS message; it will be redelivered`);
+      return;
+    }
+    if (stored) stats.handled++;
   }
 
   async function deadLetter(msg: JsMsg, reason: string): Promise<void> {
@@ -169,13 +207,23 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
         deliveries: msg.info.deliveryCount,
         reason,
       });
-    } catch {
+    } catch (e) {
       // Could not keep it: leave the message in the stream for a later delivery rather than lose it.
-      msg.nak(30_000);
+      report(e, 'could not write a NATS dead letter; the message stays in the stream');
+      try {
+        msg.nak(30_000);
+      } catch {
+        // Connection gone: redelivered after the ack wait all the same.
+      }
       return;
     }
     stats.deadLettered++;
-    msg.term(reason);
+    try {
+      msg.term(reason);
+    } catch (e) {
+      // Kept as a dead letter but delivered again later: the dead-letter file may hold it twice.
+      report(e, 'could not terminate a dead-lettered NATS message');
+    }
   }
 
   return {
@@ -204,20 +252,59 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       return { durability: 'queued', rejected: [] };
     },
     async consume(handler) {
-      await ensureConsumer(jsm, streamName, durable, prefix, ackWaitMs, maxInFlight * 4);
-      const consumer = await js.consumers.get(streamName, durable);
-      messages = await consumer.consume({ max_messages: maxInFlight * 2 });
-      const iterator = messages;
-      loop = (async () => {
+      const subscribe = async () => {
+        await ensureConsumer(jsm, streamName, durable, prefix, ackWaitMs, maxInFlight * 4);
+        const consumer = await js.consumers.get(streamName, durable);
+        const subscribed = await consumer.consume({ max_messages: maxInFlight * 2 });
+        // The client retries pulls on its own, but a durable consumer deleted under it (by hand, or a
+        // stream re-created) never comes back by itself: re-create it, and the pulls find it again.
+        void (async () => {
+          for await (const n of subscribed.status()) {
+            if ((n.type === 'consumer_deleted' || n.type === 'consumer_not_found') && !closing) {
+              report(new Error(n.type), `NATS consumer ${durable} is gone; re-creating it`);
+              await ensureConsumer(jsm, streamName, durable, prefix, ackWaitMs, maxInFlight * 4).catch((e: unknown) =>
+                report(e, `could not re-create NATS consumer ${durable}`),
+              );
+            }
+          }
+        })().catch((e: unknown) => report(e, 'NATS consumer status stream failed'));
+        return subscribed;
+      };
+      messages = await subscribe();
+      const pull = async (iterator: ConsumerMessages) => {
         for await (const msg of iterator) {
           // Bounded: wait for a slot before taking the next message from the client's buffer.
           while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
           stats.inFlight = inFlight.size + 1;
-          const p: Promise<void> = handle(msg, handler).finally(() => {
-            inFlight.delete(p);
-            stats.inFlight = inFlight.size;
-          });
+          const p: Promise<void> = handle(msg, handler)
+            .catch((e: unknown) => report(e, 'handling a NATS message failed'))
+            .finally(() => {
+              inFlight.delete(p);
+              stats.inFlight = inFlight.size;
+            });
           inFlight.add(p);
+        }
+      };
+      // The consumer ends only when closed; if it stops otherwise (an error from the client), it is
+      // restarted after a backoff, so the server never silently stops storing what NATS holds.
+      loop = (async () => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await pull(messages as ConsumerMessages);
+            if (closing) return;
+            report(new Error('the message iterator ended'), 'NATS consumer stopped; restarting it');
+          } catch (e) {
+            if (closing) return;
+            report(e, 'NATS consumer failed; restarting it');
+          }
+          await sleep(backoffDelay(attempt, { initialMs: 500, maxMs: 30_000 }), stopping.signal);
+          if (closing) return;
+          try {
+            messages = await subscribe();
+            attempt = 0;
+          } catch (e) {
+            report(e, 'could not restart the NATS consumer; trying again');
+          }
         }
       })();
     },
@@ -228,11 +315,15 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       if (closing) return;
       closing = true;
       clearInterval(backlog);
+      stopping.abort();
       // Stop pulling; messages fetched but not handled are simply redelivered to the next consumer.
-      await messages?.close();
+      await messages?.close().catch(() => undefined);
       await loop;
       await Promise.allSettled([...inFlight]);
-      await nc.drain();
+      await nc.drain().catch(async (e: unknown) => {
+        report(e, 'NATS drain failed; closing');
+        await nc.close().catch(() => undefined);
+      });
     },
   };
 }

@@ -113,7 +113,13 @@ export async function openWorkerStore(config: StoreConfig): Promise<WorkerBacked
     die(new TallyError(ErrorCodes.STORE_UNAVAILABLE, `store worker crashed: ${error.message}`, {}, { cause: error }));
   });
   worker.on('exit', (code) => {
-    if (!exiting) die(new TallyError(ErrorCodes.STORE_UNAVAILABLE, `store worker exited unexpectedly (${code})`));
+    // After close() too: a call made while it closed must not wait forever, nor any made after it.
+    die(
+      new TallyError(
+        ErrorCodes.STORE_UNAVAILABLE,
+        exiting ? 'the store is closed' : `store worker exited unexpectedly (${code})`,
+      ),
+    );
   });
 
   // Process exit cuts the worker off mid-batch: what it was handed and had not answered goes to disk,
@@ -184,7 +190,7 @@ export async function openWorkerStore(config: StoreConfig): Promise<WorkerBacked
     const calls = [...pending.values()];
     const byDir = spoolLines();
     pending.clear();
-    void worker.terminate();
+    worker.terminate().catch(() => undefined);
     const spooled = new Map<string, Promise<boolean>>();
     for (const [dir, lines] of byDir) {
       spooled.set(

@@ -56,9 +56,25 @@ port.on('message', (call: Call) => {
     work = Promise.reject(error);
   }
   const writer = 'writer' in call ? writers.get(call.writer) : undefined;
+  const fail = (error: unknown) =>
+    post({ type: 'reply', id: call.id, ok: false, error: toWire(error), stats: writer?.stats() });
   work.then(
-    (value) => post({ type: 'reply', id: call.id, ok: true, value, stats: writer?.stats() }),
-    (error: unknown) => post({ type: 'reply', id: call.id, ok: false, error: toWire(error), stats: writer?.stats() }),
+    (value) => {
+      // A value that cannot be cloned to the app's thread (a function, a symbol) is that call's error,
+      // not an unhandled rejection that would take the worker and every call in flight down with it.
+      try {
+        post({ type: 'reply', id: call.id, ok: true, value, stats: writer?.stats() });
+      } catch (error) {
+        fail(error);
+      }
+    },
+    (error: unknown) => {
+      try {
+        fail(error);
+      } catch (again) {
+        fail(new Error(`could not send the error back: ${(again as Error).message}`));
+      }
+    },
   );
 });
 

@@ -33,29 +33,55 @@ export function startScheduler(
   schedules: Record<JobName, string>,
   onRun?: (name: JobName, outcome: JobOutcome) => void,
 ): Scheduler {
-  const running = new Set<Promise<unknown>>();
+  const running = new Set<Promise<void>>();
   let stopped = false;
-  const run = (name: JobName) => {
-    const p = runJob(name, ctx).then((o) => onRun?.(name, o));
+  // Nothing a run does may reject or throw out of here: a cron callback's rejection would be unhandled
+  // (croner does not wait for it), and a failure is an outcome to report, not a crash.
+  const report = (name: JobName, outcome: JobOutcome) => {
+    try {
+      onRun?.(name, outcome);
+    } catch {
+      // The reporting callback failing must not stop the schedule.
+    }
+  };
+  const failed = (e: unknown): JobOutcome => ({ outcome: 'failed', error: (e as Error)?.message ?? String(e) });
+  const run = (name: JobName): Promise<void> => {
+    const p = runJob(name, ctx).then(
+      (o) => report(name, o),
+      (e: unknown) => report(name, failed(e)),
+    );
     running.add(p);
     void p.finally(() => running.delete(p));
     return p;
   };
   const crons = (Object.keys(schedules) as JobName[]).map(
-    (name) => [name, new Cron(schedules[name], { timezone: 'UTC', protect: true }, () => run(name))] as const,
+    (name) =>
+      [
+        name,
+        new Cron(
+          schedules[name],
+          { timezone: 'UTC', protect: true, catch: (e: unknown) => report(name, failed(e)) },
+          () => run(name),
+        ),
+      ] as const,
   );
   const caughtUp = (async () => {
     for (const [name, cron] of crons) {
       if (stopped) return;
-      const previous = cron.previousRuns(1)[0];
-      const last = await lastSuccess(ctx.store.sql, name);
-      if (previous && (last === undefined || last < previous.getTime())) {
-        ctx.onProgress?.(
-          last === undefined
-            ? `${name}: first run on this database, running now`
-            : `${name}: missed the run of ${previous.toISOString()}, running now`,
-        );
-        await run(name);
+      try {
+        const previous = cron.previousRuns(1)[0];
+        const last = await lastSuccess(ctx.store.sql, name);
+        if (previous && (last === undefined || last < previous.getTime())) {
+          ctx.onProgress?.(
+            last === undefined
+              ? `${name}: first run on this database, running now`
+              : `${name}: missed the run of ${previous.toISOString()}, running now`,
+          );
+          await run(name);
+        }
+      } catch (e) {
+        // The database is away at start: the job's regular schedule tries again.
+        report(name, failed(e));
       }
     }
   })();

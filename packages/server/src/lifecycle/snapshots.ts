@@ -82,7 +82,13 @@ export async function startSnapshots(
     const batches = writer.stats().batches;
     if (batches - lastBatches >= options.everyBatches && !taking) {
       lastBatches = batches;
-      take().catch((e: Error) => options.onError?.(e));
+      take().catch((e: Error) => {
+        try {
+          options.onError?.(e);
+        } catch {
+          // A failing log callback must not become an unhandled rejection.
+        }
+      });
     }
   }, options.pollMs ?? 1000);
   timer.unref();
