@@ -2,7 +2,8 @@
  * The CLI beside a running `tally serve` on embedded PGlite: while the server holds the database and
  * ingests, `keys create`, `tenants set`, `stats`, `jobs`, `archive list` go through its admin API, and
  * what they change applies at once (the new key is accepted, the new rate limit enforced, a revoked key
- * refused). With the server stopped, the same commands open the database themselves.
+ * refused). With the server stopped, the same commands open the database themselves. On Postgres the CLI
+ * uses the server of its data directory when it serves the same database, and connects directly otherwise.
  */
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
@@ -14,7 +15,10 @@ import { isoTime, uuidv7 } from '@tally/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../node/test/support/helpers.js';
 import { main } from '../src/index.js';
+import { dropSchema, freshSchema } from '../../store/test/support/stores.js';
+import { needs } from '../../node/test/support/service-gate.js';
 import { type ServeProcess, spawnServe } from './support/child-process.js';
+import { PG_URL, pg } from './support/services.js';
 
 async function run(args: string[]) {
   const out = new PassThrough();
@@ -198,4 +202,41 @@ describe('the CLI beside a running tally serve (embedded PGlite)', () => {
     expect(stale.err).toMatch(/server\.json is stale \(pid \d+ is not running/);
     expect(stale.out).toMatch(/^slow\s+slow/m);
   }, 60_000);
+});
+
+describe('the CLI beside a running tally serve on Postgres', () => {
+  needs(pg).it(
+    'goes through the server of the same database (changes apply at once), directly to another schema',
+    async () => {
+      pg.assertMet();
+      const data = tempDir('tally-cli-pg-');
+      const schema = freshSchema();
+      const other = freshSchema();
+      const s = await spawnServe(['--data-dir', data.dir, '--database-url', PG_URL, '--schema', schema]);
+      try {
+        const flags = ['--data-dir', data.dir, '--database-url', PG_URL];
+        const created = await run(['keys', 'create', '--tenant', 'acme', '--schema', schema, ...flags]);
+        expect(created.code, created.err).toBe(0);
+        expect(s.output()).toMatch(/"admin":"keys.create".*"tenant":"acme"/);
+        const key = /(tk_\S+)/.exec(created.out)?.[1] as string;
+        const id = /created (key_[0-9a-f]+)/.exec(created.out)?.[1] as string;
+        expect((await post(s.url, key)).status).toBe(200);
+        // Through the server, a revoked key is refused at once (directly, its cache would keep it 30 s).
+        expect((await run(['keys', 'revoke', id, '--schema', schema, ...flags])).code).toBe(0);
+        expect((await post(s.url, key)).status).toBe(401);
+
+        const elsewhere = await run(['keys', 'create', '--tenant', 'beta', '--schema', other, ...flags]);
+        expect(elsewhere.code, elsewhere.err).toBe(0);
+        expect(s.output()).not.toMatch(/"tenant":"beta"/);
+        expect((await run(['keys', 'list', '--schema', other, ...flags])).out).toMatch(/\sbeta\s+write\s/);
+        expect((await run(['keys', 'list', '--schema', schema, ...flags])).out).not.toMatch(/\sbeta\s/);
+      } finally {
+        s.proc.kill('SIGKILL');
+        await dropSchema(schema);
+        await dropSchema(other);
+        data.cleanup();
+      }
+    },
+    120_000,
+  );
 });

@@ -163,6 +163,7 @@ export function createLocalOps(deps: LocalOpsDeps): AdminOps {
         target,
         archiveAfterDays: config.lifecycle.archiveAfterDays,
         keepSnapshots: config.lifecycle.keepSnapshots,
+        quarantineDays: config.quarantine.days,
         onProgress,
       });
       return { mode: 'job', outcome };
