@@ -262,14 +262,22 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
           for await (const n of subscribed.status()) {
             if ((n.type === 'consumer_deleted' || n.type === 'consumer_not_found') && !closing) {
               report(new Error(n.type), `NATS consumer ${durable} is gone; re-creating it`);
-              await ensureConsumer(jsm, streamName, durable, prefix, ackWaitMs, maxInFlight * 4).catch((e: unknown) =>
-                report(e, `could not re-create NATS consumer ${durable}`),
-              );
+              try {
+                await ensureConsumer(jsm, streamName, durable, prefix, ackWaitMs, maxInFlight * 4);
+              } catch (e) {
+                report(e, `could not re-create NATS consumer ${durable}`);
+                continue;
+              }
+              // The client would only pull again after its heartbeats go missing (~30 s): subscribe anew.
+              resubscribe = true;
+              await subscribed.close().catch(() => undefined);
+              return;
             }
           }
         })().catch((e: unknown) => report(e, 'NATS consumer status stream failed'));
         return subscribed;
       };
+      let resubscribe = false;
       messages = await subscribe();
       const pull = async (iterator: ConsumerMessages) => {
         for await (const msg of iterator) {
@@ -292,12 +300,13 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
           try {
             await pull(messages as ConsumerMessages);
             if (closing) return;
-            report(new Error('the message iterator ended'), 'NATS consumer stopped; restarting it');
+            if (!resubscribe) report(new Error('the message iterator ended'), 'NATS consumer stopped; restarting it');
           } catch (e) {
             if (closing) return;
             report(e, 'NATS consumer failed; restarting it');
           }
-          await sleep(backoffDelay(attempt, { initialMs: 500, maxMs: 30_000 }), stopping.signal);
+          if (!resubscribe) await sleep(backoffDelay(attempt, { initialMs: 500, maxMs: 30_000 }), stopping.signal);
+          resubscribe = false;
           if (closing) return;
           try {
             messages = await subscribe();
