@@ -128,6 +128,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
         prefix: config.nats.prefix,
         stream: config.nats.stream,
         ...options.nats,
+        onError: (e, what) => log.warn({ err: e }, what),
         async onDeadLetter(m) {
           await mkdir(config.spoolDir, { recursive: true });
           const line = {
