@@ -247,7 +247,10 @@ describe.each(kinds)('ArchiveTarget conformance: $name', (kind) => {
   it('rejects keys that are absolute, climb out with "..", or have empty or "." segments', async () => {
     const target = await kind.open();
     for (const key of BAD_KEYS) {
-      await expect(target.put(key, bytes(1)), `put ${JSON.stringify(key)}`).rejects.toThrow(/archive key/);
+      await expect(target.put(key, bytes(1)), `put ${JSON.stringify(key)}`).rejects.toMatchObject({
+        code: 'TALLY_CONFIG',
+        message: expect.stringMatching(/archive key/),
+      });
       await expect(target.get(key), `get ${JSON.stringify(key)}`).rejects.toThrow(/archive key/);
       await expect(target.delete(key), `delete ${JSON.stringify(key)}`).rejects.toThrow(/archive key/);
     }

@@ -143,7 +143,7 @@ describe.each(engines)('lifecycle (%s)', (engine) => {
     expect((await runArchive(store, target, { olderThanDays: 3, now: NOW })).files).toBe(0);
     expect((await runCleanup(store, target)).deleted).toBe(0);
     expect((await runCleanup(store, target, { includeRestored: true })).deleted).toBe(rows);
-    await expect(runRestore(store, target, 'nobody', day)).rejects.toThrow(/no archive/);
+    await expect(runRestore(store, target, 'nobody', day)).rejects.toMatchObject({ code: 'TALLY_NOT_FOUND' });
   });
 
   it('cleanup refuses a part whose file is missing or corrupt, and keeps its rows', async () => {

@@ -3,6 +3,7 @@
  * skipped), so old detail can be queried again. Restored parts are marked: the archive job skips their
  * day (the file already holds those rows) and cleanup leaves them until `tally cleanup --include-restored`.
  */
+import { ErrorCodes, TallyError } from '@tally/core';
 import { DETAIL_TABLES, listManifests, markRestored, restoreLines, type Store } from '@tally/store';
 import type { ArchiveTarget } from './targets/target.js';
 import { verifyArchive } from './verify.js';
@@ -21,7 +22,11 @@ export async function runRestore(
   onProgress?: (line: string) => void,
 ): Promise<RestoreReport> {
   const parts = (await listManifests(store.sql, { tenantId, day })).filter((m) => DETAIL_TABLES.includes(m.table));
-  if (parts.length === 0) throw new Error(`no archive of tenant "${tenantId}" for ${day} (see tally archive list)`);
+  if (parts.length === 0)
+    throw new TallyError(
+      ErrorCodes.NOT_FOUND,
+      `no archive of tenant "${tenantId}" for ${day} (see tally archive list)`,
+    );
   const report: RestoreReport = { parts: 0, restored: 0, alreadyPresent: 0 };
   for (const m of parts) {
     const v = await verifyArchive(target, m);

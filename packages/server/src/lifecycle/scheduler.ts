@@ -3,6 +3,7 @@
  * was up (the last success is older than the schedule's previous slot) is caught up at start. Runs of
  * one job never overlap here, and the job lock keeps other processes out.
  */
+import { TallyConfigError } from '@tally/core';
 import { Cron } from 'croner';
 import { lastSuccess } from '@tally/store';
 import { type JobContext, type JobName, type JobOutcome, runJob } from './jobs.js';
@@ -24,7 +25,7 @@ export function checkSchedule(name: string, expr: string): void {
   try {
     new Cron(expr, { paused: true, timezone: 'UTC' }).stop();
   } catch (e) {
-    throw new Error(`schedule for ${name} "${expr}" is not a cron expression: ${(e as Error).message}`);
+    throw new TallyConfigError(`schedule for ${name} "${expr}" is not a cron expression: ${(e as Error).message}`);
   }
 }
 

@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
+import { TallyConfigError } from '@tally/core';
 import { fileURLToPath } from 'node:url';
 import { createLocalTarget } from './local.js';
 import { createS3Target, type S3TargetOptions } from './s3.js';
@@ -26,7 +27,7 @@ const S3_PARAMS = new Set(['endpoint', 'region', 'forcePathStyle']);
  */
 export async function targetFromUrl(url: string, options: TargetFromUrlOptions): Promise<ArchiveTarget> {
   const shown = redact(url);
-  const bad = (why: string) => new Error(`archive URL "${shown}": ${why}`);
+  const bad = (why: string) => new TallyConfigError(`archive URL "${shown}": ${why}`);
   if (url.trim() === '') throw bad('is empty');
 
   const scheme = /^([a-z][a-z0-9+.-]+):/i.exec(url)?.[1]?.toLowerCase();

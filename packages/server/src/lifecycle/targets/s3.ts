@@ -3,6 +3,7 @@
  * object at once, so readers never see half of one. The AWS SDK is imported on first use, so a server
  * that archives to a local directory never loads it.
  */
+import { TallyConfigError } from '@tally/core';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { type ArchiveTarget, checkKey } from './target.js';
 
@@ -41,9 +42,11 @@ type Sdk = typeof import('@aws-sdk/client-s3');
 
 export function createS3Target(options: S3TargetOptions): S3Target {
   const { bucket } = options;
-  if (!bucket) throw new Error('S3 archive target needs a bucket');
+  if (!bucket) throw new TallyConfigError('S3 archive target needs a bucket: s3://bucket/prefix');
   if ((options.accessKeyId === undefined) !== (options.secretAccessKey === undefined)) {
-    throw new Error('S3 archive target needs both accessKeyId and secretAccessKey, or neither');
+    throw new TallyConfigError(
+      'S3 archive target needs both accessKeyId and secretAccessKey (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), or neither',
+    );
   }
   const base = (options.prefix ?? '').split('/').filter(Boolean).join('/');
   if (base) checkKey(base);

@@ -3,6 +3,8 @@
  * (test/archive-target-conformance.integration.test.ts): a local directory and S3-compatible storage.
  * Keys are relative paths with `/` separators (`events/acme/2026-11-20.part1.jsonl.gz`).
  */
+import { TallyConfigError } from '@tally/core';
+
 export interface ArchiveTarget {
   readonly kind: 'local' | 's3';
   /** Where it writes, for people: a directory or `s3://bucket/prefix`. */
@@ -20,6 +22,6 @@ export interface ArchiveTarget {
 /** Keys must stay inside the target: no absolute paths, no `..`, no empty segments. */
 export function checkKey(key: string): void {
   if (key === '' || key.startsWith('/') || key.split('/').some((s) => s === '' || s === '.' || s === '..')) {
-    throw new Error(`archive key "${key}" must be a relative path without "." or ".." segments`);
+    throw new TallyConfigError(`archive key "${key}" must be a relative path without "." or ".." segments`);
   }
 }
