@@ -55,6 +55,14 @@ export function installProcessGuard(options: ProcessGuardOptions): ProcessGuard 
       return;
     }
     exiting = true;
+    // Also on stderr, plainly: the log may be what failed (stdout closed under `tally serve | …`).
+    try {
+      process.stderr.write(
+        `tally: uncaught exception (${error?.message}): draining, then exiting ${EXIT_INTERNAL_ERROR}\n`,
+      );
+    } catch {
+      // Nowhere left to say it.
+    }
     options.log.fatal(
       { err: error, kind: 'uncaughtException', origin },
       'uncaught exception (a bug: please report it with this stack); the process state is unknown: draining, then exiting',

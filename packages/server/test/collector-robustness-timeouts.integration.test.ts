@@ -5,8 +5,9 @@
  * accept while the open ones go on being served.
  */
 import { connect, type Socket } from 'node:net';
-import { ErrorCodes } from '@tally/core';
+import { ErrorCodes, TallyConfigError } from '@tally/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import { goodBody } from './support/collector-requests.js';
 import { parseResponse, RawConnection } from './support/raw-http.js';
 import { serveFor, type TestServer } from './support/services.js';
@@ -67,6 +68,29 @@ async function goodBatchStored(s: TestServer, tag: string): Promise<void> {
   );
   expect(Number(rows[0]?.n)).toBe(1);
 }
+
+describe('the settings', () => {
+  it('have sane defaults, take flags and environment, and refuse what would not bound anything', () => {
+    expect(loadConfig({}, {}).http).toEqual({
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 72_000,
+      maxConnections: 10_000,
+    });
+    expect(
+      loadConfig({ 'headers-timeout-ms': '500', 'max-connections': '50' }, { TALLY_REQUEST_TIMEOUT_MS: '900' }).http,
+    ).toMatchObject({ headersTimeoutMs: 500, requestTimeoutMs: 900, maxConnections: 50 });
+    const refused = (flags: Record<string, string>, pattern: RegExp) => {
+      expect(() => loadConfig(flags, {})).toThrow(TallyConfigError);
+      expect(() => loadConfig(flags, {})).toThrow(pattern);
+    };
+    refused({ 'headers-timeout-ms': '0' }, /TALLY_HEADERS_TIMEOUT_MS must be an integer from 100/);
+    refused({ 'request-timeout-ms': 'soon' }, /TALLY_REQUEST_TIMEOUT_MS/);
+    refused({ 'keep-alive-timeout-ms': '-1' }, /TALLY_KEEP_ALIVE_TIMEOUT_MS/);
+    refused({ 'max-connections': '0' }, /TALLY_MAX_CONNECTIONS must be an integer from 1/);
+    refused({ 'headers-timeout-ms': '5000', 'request-timeout-ms': '1000' }, /must not exceed TALLY_REQUEST_TIMEOUT_MS/);
+  });
+});
 
 describe('timeouts', () => {
   let s: TestServer;
