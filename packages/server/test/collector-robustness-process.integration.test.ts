@@ -109,7 +109,8 @@ describe('tally serve after an uncaught exception', () => {
       const [code] = (await exited) as [number | null];
       const out = s.output();
       expect(code, out).toBe(EXIT_INTERNAL_ERROR);
-      const line = out.split('\n').find((l) => l.includes('injected exception')) as string;
+      expect(out).toMatch(/^tally: uncaught exception \(injected exception[^\n]*draining, then exiting 70$/m);
+      const line = out.split('\n').find((l) => l.startsWith('{') && l.includes('injected exception')) as string;
       const logged = JSON.parse(line) as { level: number; msg: string; kind: string; err: { stack: string } };
       expect(logged).toMatchObject({ level: 60, kind: 'uncaughtException' });
       expect(logged.msg).toMatch(/uncaught exception.*draining/);
