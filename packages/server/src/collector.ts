@@ -4,16 +4,17 @@
  * tenant, charge the tenant's token bucket, check each event, publish the good ones and answer once
  * they are durable. A bad event is rejected alone; a bad request never disturbs other tenants.
  */
-import { createGunzip, createInflate } from 'node:zlib';
 import {
   type BatchRejection,
   type Catalog,
   ErrorCodes,
-  isTallyError,
+  httpStatusOf,
   type PiiPolicy,
+  TallyError,
   type Transport,
+  type UnplannedPolicy,
 } from '@tally/core';
-import type { KeyOwner } from '@tally/store';
+import type { KeyOwner, KeyScope, Tenant } from '@tally/store';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -21,11 +22,16 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { answerClientError, answerOf, requestError } from './http-errors.js';
+import { bodyEncoding, inflatingBody } from './ingest/inflate.js';
+import type { HttpLimits } from './config.js';
+import { drainOnClose } from './http-drain.js';
 import type { KeyCache } from './key-cache.js';
 import { type Acceptor, createAcceptor } from './ingest/accept.js';
 import { type ParseResult, parsePosthog, parseSegment, parseTally, SEGMENT_TYPES } from './ingest/formats.js';
 import type { Snapshot } from './lifecycle/snapshots.js';
 import type { Metrics } from './metrics.js';
+import type { Quarantine } from './quarantine.js';
 import type { RateLimiter } from './rate-limit.js';
 
 export interface CollectorOptions {
@@ -41,39 +47,22 @@ export interface CollectorOptions {
   rateLimit: number;
   /** Default for tenants without their own setting. */
   acceptUnlisted: boolean;
+  /** Default for tenants without their own setting. */
+  unplanned: UnplannedPolicy;
+  /** Where refused events are kept before the request is answered. */
+  quarantine: Quarantine;
   /** Is the service ready to take traffic (store and transport up)? */
   ready: () => boolean;
   /** The newest hot-path snapshot, held in memory. */
   snapshot?: () => Snapshot | undefined;
   /** Structured logs (faults, refusals worth a look); default: none. */
   logger?: FastifyBaseLogger;
+  /** Timeouts and the connection cap of the HTTP server; default: Node's and Fastify's. */
+  http?: HttpLimits;
 }
 
 type Format =
   { kind: 'tally' } | { kind: 'segment'; type?: (typeof SEGMENT_TYPES)[number] } | { kind: 'posthog'; batch: boolean };
-
-const STATUS: Partial<Record<string, number>> = {
-  [ErrorCodes.UNAUTHORIZED]: 401,
-  [ErrorCodes.MALFORMED_BODY]: 400,
-  [ErrorCodes.PAYLOAD_TOO_LARGE]: 413,
-  [ErrorCodes.RATE_LIMITED]: 429,
-  [ErrorCodes.OVERLOADED]: 503,
-  [ErrorCodes.UNAVAILABLE]: 503,
-  [ErrorCodes.SHUTDOWN]: 503,
-  [ErrorCodes.NOT_FOUND]: 404,
-};
-
-/** A whole-request refusal: status, code, message and maybe a Retry-After. */
-class Refusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly retryAfterS?: number,
-  ) {
-    super(message);
-  }
-}
 
 export async function buildCollector(options: CollectorOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -81,64 +70,91 @@ export async function buildCollector(options: CollectorOptions): Promise<Fastify
     loggerInstance: options.logger,
     // Access logs of a collector under load would be the biggest thing it writes; metrics count requests.
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
+    // Refused in the onRequest hook below instead, in the collector's JSON and with a Retry-After.
+    return503OnClosing: false,
+    ...serverLimits(options.http),
+    // Malformed HTTP and requests that time out never reach a route: they are answered in the same JSON,
+    // and so are the URLs Fastify's router cannot read.
+    clientErrorHandler(error, socket) {
+      const code = answerClientError(error, socket);
+      if (code !== undefined) options.metrics.refused(code);
+    },
+    frameworkErrors: (error, request, reply) => answerError(error, request, reply),
   });
+  if (options.http) app.server.maxConnections = options.http.maxConnections;
+  // Node answers an Expect it cannot meet with a bare 417; this says why, in JSON.
+  app.server.on('checkExpectation', (_req, res) => {
+    options.metrics.refused(ErrorCodes.MALFORMED_BODY);
+    const body = JSON.stringify({
+      error: { code: ErrorCodes.MALFORMED_BODY, message: 'unsupported Expect header (only 100-continue)' },
+    });
+    res.writeHead(httpStatusOf(ErrorCodes.MALFORMED_BODY), {
+      'content-type': 'application/json; charset=utf-8',
+      connection: 'close',
+    });
+    res.end(body);
+  });
+  // Connections over the cap are closed on accept, before they cost more than a file descriptor.
+  app.server.on('drop', () => options.metrics.connectionDropped());
+  drainOnClose(app);
+  // After listen(), Fastify no longer listens for server errors (EMFILE on accept, for one): without a
+  // listener each would be an uncaught exception.
+  app.server.on('error', (e) => app.log.error({ err: e }, 'HTTP server error'));
   const accept: Acceptor = createAcceptor({
     catalog: options.catalog,
     maxPropertiesBytes: options.maxPropertiesBytes,
     pii: options.pii,
   });
 
-  // Compressed bodies: the size limit applies to what they inflate to (a small gzip can be a bomb), so
-  // the compressed Content-Length must not be checked against it.
-  app.addHook('preParsing', async (request, _reply, payload) => {
-    const encoding = request.headers['content-encoding']?.toLowerCase();
-    if (encoding === undefined || encoding === 'identity') return payload;
-    if (encoding !== 'gzip' && encoding !== 'deflate') {
-      throw new Refusal(400, ErrorCodes.MALFORMED_BODY, `unsupported Content-Encoding "${encoding}" (gzip or deflate)`);
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (request) => {
+    if (closing) throw new TallyError(ErrorCodes.SHUTDOWN, 'the server is shutting down: send again in a moment');
+    // RFC 9112: a server must refuse an HTTP/1.1 request without Host (Node would, but with an empty body).
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw new TallyError(ErrorCodes.MALFORMED_BODY, 'an HTTP/1.1 request needs a Host header');
     }
-    delete request.headers['content-length'];
-    const inflate = encoding === 'gzip' ? createGunzip() : createInflate();
-    payload.on('error', (e) => inflate.destroy(e));
-    return payload.pipe(inflate);
+  });
+
+  // Compressed bodies are inflated as they are read, the size limit applying to what they inflate to (a
+  // small gzip can be a bomb). The inflating stream is lazy and dies with the response, so a request
+  // answered before or without reading its body leaves nothing running (see ingest/inflate.ts).
+  app.addHook('preParsing', async (request, reply, payload) => {
+    const headers = request.headers;
+    const hasBody =
+      (headers['content-length'] !== undefined && headers['content-length'] !== '0') ||
+      headers['transfer-encoding'] !== undefined;
+    if (!hasBody) return payload;
+    const encoding = bodyEncoding(headers['content-encoding']);
+    if (encoding === undefined) return payload;
+    const body = inflatingBody(payload, encoding, options.maxBodyBytes);
+    reply.raw.once('close', () => body.destroy());
+    return body;
   });
   // Browsers' sendBeacon and some Segment libraries post JSON as text/plain.
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
 
-  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, request, reply) => {
-    let status: number;
-    let code: string;
-    let message = error.message;
-    if (error instanceof Refusal) {
-      status = error.status;
-      code = error.code;
-      if (error.retryAfterS !== undefined) void reply.header('retry-after', String(error.retryAfterS));
-    } else if (isTallyError(error)) {
-      code = error.code;
-      status = STATUS[code] ?? 500;
-      if (status === 503) void reply.header('retry-after', '1');
-    } else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      status = 413;
-      code = ErrorCodes.PAYLOAD_TOO_LARGE;
-      message = `request body over ${options.maxBodyBytes} bytes (after decompression); send smaller batches`;
-    } else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      status = 415;
-      code = ErrorCodes.MALFORMED_BODY;
-      message = 'send JSON (Content-Type: application/json)';
-    } else if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
-      // Fastify's JSON parse errors, a gzip stream that is not gzip, an empty body.
-      status = error.statusCode;
-      code = ErrorCodes.MALFORMED_BODY;
-      message = `unreadable body: ${error.message}`;
-    } else {
-      status = 500;
-      code = ErrorCodes.INTERNAL;
-      request.log.error({ err: error }, 'collector fault');
-      message = `internal error (request ${request.id})`;
+  app.setErrorHandler(answerError);
+  function answerError(error: Error, request: FastifyRequest, reply: FastifyReply): void {
+    let refusal = requestError(error, request, options.maxBodyBytes);
+    if (refusal === undefined || refusal.status === 500) {
+      // A bug (or an error with no HTTP meaning): the stack goes to the log, the client gets the request id.
+      options.metrics.internalError('request');
+      request.log.error({ err: error, reqId: request.id }, 'collector fault');
+      refusal = new TallyError(ErrorCodes.INTERNAL, `internal error (request ${request.id})`);
     }
-    options.metrics.refused(code);
-    void reply.code(status).send({ error: { code, message } });
-  });
+    const { status, retryAfterS } = answerOf(refusal);
+    if (retryAfterS !== undefined) void reply.header('retry-after', String(retryAfterS));
+    // A body left unread (refused before or while it was read) is read to its end and dropped by Node
+    // after the answer, within the request timeout. Fastify asks to close the connection instead, but
+    // closing under a client still sending resets the connection: the client never sees the answer
+    // (an SDK would take a 413 for a network error and send the same oversized batch again).
+    reply.removeHeader('connection');
+    options.metrics.refused(refusal.code);
+    void reply.code(status).send({ error: { code: refusal.code, message: refusal.message } });
+  }
   app.setNotFoundHandler((request, reply) => {
     void reply
       .code(404)
@@ -148,19 +164,43 @@ export async function buildCollector(options: CollectorOptions): Promise<Fastify
   async function ingest(request: FastifyRequest, reply: FastifyReply, format: Format) {
     const now = Date.now();
     const body = request.body;
-    const owner = await authenticate(request, body);
+    const owner = await authenticate(request, body, 'write');
     const parsed = parse(format, body, owner.tenant.id, now);
-    if ('error' in parsed) throw new Refusal(400, ErrorCodes.MALFORMED_BODY, parsed.error);
+    if ('error' in parsed) throw new TallyError(ErrorCodes.MALFORMED_BODY, parsed.error);
 
     const rate = owner.tenant.rateLimit ?? options.rateLimit;
     const charge = options.limiter.take(owner.tenant.id, Math.max(1, parsed.items.length), rate);
     if (!charge.ok) {
       const s = Math.max(1, Math.ceil(charge.retryAfterMs / 1000));
-      throw new Refusal(429, ErrorCodes.RATE_LIMITED, `tenant "${owner.tenant.id}" is over ${rate} events/s`, s);
+      throw new TallyError(ErrorCodes.RATE_LIMITED, `tenant "${owner.tenant.id}" is over ${rate} events/s`, {
+        retryAfterS: s,
+      });
     }
 
-    const tenant = { tenantId: owner.tenant.id, acceptUnlisted: owner.tenant.acceptUnlisted ?? options.acceptUnlisted };
+    const tenant = {
+      tenantId: owner.tenant.id,
+      acceptUnlisted: owner.tenant.acceptUnlisted ?? options.acceptUnlisted,
+      unplanned: owner.tenant.unplanned ?? options.unplanned,
+    };
     const accepted = accept(parsed.items, parsed.sentAt, tenant, now);
+    // Refused events are kept before anything is published: when they cannot be, the request fails as a
+    // whole (503) and the client's retry sends the accepted ones again, which dedupe by id.
+    try {
+      await options.quarantine.keep({
+        tenantId: owner.tenant.id,
+        keyId: owner.keyId,
+        source: request.routeOptions.url ?? request.url,
+        items: parsed.items,
+        rejected: accepted.rejected,
+        sentAt: parsed.sentAt,
+        receivedAt: now,
+      });
+    } catch (e) {
+      request.log.error({ err: e }, 'quarantine unavailable');
+      throw new TallyError(ErrorCodes.UNAVAILABLE, 'cannot keep the refused events of this batch now', {
+        retryAfterS: 1,
+      });
+    }
     // The answer lists both kinds of rejection; the metric counts only the collector's own here, since
     // the writer's dead letters are counted where they are stored (metrics.batchWritten).
     const rejected: BatchRejection[] = [...accepted.rejected];
@@ -181,24 +221,41 @@ export async function buildCollector(options: CollectorOptions): Promise<Fastify
     return reply.code(200).send(answer);
   }
 
-  async function authenticate(request: FastifyRequest, body: unknown): Promise<KeyOwner> {
+  /**
+   * The key's owner, refused unless its scope allows `need`: ingest takes `write` keys only, so a key
+   * that ships inside an app can never read; reads take `read` keys and the tenant's `admin` keys.
+   */
+  async function authenticate(
+    request: FastifyRequest,
+    body: unknown,
+    need: 'write' | 'read',
+  ): Promise<KeyOwner & { tenant: Tenant }> {
     const key = headerKey(request) ?? bodyKey(body);
     if (key === undefined) {
-      throw new Refusal(
-        401,
+      throw new TallyError(
         ErrorCodes.UNAUTHORIZED,
-        'no write key: send "Authorization: Bearer <key>" (or Basic with the key as user, Segment-style)',
+        `no ${need} key: send "Authorization: Bearer <key>" (or Basic with the key as user, Segment-style)`,
       );
     }
     let owner: KeyOwner | undefined;
     try {
       owner = await options.keys.resolve(key);
     } catch (e) {
-      request.log.error({ err: e }, 'write key lookup failed');
-      throw new Refusal(503, ErrorCodes.UNAVAILABLE, 'cannot check the write key now (database unreachable)', 1);
+      request.log.error({ err: e }, 'key lookup failed');
+      throw new TallyError(ErrorCodes.UNAVAILABLE, 'cannot check the key now (database unreachable)', {
+        retryAfterS: 1,
+      });
     }
-    if (!owner) throw new Refusal(401, ErrorCodes.UNAUTHORIZED, 'unknown or revoked write key');
-    return owner;
+    if (!owner) throw new TallyError(ErrorCodes.UNAUTHORIZED, 'unknown or revoked key');
+    if (!SCOPES_FOR[need].includes(owner.scope) || owner.tenant === null) {
+      throw new TallyError(
+        ErrorCodes.FORBIDDEN,
+        need === 'write'
+          ? `a ${owner.scope} key cannot send events: use a write key (tally keys create --tenant <id>)`
+          : `a ${owner.scope} key cannot read: use a read key of the tenant (tally keys create --tenant <id> --scope read)`,
+      );
+    }
+    return owner as KeyOwner & { tenant: Tenant };
   }
 
   const route = (url: string, format: Format) => app.post(url, (request, reply) => ingest(request, reply, format));
@@ -208,14 +265,12 @@ export async function buildCollector(options: CollectorOptions): Promise<Fastify
   for (const url of ['/batch', '/batch/']) route(url, { kind: 'posthog', batch: true });
   for (const url of ['/capture', '/capture/', '/i/v0/e', '/i/v0/e/']) route(url, { kind: 'posthog', batch: false });
 
-  // The newest snapshot of the caller's tenant, from memory: O(1), no query. Read with the write key
-  // until read-only keys exist.
+  // The newest snapshot of the caller's tenant, from memory: O(1), no query.
   app.get('/v1/snapshots/latest', async (request) => {
-    const owner = await authenticate(request, undefined);
+    const owner = await authenticate(request, undefined, 'read');
     const s = options.snapshot?.();
     if (!s)
-      throw new Refusal(
-        404,
+      throw new TallyError(
         ErrorCodes.NOT_FOUND,
         'no snapshot yet (one is taken every --snapshot-every writer batches)',
       );
@@ -232,6 +287,8 @@ export async function buildCollector(options: CollectorOptions): Promise<Fastify
   );
   return app;
 }
+
+const SCOPES_FOR: Record<'write' | 'read', readonly KeyScope[]> = { write: ['write'], read: ['read', 'admin'] };
 
 function parse(format: Format, body: unknown, tenantId: string, now: number): ParseResult {
   switch (format.kind) {
@@ -265,4 +322,24 @@ function bodyKey(body: unknown): string | undefined {
   const b = body as Record<string, unknown>;
   for (const k of ['writeKey', 'api_key', 'token']) if (typeof b[k] === 'string' && b[k] !== '') return b[k];
   return undefined;
+}
+
+/** Fastify and node:http options for the limits (config.ts SETTINGS says what each one bounds). */
+function serverLimits(limits: HttpLimits | undefined) {
+  // The collector refuses a Host-less HTTP/1.1 request itself, in JSON (see the onRequest hook).
+  if (!limits) return { http: { requireHostHeader: false } };
+  const shortest = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+  return {
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http: {
+      requireHostHeader: false,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node enforces the headers and request timeouts in a sweep over all connections at this interval
+      // (30 s by default, which would stretch a 10 s timeout to 40 s).
+      connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(shortest / 4))),
+    },
+  };
 }
