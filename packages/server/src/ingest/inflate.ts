@@ -92,8 +92,8 @@ export class InflatingBody extends Readable {
       this.source.unpipe(this.zlib);
       // Its own error listener stays: a zlib stream destroyed mid-inflate can still report one.
       this.zlib.destroy();
-      // What is left of the request body is read and dropped, so a keep-alive connection can go on to
-      // the next request (the collector closes the connection after an error answer anyway).
+      // What is left of the request body is read and dropped (within the request timeout), so the
+      // answer reaches the client and a keep-alive connection can go on to its next request.
       this.source.resume();
     }
     callback(error);
