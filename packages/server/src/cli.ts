@@ -13,9 +13,8 @@ import type { Writable } from 'node:stream';
 import { isTallyError, UNPLANNED_POLICIES, type UnplannedPolicy } from '@tally/core';
 import { VERSION } from '@tally/node';
 import { KEY_SCOPES, type KeyScope } from '@tally/store';
-import { describeStore, openAdminOps, type OpenOptions } from './admin/connect.js';
+import { describeStore, openAdminOps, type OpenOptions, reserveDatabase } from './admin/connect.js';
 import type { AdminOps, TenantSettings } from './admin/ops.js';
-import { isProcessAlive, readServerState } from './admin/state.js';
 import { closest, type CommandSpec, commandHelp, type Parsed, parseCommand, UsageError } from './cli-args.js';
 import * as lifecycle from './cli-lifecycle.js';
 import { type Config, loadConfig, SETTINGS } from './config.js';
@@ -81,9 +80,7 @@ const COMMANDS: Command[] = [
     summary: 'check config, database, NATS and a round trip; exit 1 on a failure',
     usage: ['doctor [settings]'],
     settings: true,
-    async run(ctx) {
-      return doctor(await serverAware(ctx.config()), ctx.out);
-    },
+    run: doctorCommand,
   },
   {
     name: 'keys create',
@@ -567,13 +564,25 @@ function unlisted(accept: boolean | null): string {
   return accept === null ? 'default' : accept ? 'accept' : 'reject';
 }
 
-/** Doctor asks a running server rather than opening its embedded database: point it at that server's port. */
-async function serverAware(config: Config): Promise<Config> {
-  if (config.store.kind !== 'pglite') return config;
-  const state = await readServerState(config.dataDir).catch(() => undefined);
-  if (!state?.url || !isProcessAlive(state.pid)) return config;
-  const url = new URL(state.url);
-  return { ...config, host: url.hostname, port: Number(url.port) };
+/**
+ * Doctor asks a running server (its /readyz) rather than open the embedded database it holds: point it at
+ * that server's port. Without one, doctor opens the database itself, holding the data directory meanwhile.
+ */
+async function doctorCommand(ctx: Ctx): Promise<number> {
+  const config = ctx.config();
+  const where = await reserveDatabase(config, {
+    command: 'doctor',
+    notice: (line) => ctx.err.write(`tally doctor: ${line}\n`),
+  });
+  if ('url' in where) {
+    const url = new URL(where.url);
+    return doctor({ ...config, host: url.hostname, port: Number(url.port) }, ctx.out);
+  }
+  try {
+    return await doctor(config, ctx.out);
+  } finally {
+    await where.release();
+  }
 }
 
 async function serveCommand(config: Config, { out, err }: Io): Promise<number> {

@@ -144,7 +144,7 @@ describe('the CLI beside a running tally serve (embedded PGlite)', () => {
     expect(again.err).toContain(`TALLY_NOT_FOUND: no live key with id or prefix "${id}"`);
   });
 
-  it('stats, jobs and archive list read through the server while it ingests', async () => {
+  it('stats, jobs, archive list, migrate and doctor work through the server while it ingests', async () => {
     const stats = await run(['stats', ...dir]);
     expect(stats.code, stats.err).toBe(0);
     const events = Number(/^events\s+(\d+)\s/m.exec(stats.out)?.[1]);
@@ -168,6 +168,13 @@ describe('the CLI beside a running tally serve (embedded PGlite)', () => {
     expect(run2.out).toMatch(new RegExp(`archiving detail older than 3 days to ${data.dir}/archive…\\ndone: 0 files`));
 
     expect((await run(['migrate', ...dir])).out).toMatch(/PGlite at .*: schema up to date/);
+    const doctor = await run(['doctor', ...dir]);
+    expect(doctor.code, doctor.out).toBe(0);
+    expect(doctor.out).toMatch(
+      new RegExp(
+        `database\\s+pass\\s+PGlite is held by the server on port ${new URL(s.url).port}; its /readyz says ready`,
+      ),
+    );
   });
 
   it('another tally serve on the same data directory refuses to start', async () => {

@@ -58,10 +58,33 @@ export interface OpenOptions {
 }
 
 export async function openAdminOps(config: Config, options: OpenOptions = {}): Promise<AdminOps> {
+  const where = await locate(config, options);
+  if ('server' in where) return where.server;
+  return openLocalOps(config, options.migrate ?? true, where.release);
+}
+
+/**
+ * For a command that opens the database with code of its own (doctor): the running server's URL to ask,
+ * or the right to open the database directly until `release` (the same waiting and refusals as above).
+ */
+export async function reserveDatabase(
+  config: Config,
+  options: OpenOptions = {},
+): Promise<{ url: string } | { release: () => Promise<void> }> {
+  const where = await locate(config, options);
+  if ('server' in where) return { url: (where.server.target.server as { url: string }).url };
+  return where;
+}
+
+async function locate(
+  config: Config,
+  options: OpenOptions,
+): Promise<{ server: AdminOps } | { release: () => Promise<void> }> {
   const dir = config.dataDir;
   const stateFile = join(dir, STATE_FILE);
   const pglite = config.store.kind === 'pglite';
   const deadline = Date.now() + (options.waitMs ?? 30_000);
+  const direct = { release: async () => undefined };
   let reported = false;
   let waited = false;
   for (;;) {
@@ -70,22 +93,22 @@ export async function openAdminOps(config: Config, options: OpenOptions = {}): P
     if (state && isProcessAlive(state.pid)) {
       if (state.command === 'serve' && state.url !== undefined) {
         const r = await tryServer(config, state, Math.max(500, deadline - Date.now()));
-        if ('ops' in r) return r.ops;
+        if ('ops' in r) return { server: r.ops };
         if (r.otherDatabase !== undefined) {
-          if (!pglite) break;
+          if (!pglite) return direct;
           throw new TallyError(
             ErrorCodes.CONFIG,
             `tally serve (pid ${state.pid}) holds ${dir} with ${r.otherDatabase}, not the ${databaseOf(config)} this command names`,
           );
         }
-        if (!pglite) break;
+        if (!pglite) return direct;
         waitingFor = `tally serve (pid ${state.pid}) holds ${dir} but does not answer at ${state.url} (${r.problem})`;
       } else if (pglite) {
         waitingFor =
           state.command === 'serve'
             ? `tally serve (pid ${state.pid}) is starting on ${dir}`
             : `tally ${state.command} (pid ${state.pid}) has the database in ${dir} open`;
-      } else break;
+      } else return direct;
     } else {
       if (state && !reported) {
         options.notice?.(
@@ -93,16 +116,14 @@ export async function openAdminOps(config: Config, options: OpenOptions = {}): P
         );
         reported = true;
       }
-      if (!pglite) break;
+      if (!pglite) return direct;
       const mine: ServerState = {
         pid: process.pid,
         command: options.command ?? 'cli',
         startedAt: new Date().toISOString(),
         version: VERSION,
       };
-      if ((await claimServerState(dir, mine)).ok) {
-        return openLocalOps(config, options.migrate ?? true, () => removeServerState(dir));
-      }
+      if ((await claimServerState(dir, mine)).ok) return { release: () => removeServerState(dir) };
       continue; // someone took it in between: look again
     }
     if (!waited) {
@@ -118,7 +139,6 @@ export async function openAdminOps(config: Config, options: OpenOptions = {}): P
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return openLocalOps(config, options.migrate ?? true);
 }
 
 /** The server's ops, or why not (`otherDatabase`: the one it serves, when the config names another). */
@@ -158,11 +178,7 @@ async function tryServer(
   }
 }
 
-async function openLocalOps(
-  config: Config,
-  migrate: boolean,
-  unlock: () => Promise<void> = async () => undefined,
-): Promise<AdminOps> {
+async function openLocalOps(config: Config, migrate: boolean, unlock: () => Promise<void>): Promise<AdminOps> {
   let store;
   try {
     store = await createStore(config.store);
