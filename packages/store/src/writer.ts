@@ -65,7 +65,10 @@ export interface WriterOptions {
 /** The outcome of one write call. Every row is in exactly one of the counts. */
 export interface WriteResult {
   ok: boolean;
-  /** When `ok` is false: nothing was taken (TALLY_OVERLOADED or TALLY_SHUTDOWN). */
+  /**
+   * When `ok` is false: TALLY_OVERLOADED or TALLY_SHUTDOWN (nothing was taken), or TALLY_SPOOL_FAILED (some
+   * rows could be neither stored nor written to a spool file): send the whole call again; ids dedupe.
+   */
   code?: string;
   stored: number;
   /** Rows whose id was already stored: accepted, not stored again. */
@@ -352,8 +355,7 @@ export function createWriter(options: WriterOptions): Writer {
       if (sqlstate) letter.sqlstate = sqlstate;
       text += `${JSON.stringify(letter)}\n`;
     }
-    await ensureDir();
-    await appendFile(deadLetterFile, text);
+    if (!(await appendOrRefuse(entries, deadLetterFile, text))) return;
     stats.deadLettered += entries.length;
     report(code, { message: reason, code: sqlstate }, entries.length);
     // Metadata for queries and the dashboard; the file is the source of truth, so a failure here is only logged.
@@ -381,12 +383,32 @@ export function createWriter(options: WriterOptions): Writer {
     }
   }
 
+  /**
+   * Appends to a spool file. When the disk refuses (full, read-only), the rows are neither stored nor
+   * kept: their calls answer `ok: false` (TALLY_SPOOL_FAILED), so the sender keeps them and retries.
+   */
+  async function appendOrRefuse(entries: Entry[], file: string, text: string): Promise<boolean> {
+    try {
+      await ensureDir();
+      await appendFile(file, text);
+      return true;
+    } catch (error) {
+      spoolReady = undefined;
+      report(ErrorCodes.SPOOL_FAILED, error, entries.length);
+      for (const e of entries) {
+        e.req.result.ok = false;
+        e.req.result.code = ErrorCodes.SPOOL_FAILED;
+        settle(e);
+      }
+      return false;
+    }
+  }
+
   async function spoolPending(entries: Entry[]): Promise<void> {
     if (entries.length === 0) return;
-    await ensureDir();
     let text = '';
     for (const e of entries) text += `${JSON.stringify({ kind: e.kind, row: e.row })}\n`;
-    await appendFile(pendingFile, text);
+    if (!(await appendOrRefuse(entries, pendingFile, text))) return;
     stats.spooled += entries.length;
     for (const e of entries) {
       e.req.result.spooled++;

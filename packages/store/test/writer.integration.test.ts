@@ -104,6 +104,22 @@ describe.each(engines)('Writer on %s', (engine) => {
     ]);
   });
 
+  it('a dead-letter file that cannot be written: the call answers TALLY_SPOOL_FAILED, nothing is dropped', async () => {
+    const tmp = tempDir('tally-writer-');
+    cleanups.push(tmp.cleanup);
+    const blocked = `${tmp.dir}/not-a-dir`;
+    writeFileSync(blocked, 'a file where the spool directory should be');
+    const errors: string[] = [];
+    const writer = createWriter({ store, spoolDir: blocked, onError: (e) => errors.push(e.code) });
+    cleanups.push(() => writer.close({ timeoutMs: 2000 }));
+    const good = eventRow();
+    const result = await writer.writeEvents([good, eventRow({ id: 'nope' })]);
+    expect(result).toMatchObject({ ok: false, code: 'TALLY_SPOOL_FAILED', stored: 1, rejected: [] });
+    expect(errors).toContain('TALLY_SPOOL_FAILED');
+    // Sent again, the good row dedupes; the bad one is still refused the same way, never lost.
+    expect(await writer.writeEvents([good, eventRow({ id: 'nope' })])).toMatchObject({ ok: false, duplicates: 1 });
+  });
+
   it('answers TALLY_OVERLOADED at once when its queue is full, taking nothing', async () => {
     const { writer } = makeWriter({ maxQueueRows: 100, flushIntervalMs: 50 });
     const first = writer.writeEvents(eventRows(80));
