@@ -14,8 +14,16 @@ import { isTallyError, UNPLANNED_POLICIES, type UnplannedPolicy } from '@tally/c
 import { VERSION } from '@tally/node';
 import { KEY_SCOPES, type KeyScope } from '@tally/store';
 import { describeStore, openAdminOps, type OpenOptions, reserveDatabase } from './admin/connect.js';
-import type { AdminOps, TenantSettings } from './admin/ops.js';
-import { closest, type CommandSpec, commandHelp, type Parsed, parseCommand, UsageError } from './cli-args.js';
+import type { AdminOps, RejectedFilter, TenantSettings } from './admin/ops.js';
+import {
+  closest,
+  type CommandSpec,
+  commandHelp,
+  type OptionSpec,
+  type Parsed,
+  parseCommand,
+  UsageError,
+} from './cli-args.js';
 import * as lifecycle from './cli-lifecycle.js';
 import { type Config, loadConfig, SETTINGS } from './config.js';
 import { demo } from './demo.js';
@@ -46,6 +54,19 @@ const SETTING_NAMES = SETTINGS.map((s) => s.flag.slice(2));
 const LOCATING = new Set(['data-dir', 'database-url', 'schema', 'config', 'log-format']);
 
 const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
+
+/** The filter options of `rejected list` and `rejected replay`. */
+const REJECTED_FILTER: Record<string, OptionSpec> = {
+  tenant: { type: 'string', arg: 'T', help: "only this tenant's events" },
+  code: { type: 'string', arg: 'C', help: 'only this error code, e.g. TALLY_UNKNOWN_PROPERTY' },
+  name: { type: 'string', arg: 'E', help: 'only this event name' },
+  since: { type: 'string', arg: 'TIME', help: 'only events received since this time (e.g. 2026-12-01)' },
+};
+
+function rejectedFilter(ctx: Ctx): RejectedFilter {
+  const o = ctx.parsed.options;
+  return { tenant: str(o.tenant), code: str(o.code), name: str(o.name), since: str(o.since) };
+}
 
 const COMMANDS: Command[] = [
   {
@@ -327,6 +348,80 @@ const COMMANDS: Command[] = [
     },
   },
   {
+    name: 'rejected list',
+    summary: 'events the collector refused, kept with their reasons (newest first)',
+    usage: ['rejected list [--tenant T] [--code C] [--name E] [--since TIME] [--limit N] [--json]'],
+    about:
+      'Lists events the collector refused one by one (unknown name, catalog violation, too big, PII\n' +
+      'under reject, malformed envelope), kept in the quarantine, with the count of every match by code.\n' +
+      'Fix the catalog or the tenant settings, then store them with tally rejected replay.',
+    options: {
+      ...REJECTED_FILTER,
+      limit: { type: 'string', arg: 'N', help: 'events to show (default 50)' },
+      json: { type: 'boolean', help: 'print {events, counts} as JSON' },
+    },
+    settings: true,
+    async run(ctx) {
+      const o = ctx.parsed.options;
+      const v = str(o.limit);
+      const limit = v === undefined ? undefined : Number(v);
+      if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) {
+        throw new UsageError('--limit must be a whole number ≥ 1');
+      }
+      const list = await (await ctx.ops()).listRejected({ ...rejectedFilter(ctx), limit });
+      if (o.json === true) {
+        ctx.out.write(`${JSON.stringify(list, null, 2)}\n`);
+        return 0;
+      }
+      const total = Object.values(list.counts).reduce((a, b) => a + b, 0);
+      ctx.out.write(
+        total === 0
+          ? 'no refused events match\n'
+          : `${total} refused: ${Object.entries(list.counts)
+              .map(([code, n]) => `${n} ${code}`)
+              .join(', ')}\n\n` +
+              table(
+                ['received', 'tenant', 'event', 'code', 'why', 'source'],
+                list.events.map((e) => [
+                  e.receivedAt,
+                  e.tenantId,
+                  e.name ?? '',
+                  e.code,
+                  e.truncated ? `${e.message} (cut at 16 KB: not replayable)` : e.message,
+                  e.source,
+                ]),
+              ),
+      );
+      return 0;
+    },
+  },
+  {
+    name: 'rejected replay',
+    summary: 're-check refused events against the current catalog and store what passes (once)',
+    usage: ['rejected replay [--tenant T] [--code C] [--name E] [--since TIME] [--dry-run]'],
+    about:
+      'Re-checks each refused event against the current catalog and tenant settings. What passes is\n' +
+      'stored exactly once (by its id: a second replay stores nothing) and leaves the quarantine; what\n' +
+      'still fails stays, with its new reason. Exit 1 when some still fail.',
+    options: {
+      ...REJECTED_FILTER,
+      'dry-run': { type: 'boolean', help: 'count what would be stored, store nothing' },
+    },
+    settings: true,
+    async run(ctx) {
+      const dryRun = ctx.parsed.options['dry-run'] === true;
+      const ops = await ctx.ops();
+      const r = await ops.replayRejected({ ...rejectedFilter(ctx), dryRun }, (line) => ctx.out.write(`${line}\n`));
+      const failing = Object.entries(r.failing).map(([code, n]) => `${n} ${code}`);
+      ctx.out.write(
+        `${dryRun ? 'dry run: ' : ''}${r.examined} examined, ${r.stored} ${dryRun ? 'would be stored' : 'stored'}` +
+          `${r.duplicates > 0 ? `, ${r.duplicates} already stored` : ''}, ${r.stillFailing} still failing` +
+          `${failing.length > 0 ? ` (${failing.join(', ')})` : ''}\n`,
+      );
+      return r.stillFailing > 0 ? 1 : 0;
+    },
+  },
+  {
     name: 'demo',
     summary: 'track a sample task pipeline and print every event and the final counts',
     usage: ['demo'],
@@ -350,6 +445,7 @@ const COMMANDS: Command[] = [
 
 /** Command families: `tally keys` alone shows its commands. */
 const GROUPS: Record<string, string> = {
+  rejected: 'Events the collector refused: list them, replay them once the catalog lets them through.',
   keys: 'API keys (write, read, admin): create them, list them, revoke them.',
   tenants: 'Tenants and their own settings.',
   archive: 'Archive files: archive old detail, list the files, restore a day.',

@@ -5,7 +5,7 @@
  * tenant settings, publishing what now passes through the same transport as fresh events, so each is
  * stored once, by id. Whole-request refusals (401, 400, 413, 429) are not kept: the client saw them.
  */
-import type { BatchRejection, PublishResult, TallyEvent } from '@tally/core';
+import type { BatchRejection, Catalog, PublishResult, TallyEvent } from '@tally/core';
 import {
   listQuarantine,
   listTenants,
@@ -18,7 +18,8 @@ import {
   trimQuarantine,
   updateQuarantined,
 } from '@tally/store';
-import type { Acceptor, TenantPolicy } from './ingest/accept.js';
+import type { Config } from './config.js';
+import { type Acceptor, collectorAcceptOptions, createAcceptor, type TenantPolicy } from './ingest/accept.js';
 import { messageIdToUuid, Unreadable } from './ingest/formats.js';
 import type { Metrics } from './metrics.js';
 
@@ -101,14 +102,14 @@ export interface ReplayDeps {
   metrics?: Metrics;
 }
 
-export interface ReplayOptions {
+export interface QuarantineReplayOptions {
   dryRun?: boolean;
   /** Events re-checked per step. Default 500. */
   pageSize?: number;
   onProgress?: (line: string) => void;
 }
 
-export interface ReplayReport {
+export interface QuarantineReplayReport {
   examined: number;
   /** Stored now (or, in a dry run, that would be). */
   stored: number;
@@ -122,9 +123,9 @@ export interface ReplayReport {
 export async function replayQuarantine(
   deps: ReplayDeps,
   filter: Omit<QuarantineFilter, 'afterSeq' | 'limit'>,
-  options: ReplayOptions = {},
-): Promise<ReplayReport> {
-  const report: ReplayReport = { examined: 0, stored: 0, duplicates: 0, stillFailing: 0, failing: {} };
+  options: QuarantineReplayOptions = {},
+): Promise<QuarantineReplayReport> {
+  const report: QuarantineReplayReport = { examined: 0, stored: 0, duplicates: 0, stillFailing: 0, failing: {} };
   const pageSize = options.pageSize ?? 500;
   const tenants = new Map((await listTenants(deps.store.sql)).map((t) => [t.id, t]));
   for (const tenantId of await quarantineTenants(deps.store.sql, filter.tenantId)) {
@@ -186,4 +187,27 @@ export async function replayQuarantine(
     }
   }
   return report;
+}
+
+export type Replayer = (
+  filter: Omit<QuarantineFilter, 'afterSeq' | 'limit'>,
+  options?: QuarantineReplayOptions,
+) => Promise<QuarantineReplayReport>;
+
+/** A replay that judges events as the collector of `config` and `catalog` does, and stores them through `publish`. */
+export function createReplayer(parts: {
+  store: Store;
+  catalog: Catalog;
+  config: Pick<Config, 'unlisted' | 'unplanned'>;
+  publish: ReplayDeps['publish'];
+  metrics?: Metrics;
+}): Replayer {
+  const deps: ReplayDeps = {
+    store: parts.store,
+    accept: createAcceptor(collectorAcceptOptions(parts.catalog)),
+    defaults: { acceptUnlisted: parts.config.unlisted === 'accept', unplanned: parts.config.unplanned },
+    publish: parts.publish,
+    metrics: parts.metrics,
+  };
+  return (filter, options) => replayQuarantine(deps, filter, options);
 }

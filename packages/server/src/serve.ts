@@ -6,19 +6,8 @@
  */
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Writable } from 'node:stream';
-import type { QuarantineFilter } from '@tally/store';
-import {
-  type Catalog,
-  DEFAULT_MAX_PROPERTIES_BYTES,
-  DEFAULT_PII_POLICY,
-  mergeCatalogs,
-  productCatalog,
-  supportBotCatalog,
-  TallyConfigError,
-  type Transport,
-} from '@tally/core';
+import type { Transport } from '@tally/core';
 import { createNatsTransport } from '@tally/nats';
 import { countApiKeys, createApiKey, createStore, createWriter, type Store, type Writer } from '@tally/store';
 import type { FastifyInstance } from 'fastify';
@@ -29,8 +18,9 @@ import type { Config } from './config.js';
 import { createKeyCache } from './key-cache.js';
 import { createLogger, type LogFormat } from './log-format.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { createQuarantine, replayQuarantine, type ReplayOptions, type ReplayReport } from './quarantine.js';
-import { createAcceptor } from './ingest/accept.js';
+import { loadCatalog } from './catalog-module.js';
+import { collectorAcceptOptions } from './ingest/accept.js';
+import { createQuarantine, createReplayer, type Replayer } from './quarantine.js';
 import { installProcessGuard } from './process-guard.js';
 import { createRateLimiter } from './rate-limit.js';
 import { startScheduler } from './lifecycle/scheduler.js';
@@ -54,7 +44,7 @@ export interface Server {
    * Re-checks quarantined events against this server's catalog and tenant settings and publishes what
    * now passes through its transport, like fresh events (`tally rejected replay`).
    */
-  replayRejected(filter: Omit<QuarantineFilter, 'afterSeq' | 'limit'>, options?: ReplayOptions): Promise<ReplayReport>;
+  readonly replayRejected: Replayer;
   /** Stops accepting, drains transport and writer, closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -205,14 +195,20 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       cleanup.push(() => scheduler.stop());
     }
 
-    const acceptOptions = { catalog, maxPropertiesBytes: DEFAULT_MAX_PROPERTIES_BYTES, pii: DEFAULT_PII_POLICY };
+    const replayRejected = createReplayer({
+      store,
+      catalog,
+      config,
+      publish: (events) => transport.publish(events),
+      metrics,
+    });
     const keys = createKeyCache(store);
     const app = await buildCollector({
       transport,
       keys,
       limiter: createRateLimiter({ burstSeconds: burstSeconds(config) }),
       metrics,
-      ...acceptOptions,
+      ...collectorAcceptOptions(catalog),
       maxBodyBytes: config.maxBodyBytes,
       rateLimit: config.rateLimit.perSecond,
       acceptUnlisted: config.unlisted === 'accept',
@@ -224,7 +220,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       http: config.http,
     });
     cleanup.push(() => app.close());
-    await mountAdmin(app, { config, store, writer, archiveTarget, keys });
+    await mountAdmin(app, { config, store, writer, archiveTarget, keys, replayRejected });
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
@@ -247,18 +243,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       metrics,
       archiveTarget,
       firstKey,
-      replayRejected: (filter, replayOptions) =>
-        replayQuarantine(
-          {
-            store,
-            accept: createAcceptor(acceptOptions),
-            defaults: { acceptUnlisted: config.unlisted === 'accept', unplanned: config.unplanned },
-            publish: (events) => transport.publish(events),
-            metrics,
-          },
-          filter,
-          replayOptions,
-        ),
+      replayRejected,
       close,
     };
   } catch (e) {
@@ -270,19 +255,4 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
 function burstSeconds(config: Config): number {
   const { perSecond, burst } = config.rateLimit;
   return perSecond > 0 ? burst / perSecond : 5;
-}
-
-async function loadCatalog(path: string | undefined): Promise<Catalog> {
-  if (path === undefined) return mergeCatalogs(productCatalog, supportBotCatalog);
-  let mod: { default?: unknown };
-  try {
-    mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
-  } catch (e) {
-    throw new TallyConfigError(`TALLY_CATALOG ${path} could not be loaded: ${(e as Error).message}`);
-  }
-  const catalog = mod.default as Catalog | undefined;
-  if (!catalog || typeof catalog.has !== 'function' || typeof catalog.events !== 'object') {
-    throw new TallyConfigError(`TALLY_CATALOG ${path} must export default a catalog made with defineCatalog(...)`);
-  }
-  return catalog;
 }

@@ -1,25 +1,10 @@
 /** `tally keys`, `tally tenants` and `tally doctor` against real databases and NATS. */
-import { PassThrough } from 'node:stream';
 import { createStore, findKeyOwner, hashKey } from '@tally/store';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../node/test/support/helpers.js';
-import { main } from '../src/index.js';
 import { needs } from '../../node/test/support/service-gate.js';
+import { tally as run } from './support/cli.js';
 import { NATS_URL, nats, pg, serveFor } from './support/services.js';
-
-function capture() {
-  const stream = new PassThrough();
-  let text = '';
-  stream.on('data', (d) => (text += d));
-  return { stream: stream as never, text: () => text };
-}
-
-async function run(args: string[]) {
-  const out = capture();
-  const err = capture();
-  const code = await main(args, out.stream, err.stream);
-  return { code, out: out.text(), err: err.text() };
-}
 
 describe('tally keys and tenants', () => {
   it('create shows the key once and stores only its hash; list; revoke makes it unknown', async () => {

@@ -3,41 +3,13 @@
  * (run as real processes in an empty working directory, which must stay empty: no ./.tally, no store).
  * Mistakes exit 2 and name the closest option or command.
  */
-import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { PassThrough } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../node/test/support/helpers.js';
-import { main } from '../src/index.js';
+import { tally as run, tallyProcess } from './support/cli.js';
 
-const entry = fileURLToPath(new URL('./support/tally-child.ts', import.meta.url));
-// Absolute, so the child resolves it from an empty working directory.
-const tsx = import.meta.resolve('tsx');
-
-function runIn(cwd: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--conditions=source', '--import', tsx, entry, ...args],
-      // No inherited TALLY_* or DATABASE_URL: the defaults, in the empty directory.
-      { cwd, env: { HOME: cwd }, timeout: 60_000, killSignal: 'SIGKILL' },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (error.killed ? -1 : Number(error.code ?? 1)) : 0, out: stdout, err: stderr }),
-    );
-  });
-}
-
-async function run(args: string[]) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d) => (o += d));
-  err.on('data', (d) => (e += d));
-  const code = await main(args, out as never, err as never);
-  return { code, out: o, err: e };
-}
+// The defaults, in an empty directory.
+const runIn = (cwd: string, args: string[]) => tallyProcess(args, { cwd, env: { HOME: cwd } });
 
 /** The commands `tally help` lists (so a new command is covered as soon as it is listed). */
 async function listed(): Promise<string[]> {

@@ -1,23 +1,11 @@
 /** The lifecycle CLI on embedded PGlite and a local archive directory, and the jobs inside `tally serve`. */
-import { PassThrough } from 'node:stream';
 import { isoTime, uuidv7 } from '@tally/core';
 import { createApiKey, createStore, listJobRuns } from '@tally/store';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../node/test/support/helpers.js';
 import { eventRow, requestLog } from '../../store/test/support/stores.js';
-import { main } from '../src/index.js';
+import { tally as run } from './support/cli.js';
 import { serveFor } from './support/services.js';
-
-async function run(args: string[]) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d) => (o += d));
-  err.on('data', (d) => (e += d));
-  const code = await main(args, out as never, err as never);
-  return { code, out: o, err: e };
-}
 
 describe('tally archive / cleanup / stats / jobs', () => {
   it('archive run → list → cleanup --dry-run → cleanup → stats → restore, with progress', async () => {

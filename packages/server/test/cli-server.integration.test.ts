@@ -5,46 +5,19 @@
  * refused). With the server stopped, the same commands open the database themselves. On Postgres the CLI
  * uses the server of its data directory when it serves the same database, and connects directly otherwise.
  */
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { isoTime, uuidv7 } from '@tally/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../node/test/support/helpers.js';
-import { main } from '../src/index.js';
 import { dropSchema, freshSchema } from '../../store/test/support/stores.js';
 import { needs } from '../../node/test/support/service-gate.js';
+import { tally as run, tallyProcess } from './support/cli.js';
 import { type ServeProcess, spawnServe } from './support/child-process.js';
 import { PG_URL, pg } from './support/services.js';
 
-async function run(args: string[]) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d) => (o += d));
-  err.on('data', (d) => (e += d));
-  const code = await main(args, out as never, err as never);
-  return { code, out: o, err: e };
-}
-
-/** The CLI as its own process (from source), as a user runs it. */
-function runProcess(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const entry = fileURLToPath(new URL('./support/tally-child.ts', import.meta.url));
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--conditions=source', '--import', 'tsx', entry, ...args],
-      // No inherited TALLY_* or DATABASE_URL: only the flags given.
-      { env: {}, timeout: 45_000, killSignal: 'SIGKILL' },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (error.killed ? -1 : Number(error.code ?? 1)) : 0, out: stdout, err: stderr }),
-    );
-  });
-}
+const runProcess = (args: string[]) => tallyProcess(args, { timeoutMs: 45_000 });
 
 function batch(n: number, source: string) {
   return {

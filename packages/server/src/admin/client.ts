@@ -110,6 +110,9 @@ export function createRemoteOps(options: AdminClientOptions, target: OpsTarget):
       return readStream(res, onProgress, options.url);
     },
 
+    listRejected: (input) => json('GET', `/rejected${query({ ...input })}`),
+    replayRejected: (input, onProgress) => streamed('/rejected/replay', input, onProgress),
+
     close: async () => undefined,
   };
 }

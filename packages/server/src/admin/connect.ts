@@ -12,8 +12,10 @@
 import { join } from 'node:path';
 import { ErrorCodes, TallyError } from '@tally/core';
 import { VERSION } from '@tally/node';
-import { createStore, createWriter, type Writer } from '@tally/store';
+import { createStore, createWriter, type Writer, writeEnvelopes } from '@tally/store';
+import { loadCatalog } from '../catalog-module.js';
 import type { Config } from '../config.js';
+import { createReplayer } from '../quarantine.js';
 import { type ArchiveTarget, targetFromUrl } from '../lifecycle/targets/index.js';
 import { createRemoteOps, fetchStatus } from './client.js';
 import { createLocalOps } from './local.js';
@@ -195,13 +197,28 @@ async function openLocalOps(config: Config, migrate: boolean, unlock: () => Prom
   }
   let target: Promise<ArchiveTarget> | undefined;
   let writer: Writer | undefined;
+  const openWriter = () => (writer ??= createWriter({ store, spoolDir: config.spoolDir }));
   return createLocalOps({
     store,
     config,
     target: { store: describeStore(config) },
     archiveTarget: () =>
       (target ??= targetFromUrl(config.lifecycle.target, { dataDir: config.dataDir, ...config.lifecycle.s3 })),
-    writer: () => (writer ??= createWriter({ store, spoolDir: config.spoolDir })),
+    writer: openWriter,
+    // No server runs: events that now pass go straight to the store, through a writer (exactly once by id).
+    async replayRejected(filter, options) {
+      const replay = createReplayer({
+        store,
+        catalog: await loadCatalog(config.catalogModule),
+        config,
+        publish: async (events) => {
+          const r = await writeEnvelopes(openWriter(), events);
+          if (!r.ok) throw new TallyError(ErrorCodes.UNAVAILABLE, `the writer refused the replayed events: ${r.code}`);
+          return r;
+        },
+      });
+      return replay(filter, options);
+    },
     async release() {
       await writer?.close();
       const t = await target?.catch(() => undefined);

@@ -7,11 +7,13 @@
  */
 import { ErrorCodes, isTallyError, TallyConfigError, TallyError, UNPLANNED_POLICIES } from '@tally/core';
 import {
+  countQuarantine,
   createApiKey,
   KEY_SCOPES,
   listApiKeys,
   listJobRuns,
   listManifests,
+  listQuarantine,
   listTenants,
   revokeApiKey,
   saveStorageStats,
@@ -26,7 +28,8 @@ import { runCleanup } from '../lifecycle/cleanup.js';
 import { runJob } from '../lifecycle/jobs.js';
 import { runRestore } from '../lifecycle/restore.js';
 import type { ArchiveTarget } from '../lifecycle/targets/index.js';
-import type { AdminOps, OpsTarget } from './ops.js';
+import type { Replayer } from '../quarantine.js';
+import type { AdminOps, OpsTarget, RejectedFilter } from './ops.js';
 
 export interface LocalOpsDeps {
   store: Store;
@@ -36,6 +39,8 @@ export interface LocalOpsDeps {
   archiveTarget: () => Promise<ArchiveTarget>;
   /** The writer replays go through; the CLI makes one for the call. */
   writer: () => Writer;
+  /** Replays refused events: through the server's transport inside it, through `writer` in the CLI. */
+  replayRejected: Replayer;
   /** The running server's key cache: changes made here drop what it cached. */
   keys?: KeyCache;
   /** Called once by close() (the CLI closes what it opened; the server closes its own at shutdown). */
@@ -175,8 +180,36 @@ export function createLocalOps(deps: LocalOpsDeps): AdminOps {
       return { ...report, deadLetterFile: writer.deadLetterFile };
     },
 
+    async listRejected(input) {
+      const filter = rejectedFilter(input);
+      const limit = input.limit ?? 50;
+      if (!(Number.isInteger(limit) && limit >= 1 && limit <= 10_000)) {
+        throw new TallyConfigError('--limit must be 1 to 10000');
+      }
+      const [events, counts] = await Promise.all([
+        listQuarantine(sql, { ...filter, limit }),
+        countQuarantine(sql, filter),
+      ]);
+      return { events, counts };
+    },
+
+    async replayRejected(input, onProgress) {
+      return deps.replayRejected(rejectedFilter(input), { dryRun: input.dryRun === true, onProgress });
+    },
+
     close: () => (released ??= deps.release?.() ?? Promise.resolve()),
   };
+}
+
+/** The store's filter for a caller's; a `since` that is not a time is refused here, not by the database. */
+function rejectedFilter(input: RejectedFilter): { tenantId?: string; code?: string; name?: string; since?: string } {
+  let since: string | undefined;
+  if (input.since !== undefined) {
+    const ms = Date.parse(input.since);
+    if (!Number.isFinite(ms)) throw new TallyConfigError(`--since "${input.since}" is not a time (e.g. 2026-12-01)`);
+    since = new Date(ms).toISOString();
+  }
+  return { tenantId: input.tenant, code: input.code, name: input.name, since };
 }
 
 /** Failures of the lifecycle code are plain Errors; callers on both sides of the wire get a code. */

@@ -13,6 +13,7 @@ import type { Config } from '../config.js';
 import type { KeyCache } from '../key-cache.js';
 import type { ArchiveTarget } from '../lifecycle/targets/index.js';
 import { databaseOf, describeStore } from './connect.js';
+import type { Replayer } from '../quarantine.js';
 import { createLocalOps } from './local.js';
 import { adminRoutes } from './routes.js';
 import {
@@ -30,6 +31,8 @@ export interface AdminDeps {
   writer: Writer;
   archiveTarget: ArchiveTarget;
   keys: KeyCache;
+  /** `tally rejected replay`: judged like the collector's events, published through the transport. */
+  replayRejected: Replayer;
 }
 
 export async function mountAdmin(app: FastifyInstance, deps: AdminDeps): Promise<void> {
@@ -41,6 +44,7 @@ export async function mountAdmin(app: FastifyInstance, deps: AdminDeps): Promise
     archiveTarget: async () => deps.archiveTarget,
     writer: () => deps.writer,
     keys: deps.keys,
+    replayRejected: deps.replayRejected,
   });
   await app.register(adminRoutes, {
     prefix: '/v1/admin',

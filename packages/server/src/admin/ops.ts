@@ -9,10 +9,20 @@
  * arrive streamed (NDJSON) and are passed on as they come.
  */
 import type { UnplannedPolicy } from '@tally/core';
-import type { ApiKeyInfo, JobRun, KeyScope, ManifestRow, ReplayReport, StorageStats, Tenant } from '@tally/store';
+import type {
+  ApiKeyInfo,
+  JobRun,
+  KeyScope,
+  ManifestRow,
+  QuarantinedEvent,
+  ReplayReport,
+  StorageStats,
+  Tenant,
+} from '@tally/store';
 import type { CleanupReport } from '../lifecycle/cleanup.js';
 import type { JobOutcome } from '../lifecycle/jobs.js';
 import type { RestoreReport } from '../lifecycle/restore.js';
+import type { QuarantineReplayReport } from '../quarantine.js';
 
 export type Progress = (line: string) => void;
 
@@ -46,6 +56,22 @@ export interface CleanupResult {
 export interface ReplayResult extends ReplayReport {
   /** Where rows that still fail went back to. */
   deadLetterFile: string;
+}
+
+/** Which refused events: all of them, or those of a tenant, a code, an event name, received since a time. */
+export interface RejectedFilter {
+  tenant?: string;
+  code?: string;
+  name?: string;
+  /** ISO 8601 time. */
+  since?: string;
+}
+
+export interface RejectedList {
+  /** Newest first, at most `limit`. */
+  events: QuarantinedEvent[];
+  /** Every matching event, by error code. */
+  counts: Record<string, number>;
 }
 
 /** Where the operations run: shown by commands that say which database they touched. */
@@ -83,6 +109,14 @@ export interface AdminOps {
 
   /** Re-ingests a dead-letter or pending spool file (renamed `<file>.replayed-<ms>` first, as the writer does). */
   replay(input: { file: string }, onProgress: Progress): Promise<ReplayResult>;
+
+  /** Events the collector refused, kept in the quarantine. */
+  listRejected(input: RejectedFilter & { limit?: number }): Promise<RejectedList>;
+  /**
+   * Re-checks refused events against the current catalog and tenant settings and stores what now passes,
+   * exactly once; `dryRun` only counts.
+   */
+  replayRejected(input: RejectedFilter & { dryRun?: boolean }, onProgress: Progress): Promise<QuarantineReplayReport>;
 
   /** Releases what the implementation holds (the store, when it opened one). */
   close(): Promise<void>;

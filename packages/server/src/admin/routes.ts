@@ -20,7 +20,7 @@ import { ErrorCodes, httpStatusOf, isTallyError, TallyError, UNPLANNED_POLICIES 
 import { KEY_SCOPES, type KeyScope } from '@tally/store';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyCache } from '../key-cache.js';
-import type { AdminOps, Progress, TenantSettings } from './ops.js';
+import type { AdminOps, Progress, RejectedFilter, TenantSettings } from './ops.js';
 import { isLoopback } from './state.js';
 
 export interface AdminStatus {
@@ -331,6 +331,53 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
       }
     });
   });
+
+  const rejectedProperties = {
+    tenant: { type: 'string' },
+    code: { type: 'string' },
+    name: { type: 'string' },
+    since: { type: 'string' },
+  } as const;
+  /** A tenant's admin key sees and replays its own tenant's refused events only. */
+  function ownRejected<F extends { tenant?: string }>(request: FastifyRequest, filter: F): F {
+    const own = confinedTo(callerOf(request));
+    if (own === undefined) return filter;
+    if (filter.tenant !== undefined && filter.tenant !== own) {
+      throw new TallyError(ErrorCodes.FORBIDDEN, `an admin key of tenant "${own}" sees that tenant's events only`);
+    }
+    return { ...filter, tenant: own };
+  }
+
+  app.get<{ Querystring: RejectedFilter & { limit?: number } }>(
+    '/rejected',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { ...rejectedProperties, limit: { type: 'integer', minimum: 1, maximum: 10_000 } },
+        },
+      },
+    },
+    async (request) => ops.listRejected(ownRejected(request, request.query)),
+  );
+
+  app.post<{ Body: RejectedFilter & { dryRun?: boolean } }>(
+    '/rejected/replay',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          properties: { ...rejectedProperties, dryRun: { type: 'boolean' } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request, reply) => {
+      const filter = ownRejected(request, request.body ?? {});
+      request.log.info({ admin: 'rejected.replay', by: who(callerOf(request)), ...filter }, 'admin: rejected replay');
+      return stream(reply, (progress) => ops.replayRejected(filter, progress));
+    },
+  );
 
   function stream(reply: FastifyReply, run: (progress: Progress) => Promise<unknown>): FastifyReply {
     const out = new PassThrough();

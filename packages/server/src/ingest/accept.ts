@@ -17,6 +17,8 @@ import {
   checkRequestLog,
   createPiiMatcher,
   createValidator,
+  DEFAULT_MAX_PROPERTIES_BYTES,
+  DEFAULT_PII_POLICY,
   type EventContext,
   ErrorCodes,
   isoTime,
@@ -53,6 +55,11 @@ export interface AcceptOptions {
   /** Limits for catalog events, unlisted events and contexts alike: one setting, one validator. */
   maxPropertiesBytes: number;
   pii: PiiPolicy;
+}
+
+/** The collector's limits for a catalog: the default payload limit and PII policy. */
+export function collectorAcceptOptions(catalog: Catalog): AcceptOptions {
+  return { catalog, maxPropertiesBytes: DEFAULT_MAX_PROPERTIES_BYTES, pii: DEFAULT_PII_POLICY };
 }
 
 export interface TenantPolicy {
