@@ -1,8 +1,8 @@
 /**
  * The CLI beside a running `tally serve` on embedded PGlite: while the server holds the database and
- * ingests, `keys create`, `tenants set`, `stats`, `jobs`, `archive list` go through its admin API, and
- * what they change applies at once (the new key is accepted, the new rate limit enforced, a revoked key
- * refused). With the server stopped, the same commands open the database themselves. On Postgres the CLI
+ * ingests, `keys create`, `tenants set`, `stats`, `jobs`, `archive list`, `rejected list` and `rejected
+ * replay` go through its admin API, and what they change applies at once (the new key is accepted, the new
+ * rate limit enforced, a revoked key refused). With the server stopped, the same commands open the database themselves. On Postgres the CLI
  * uses the server of its data directory when it serves the same database, and connects directly otherwise.
  */
 import { once } from 'node:events';
@@ -148,6 +148,28 @@ describe('the CLI beside a running tally serve (embedded PGlite)', () => {
         `database\\s+pass\\s+PGlite is held by the server on port ${new URL(s.url).port}; its /readyz says ready`,
       ),
     );
+  });
+
+  it('rejected list and rejected replay work through the server while it ingests', async () => {
+    // One event the built-in catalog does not know, sent by the tenant's write key.
+    const res = await fetch(`${s.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${s.key}` },
+      body: JSON.stringify({
+        batch: [{ id: uuidv7(), name: 'no_such_event', properties: { a: 1 }, timestamp: isoTime(Date.now()) }],
+      }),
+    });
+    expect(res.status).toBe(200);
+    const listed = await runProcess(['rejected', 'list', ...dir]);
+    expect(listed.code, listed.err).toBe(0);
+    expect(listed.out).toMatch(/^1 refused: 1 TALLY_UNKNOWN_EVENT/);
+    expect(listed.out).toMatch(
+      /default\s+no_such_event\s+TALLY_UNKNOWN_EVENT\s+unknown event "no_such_event"\s+\/v1\/events/,
+    );
+    // Still unknown to the catalog: it stays, and the command says so with exit 1.
+    const replayed = await runProcess(['rejected', 'replay', ...dir]);
+    expect(replayed.code).toBe(1);
+    expect(replayed.out).toContain('1 examined, 0 stored, 1 still failing (1 TALLY_UNKNOWN_EVENT)');
   });
 
   it('another tally serve on the same data directory refuses to start', async () => {
