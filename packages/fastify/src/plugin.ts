@@ -21,6 +21,7 @@ import {
   REDACTED,
   type RequestLogRecord,
   reserveId,
+  TallyConfigError,
 } from '@tally/core';
 import { BodyCapture, captureResponse } from './body-capture.js';
 import { Redactor, withheld } from './redact.js';
@@ -153,7 +154,7 @@ const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, 
   const onRecord =
     options.onRecord ?? (options.tracker && ((r: PendingRequestLog) => options.tracker?.trackRequest(r.finish)));
   if (!onRecord) {
-    done(new Error('@tally/fastify: pass `tracker` (createTracker with a sink) or `onRecord`'));
+    done(new TallyConfigError('@tally/fastify: pass `tracker` (createTracker with a sink) or `onRecord`'));
     return;
   }
   const identify = options.identify ?? defaultIdentify;
@@ -164,7 +165,7 @@ const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, 
   const include = options.include ? new Set(options.include) : undefined;
   const sampleRate = options.sampleRate ?? 1;
   if (!(sampleRate > 0 && sampleRate <= 1)) {
-    done(new Error(`@tally/fastify: sampleRate must be in (0, 1]; got ${sampleRate}`));
+    done(new TallyConfigError(`@tally/fastify: sampleRate must be in (0, 1]; got ${sampleRate}`));
     return;
   }
   const ipPolicy = options.ip ?? 'truncate';

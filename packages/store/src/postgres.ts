@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { finished } from 'node:stream/promises';
+import { TallyConfigError } from '@tally/core';
 import postgres from 'postgres';
 import type { SqlClient } from './sql-client.js';
 
@@ -79,7 +80,8 @@ function noDelaySocket(options: { host: string[]; port: number[]; path?: string 
   const { host, port, path } = options;
   if (path) return connect({ path });
   // postgres.js rotates several hosts over its own sockets; Tally's DATABASE_URL names one.
-  if (host.length !== 1) throw new Error('a Postgres URL with several hosts is not supported');
+  if (host.length !== 1)
+    throw new TallyConfigError('DATABASE_URL names several hosts; give one (postgres://user@host:5432/db)');
   const socket = connect({ host: host[0] as string, port: port[0] as number, noDelay: true });
   // postgres.js names the server in connection errors from these.
   return Object.assign(socket, { host: host[0], port: port[0] });

@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { TallyConfigError } from '@tally/core';
 
 export const STATE_FILE = 'server.json';
 export const TOKEN_FILE = 'admin-token';
@@ -63,7 +64,8 @@ export async function readAdminToken(dataDir: string): Promise<string | undefine
 
 async function readToken(path: string): Promise<string> {
   const token = (await readFile(path, 'utf8')).trim();
-  if (token.length < 16) throw new Error(`${path} holds no usable admin token; delete it and restart tally serve`);
+  if (token.length < 16)
+    throw new TallyConfigError(`${path} holds no usable admin token; delete it and restart tally serve`);
   return token;
 }
 
