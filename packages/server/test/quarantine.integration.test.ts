@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Analytics } from '@segment/analytics-node';
-import { ErrorCodes } from '@tally/core';
+import { ErrorCodes, isoTime, uuidv7 } from '@tally/core';
 import { countQuarantine } from '@tally/store';
 import { PostHog } from 'posthog-node';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ import { dropSchema, freshSchema } from '../../store/test/support/stores.js';
 import { loadConfig } from '../src/config.js';
 import { type Server, startServer } from '../src/serve.js';
 import { tallyProcess as tally } from './support/cli.js';
-import { type Backend, backends, NATS_URL, natsNamespace, PG_URL } from './support/services.js';
+import { type Backend, backends, NATS_URL, natsNamespace, PG_URL, serveFor } from './support/services.js';
 
 const catalog = (name: string) => fileURLToPath(new URL(`./support/catalogs/${name}.ts`, import.meta.url));
 const N = 1000;
@@ -138,3 +138,37 @@ describe.each(backends.filter((b) => b === 'pglite' || b === 'postgres+nats'))(
     });
   },
 );
+
+describe('quarantine bounds', () => {
+  it('a tenant keeps at most --quarantine-max-rows refused events: the oldest go, counted', async () => {
+    const s = await serveFor('pglite', { 'quarantine-max-rows': '100' });
+    try {
+      const bad = (i: number) => ({
+        id: uuidv7(),
+        name: 'no_such_event',
+        properties: { i },
+        timestamp: isoTime(Date.now()),
+      });
+      for (let round = 0; round < 5; round++) {
+        const res = await fetch(`${s.server.url}/v1/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${s.key}` },
+          body: JSON.stringify({ batch: Array.from({ length: 60 }, (_, i) => bad(round * 60 + i)) }),
+        });
+        expect(res.status).toBe(200);
+      }
+      const kept = await s.server.store.sql.query<{ n: number; oldest: number }>(
+        `SELECT count(*)::int AS n, min((item::jsonb->'properties'->>'i')::int) AS oldest FROM quarantine`,
+      );
+      // Trimmed back to 100 whenever 100 more were kept: never more than twice the cap, the newest kept.
+      expect(kept[0]?.n).toBeLessThan(200);
+      expect(kept[0]?.oldest).toBeGreaterThan(0);
+      const metrics = await (await fetch(`${s.server.url}/metrics`)).text();
+      const dropped = Number(/^tally_quarantine_dropped_total (\d+)/m.exec(metrics)?.[1]);
+      expect(dropped + (kept[0]?.n ?? 0)).toBe(300);
+      expect(metrics).toMatch(/^tally_events_quarantined_total\{code="TALLY_UNKNOWN_EVENT"\} 300$/m);
+    } finally {
+      await s.dispose();
+    }
+  });
+});
