@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, waitFor } from '../../node/test/support/helpers.js';
 import { EXIT_INTERNAL_ERROR } from '../src/process-guard.js';
 import { type IpcServeProcess, spawnServeIpc, UNHANDLED } from './support/child-process-ipc.js';
-import { goodBody } from './support/collector-requests.js';
+import { curlNotGzip, goodBody } from './support/collector-requests.js';
 import { RawConnection } from './support/raw-http.js';
 
 async function postGood(url: string, key: string, tag: string): Promise<{ status: number; body: unknown }> {
@@ -39,19 +39,7 @@ describe('tally serve, one process for the whole block', () => {
   it('the crash of a refused gzip request (curl --data-binary, form type, no key): 415, still serving, a clean log', async () => {
     const body = randomBytes(4096);
     const c = new RawConnection(s.port);
-    const outcome = await c.send({
-      method: 'POST',
-      path: '/v1/batch',
-      headers: [
-        ['Host', `127.0.0.1:${s.port}`],
-        ['User-Agent', 'curl/8.5.0'],
-        ['Accept', '*/*'],
-        ['content-encoding', 'gzip'],
-        ['Content-Length', String(body.length)],
-        ['Content-Type', 'application/x-www-form-urlencoded'],
-      ],
-      body,
-    });
+    const outcome = await c.send(curlNotGzip(s.port, body));
     c.close();
     expect(outcome).toMatchObject({ kind: 'response', response: { status: 415 } });
     if (outcome.kind === 'response') {

@@ -12,6 +12,7 @@ import { ErrorCodes, httpStatusOf } from '@tally/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inflatingBody } from '../src/ingest/inflate.js';
 import {
+  curlNotGzip,
   fakeGzip,
   goodBody,
   gzipBomb,
@@ -100,21 +101,7 @@ describe('the crash of a refused gzip request (regression)', () => {
     const c = new RawConnection(port);
     try {
       // What curl sends for: curl -X POST http://127.0.0.1:8787/v1/batch -H 'content-encoding: gzip' --data-binary @random.bin
-      const res = answer(
-        await c.send({
-          method: 'POST',
-          path: '/v1/batch',
-          headers: [
-            ['Host', `127.0.0.1:${port}`],
-            ['User-Agent', 'curl/8.5.0'],
-            ['Accept', '*/*'],
-            ['content-encoding', 'gzip'],
-            ['Content-Length', String(body.length)],
-            ['Content-Type', 'application/x-www-form-urlencoded'],
-          ],
-          body,
-        }),
-      );
+      const res = answer(await c.send(curlNotGzip(port, body)));
       expect(res.status).toBe(415);
       expect(JSON.parse(res.body.toString())).toMatchObject({ error: { code: ErrorCodes.UNSUPPORTED_MEDIA_TYPE } });
     } finally {

@@ -2,10 +2,10 @@
  * `tally serve` as a real child process with an IPC channel (see tally-child-ipc.ts): its output kept
  * for assertions, its memory measurable after a GC, faults injectable.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from '../../../node/test/support/helpers.js';
+import { launchServe } from './child-process.js';
 
 const entry = fileURLToPath(new URL('./tally-child-ipc.ts', import.meta.url));
 
@@ -27,28 +27,13 @@ export interface IpcServeProcess {
 export const UNHANDLED = /unhandled|uncaught/i;
 
 export async function spawnServeIpc(args: string[]): Promise<IpcServeProcess> {
-  const proc = spawn(
-    process.execPath,
-    ['--expose-gc', '--conditions=source', '--import', 'tsx', entry, 'serve', '--port', '0', ...args],
-    { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { PATH: process.env.PATH, HOME: process.env.HOME } },
-  );
-  let out = '';
-  proc.stdout?.on('data', (d) => (out += d));
-  proc.stderr?.on('data', (d) => (out += d));
-  try {
-    await waitFor(() => /listening on (http:\S+)/.test(out) || proc.exitCode !== null, 60_000, 'tally serve to listen');
-  } catch (e) {
-    proc.kill('SIGKILL');
-    throw new Error(`${(e as Error).message}; output:\n${out}`);
-  }
-  if (proc.exitCode !== null) throw new Error(`tally serve exited ${proc.exitCode}:\n${out}`);
-  const url = /listening on (http:\S+)/.exec(out)?.[1] as string;
+  const { proc, url, key, output } = await launchServe(entry, args, { nodeFlags: ['--expose-gc'], ipc: true });
   return {
     proc,
     url,
     port: Number(new URL(url).port),
-    key: /^\s+(tk_\S+)$/m.exec(out)?.[1] as string,
-    output: () => out,
+    key: key as string,
+    output,
     async memory() {
       const answer = new Promise<NodeJS.MemoryUsage>((resolve) => {
         const on = (m: { op?: string; usage?: NodeJS.MemoryUsage }) => {

@@ -9,15 +9,38 @@ export interface ServeProcess {
   proc: ChildProcess;
   url: string;
   key?: string;
+  /** Everything it wrote to stdout and stderr so far. */
   output: () => string;
 }
 
-export async function spawnServe(args: string[]): Promise<ServeProcess> {
+export function spawnServe(args: string[]): Promise<ServeProcess> {
+  return launchServe(entry, args);
+}
+
+/**
+ * Starts `entry` (a CLI entry from source) as `tally serve` on a free port and waits until it listens;
+ * `ipc` adds a message channel, `nodeFlags` go before the entry (e.g. `--expose-gc`).
+ */
+export async function launchServe(
+  entryFile: string,
+  args: string[],
+  options: { nodeFlags?: string[]; ipc?: boolean } = {},
+): Promise<ServeProcess> {
   const proc = spawn(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', entry, 'serve', '--port', '0', ...args],
+    [
+      ...(options.nodeFlags ?? []),
+      '--conditions=source',
+      '--import',
+      'tsx',
+      entryFile,
+      'serve',
+      '--port',
+      '0',
+      ...args,
+    ],
     {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH, HOME: process.env.HOME },
     },
   );

@@ -6,6 +6,27 @@
 import { randomUUID } from 'node:crypto';
 import { createGzip, gzipSync } from 'node:zlib';
 import { ErrorCodes, isoTime, uuidv7 } from '@tally/core';
+import type { RawRequest } from './raw-http.js';
+
+/**
+ * The request that once crashed `tally serve`: curl's `--data-binary` of a file that is not gzip, sent
+ * with `Content-Encoding: gzip`, curl's default form content type and no key.
+ */
+export function curlNotGzip(port: number, body: Uint8Array): RawRequest {
+  return {
+    method: 'POST',
+    path: '/v1/batch',
+    headers: [
+      ['Host', `127.0.0.1:${port}`],
+      ['User-Agent', 'curl/8.5.0'],
+      ['Accept', '*/*'],
+      ['content-encoding', 'gzip'],
+      ['Content-Length', String(body.length)],
+      ['Content-Type', 'application/x-www-form-urlencoded'],
+    ],
+    body,
+  };
+}
 
 /** Every route the collector ingests on, one per format and kind. */
 export const INGEST_PATHS = ['/v1/events', '/v1/batch', '/v1/track', '/batch', '/capture', '/i/v0/e'] as const;
