@@ -6,7 +6,8 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../node/test/support/helpers.js';
-import { tally as run, tallyProcess } from './support/cli.js';
+import { type CliResult, tally as run, tallyProcess } from './support/cli.js';
+import { pool } from './support/collector-requests.js';
 
 // The defaults, in an empty directory.
 const runIn = (cwd: string, args: string[]) => tallyProcess(args, { cwd, env: { HOME: cwd } });
@@ -19,21 +20,6 @@ async function listed(): Promise<string[]> {
     .split('\n')
     .map((l) => /^ {2}(\S+(?: [a-z]+)?)\s{2,}/.exec(l)?.[1])
     .filter((c): c is string => c !== undefined && c !== 'help');
-}
-
-/** At most `n` at a time: each child loads TypeScript from source. */
-async function pool<T, R>(items: T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        results[i] = await fn(items[i] as T);
-      }
-    }),
-  );
-  return results;
 }
 
 describe('tally <command> --help', () => {
@@ -50,7 +36,13 @@ describe('tally <command> --help', () => {
       ]);
       // Groups too, and -h.
       calls.push(['keys', '--help'], ['archive', '--help'], ['tenants', '-h'], ['stats', '-h'], ['--help']);
-      const results = await pool(calls, 4, (args) => runIn(cwd.dir, args));
+      // At most 4 at a time: each child loads TypeScript from source.
+      const results: CliResult[] = [];
+      await pool(
+        calls.map((args, i) => ({ args, i })),
+        4,
+        async ({ args, i }) => void (results[i] = await runIn(cwd.dir, args)),
+      );
       results.forEach((r, i) => {
         const args = (calls[i] as string[]).join(' ');
         expect(r.code, `tally ${args}: ${r.err}`).toBe(0);
