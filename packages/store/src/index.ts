@@ -1,10 +1,12 @@
 export { loadMigrations, type Migration, migrate } from './migrate.js';
 export { type EventRow, LATENCY_BUCKETS_MS, type RequestLogRow } from './rows.js';
 export type { SqlClient } from './sql-client.js';
-export { createStore, type Store, type StoreCapabilities, type StoreConfig } from './store.js';
+export { createStore } from './create-store.js';
+export type { StoreConfig } from './open-store.js';
+export type { Store, StoreCapabilities } from './types.js';
 export { createDirectSink } from './direct-sink.js';
 export { type EnvelopeWriteResult, writeEnvelopes } from './envelopes.js';
-export type { WorkerBackedStore } from './store-worker-protocol.js';
+export type { WorkerBackedStore } from './worker/protocol.js';
 export {
   createWriter,
   type DeadLetter,

@@ -5,7 +5,7 @@
  * Rollups are never touched here: they are kept forever and already count the archived rows.
  */
 import type { SqlClient } from './sql-client.js';
-import type { Store } from './store.js';
+import type { Store } from './types.js';
 
 export type DetailTable = 'events' | 'request_logs';
 export const DETAIL_TABLES: readonly DetailTable[] = ['events', 'request_logs'];

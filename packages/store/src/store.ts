@@ -1,11 +1,10 @@
 /**
- * The Store: Tally's schema behind a narrow interface, on PGlite or Postgres. Inserts are idempotent
+ * The Store (types.ts) on an opened engine: the same SQL on PGlite and Postgres. Inserts are idempotent
  * by id, and each insert feeds its rollups from exactly the rows it inserted, in the same statement:
  * a redelivered batch inserts nothing and so counts nothing, and SUM(rollup) = COUNT(detail) always.
  */
-import type { HistoryDetail, HistoryItem, HistoryQuery } from '@tally/core';
-import { BinaryCopyBuffer } from './copy-binary.js';
 import { CopyBuffer, copyValue } from './copy-text.js';
+import { EVENT_ROW_BYTES, eventsBinary, REQUEST_LOG_ROW_BYTES, requestLogsBinary } from './copy-rows.js';
 import {
   fallsBack,
   INSERT_PATH_STATS,
@@ -16,86 +15,12 @@ import {
   ROLLUP_GROUPS,
   ROLLUP_PATH_GROUPS,
 } from './direct-copy.js';
+import { requestHistory, requestLog } from './history.js';
 import { migrate } from './migrate.js';
-import { openPglite } from './pglite.js';
-import { openPostgres } from './postgres.js';
-import { type EventRow, LATENCY_BUCKETS_MS, type RequestLogRow } from './rows.js';
-import { openWorkerStore } from './store-worker-host.js';
+import { LATENCY_BUCKETS_MS, type RequestLogRow } from './rows.js';
 import type { SqlClient } from './sql-client.js';
-
-export interface StoreCapabilities {
-  /** Several writers may insert at once (a pool); PGlite runs one statement at a time. */
-  concurrentWrites: boolean;
-  /** Row-level security is enforced for the tenant role. */
-  rowLevelSecurity: boolean;
-  /** Advisory locks coordinate processes (jobs, migrations). */
-  crossProcessLocks: boolean;
-}
-
-export interface Store {
-  readonly kind: 'pglite' | 'postgres';
-  readonly schema: string;
-  readonly capabilities: StoreCapabilities;
-  /** Direct SQL for queries and tests (the service role's view: every tenant). */
-  readonly sql: SqlClient;
-  migrate(): Promise<{ applied: string[] }>;
-  /** Inserts new events, updates their rollups; returns the ids actually inserted (not duplicates). */
-  insertEvents(rows: readonly EventRow[]): Promise<string[]>;
-  insertRequestLogs(rows: readonly RequestLogRow[]): Promise<string[]>;
-  /** Runs `fn` as the tenant role with `tally.tenant_id` set: row-level security shows only that tenant. */
-  asTenant<T>(tenantId: string, fn: (sql: SqlClient) => Promise<T>): Promise<T>;
-  /** A user's own request logs, newest first, keyset-paged on (ts, id); read as the tenant role (RLS). */
-  requestHistory(query: HistoryQuery): Promise<HistoryItem[]>;
-  /** One request log of this user, with bodies; undefined when absent or someone else's. */
-  requestLog(tenantId: string, userId: string, id: string): Promise<HistoryDetail | undefined>;
-  /** Detail and rollup totals: the exactly-once invariant is events = eventRollup, requestLogs = pathRollup. */
-  totals(): Promise<{ events: number; eventRollup: number; requestLogs: number; pathRollup: number }>;
-  close(): Promise<void>;
-}
-
-const HISTORY_COLUMNS = `id::text AS id, request_id, method, route, url, status, duration_ms, request_bytes,
-  response_bytes, aborted, error, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts_iso`;
-
-export type StoreConfig = (
-  | { kind: 'pglite'; dataDir?: string; schema?: string }
-  | { kind: 'postgres'; url: string; schema?: string; poolSize?: number }
-) & {
-  /**
-   * Run the engine, and every writer created on this store, on a worker thread (see
-   * store-worker-host.ts). Meant for PGlite, whose WASM Postgres otherwise runs on the app's thread.
-   * `{ nice }` also lowers that thread's CPU priority (0–19, the Unix nice scale; Linux only, where it
-   * is per thread): an app that stores its own request logs serves first and stores with the CPU left over,
-   * instead of the two threads splitting the cores while it is busy. The backlog waits in the tracker
-   * and the writer meanwhile (bounded, spooled past their limits: never lost).
-   */
-  worker?: boolean | { nice?: number };
-};
-
-export async function createStore(config: StoreConfig): Promise<Store> {
-  if (config.worker) return openWorkerStore(config);
-  const schema = config.schema ?? 'tally';
-  if (config.kind === 'pglite') {
-    const client = await openPglite({ dataDir: config.dataDir, schema });
-    return buildStore('pglite', schema, client, client.close, {
-      concurrentWrites: false,
-      rowLevelSecurity: true,
-      crossProcessLocks: false,
-    });
-  }
-  const client = await openPostgres({ url: config.url, schema, max: config.poolSize });
-  // Inserts stage each batch in a temp table (see Staging). A role without the TEMP privilege (some
-  // hardened servers revoke it from PUBLIC) would fail every batch, and the writer would retry forever:
-  // such a store feeds the same statement from arrays instead (and never COPYs).
-  const [temp] = await client.query<{ ok: boolean }>(`SELECT has_database_privilege(current_database(), 'TEMP') AS ok`);
-  const sql: SqlClient = temp?.ok
-    ? client
-    : { query: client.query, exec: client.exec, transaction: client.transaction };
-  return buildStore('postgres', schema, sql, client.close, {
-    concurrentWrites: true,
-    rowLevelSecurity: true,
-    crossProcessLocks: true,
-  });
-}
+import { asTenantRole } from './tenant-role.js';
+import type { Engine, Store } from './types.js';
 
 const EVENT_COLUMNS = 'id, tenant_id, name, user_id, anonymous_id, properties, context, ts, received_at';
 
@@ -161,9 +86,6 @@ function staging(table: string, columns: string, insertFrom: (input: string) => 
 const EVENTS_STAGING = staging('tally_staged_events', EVENT_COLUMNS, insertEventsFrom);
 /** A batch of new events straight into the table (direct-copy.ts; Postgres, and PGlite on disk). */
 const DIRECT_COPY = `COPY events (${EVENT_COLUMNS}) FROM STDIN`;
-/** First guesses of a COPY line's size (CopyBuffer grows past them). */
-const EVENT_ROW_BYTES = 400;
-const REQUEST_LOG_ROW_BYTES = 1024;
 
 const BUCKETS = LATENCY_BUCKETS_MS.length + 1;
 // A row's histogram bucket is 1 + the number of bounds below its duration (bucket i counts durations
@@ -301,71 +223,9 @@ function sharedJson(): (value: unknown) => string {
   };
 }
 
-/**
- * A batch of events in COPY's binary format, in EVENT_COLUMNS order (copy-binary.ts), or undefined when
- * a value does not encode so (a malformed id, a time not in canonical form, a value of the wrong type):
- * the text format then leaves accepting or refusing it to Postgres, as before.
- */
-export function eventsBinary(rows: readonly EventRow[], contextJson: (value: unknown) => string): Buffer | undefined {
-  const data = new BinaryCopyBuffer(rows.length * EVENT_ROW_BYTES);
-  for (const r of rows) {
-    data.row(9);
-    const encoded =
-      data.uuid(r.id) &&
-      data.text(r.tenantId) &&
-      data.text(r.name) &&
-      data.text(r.userId) &&
-      data.text(r.anonymousId) &&
-      data.jsonb(JSON.stringify(r.properties)) &&
-      data.jsonb(contextJson(r.context)) &&
-      data.timestamptz(r.timestamp) &&
-      data.timestamptz(r.receivedAt);
-    if (!encoded) return undefined;
-  }
-  return data.bytes();
-}
-
-/** A batch of request logs in COPY's binary format, in REQUEST_LOG_COLUMNS order, or undefined (as eventsBinary). */
-export function requestLogsBinary(rows: readonly RequestLogRow[]): Buffer | undefined {
-  const data = new BinaryCopyBuffer(rows.length * REQUEST_LOG_ROW_BYTES);
-  for (const r of rows) {
-    data.row(23);
-    const encoded =
-      data.uuid(r.id) &&
-      data.text(r.tenantId) &&
-      data.text(r.requestId) &&
-      data.text(r.method) &&
-      data.text(r.route) &&
-      data.text(r.url) &&
-      data.int4(r.status) &&
-      data.float8(r.durationMs) &&
-      data.int4(r.requestBytes) &&
-      data.int4(r.responseBytes) &&
-      data.text(r.userId) &&
-      data.text(r.apiKeyId) &&
-      data.text(r.ip) &&
-      data.text(r.userAgent) &&
-      (r.headers === undefined ? data.text(null) : data.jsonb(JSON.stringify(r.headers))) &&
-      data.text(r.requestBody) &&
-      data.text(r.responseBody) &&
-      data.bool(r.bodyTruncated) &&
-      data.text(r.streamBody) &&
-      data.bool(r.aborted) &&
-      data.text(r.error) &&
-      data.timestamptz(r.timestamp) &&
-      data.timestamptz(r.receivedAt);
-    if (!encoded) return undefined;
-  }
-  return data.bytes();
-}
-
-function buildStore(
-  kind: Store['kind'],
-  schema: string,
-  sql: SqlClient,
-  close: () => Promise<void>,
-  capabilities: StoreCapabilities,
-): Store {
+/** The Store on an opened engine: the same SQL on every engine, COPY where the engine has it. */
+export function buildStore(engine: Engine): Store {
+  const { kind, schema, sql, capabilities } = engine;
   // Events and request logs go by direct COPY (direct-copy.ts) until the server refuses it to this role.
   let direct = true;
 
@@ -468,51 +328,8 @@ function buildStore(
       });
     },
 
-    requestHistory(q) {
-      return sql.transaction(async (tx) => {
-        await asTenantRole(tx, q.tenantId);
-        const params: unknown[] = [q.tenantId, q.userId];
-        let where = 'tenant_id = $1 AND user_id = $2';
-        const add = (clause: string, value: unknown) => {
-          params.push(value);
-          where += ` AND ${clause.replace('?', `$${params.length}`)}`;
-        };
-        if (q.before) {
-          params.push(q.before.ts, q.before.id);
-          where += ` AND (ts, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`;
-        }
-        if (q.from) add('ts >= ?::timestamptz', q.from);
-        if (q.to) add('ts < ?::timestamptz', q.to);
-        if (q.statusClass) add('status / 100 = ?::int', q.statusClass);
-        if (q.route) add('route = ?', q.route);
-        params.push(q.limit);
-        const rows = await tx.query<Record<string, unknown>>(
-          `SELECT ${HISTORY_COLUMNS} FROM request_logs WHERE ${where} ORDER BY ts DESC, id DESC LIMIT $${params.length}`,
-          params,
-        );
-        return rows.map(historyItem);
-      });
-    },
-
-    requestLog(tenantId, userId, id) {
-      return sql.transaction(async (tx) => {
-        await asTenantRole(tx, tenantId);
-        const [row] = await tx.query<Record<string, unknown>>(
-          `SELECT ${HISTORY_COLUMNS}, headers, request_body, response_body, body_truncated, user_agent
-           FROM request_logs WHERE tenant_id = $1 AND user_id = $2 AND id = $3::uuid`,
-          [tenantId, userId, id],
-        );
-        if (!row) return undefined;
-        return {
-          ...historyItem(row),
-          headers: (row.headers as Record<string, string> | null) ?? null,
-          requestBody: (row.request_body as string | null) ?? null,
-          responseBody: (row.response_body as string | null) ?? null,
-          bodyTruncated: Boolean(row.body_truncated),
-          userAgent: (row.user_agent as string | null) ?? null,
-        };
-      });
-    },
+    requestHistory: (query) => requestHistory(sql, query),
+    requestLog: (tenantId, userId, id) => requestLog(sql, tenantId, userId, id),
 
     async totals() {
       const [row] = await sql.query<Record<string, string | number>>(
@@ -529,30 +346,6 @@ function buildStore(
       };
     },
 
-    close,
-  };
-}
-
-/** Inside a transaction: from here on, row-level security shows only `tenantId`'s rows. */
-async function asTenantRole(tx: SqlClient, tenantId: string): Promise<void> {
-  await tx.exec('SET LOCAL ROLE tally_tenant');
-  await tx.query(`SELECT set_config('tally.tenant_id', $1, true)`, [tenantId]);
-}
-
-function historyItem(row: Record<string, unknown>): HistoryItem {
-  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
-  return {
-    id: String(row.id),
-    requestId: (row.request_id as string | null) ?? null,
-    method: String(row.method),
-    route: (row.route as string | null) ?? null,
-    url: String(row.url),
-    status: Number(row.status),
-    durationMs: Number(row.duration_ms),
-    requestBytes: num(row.request_bytes),
-    responseBytes: num(row.response_bytes),
-    aborted: Boolean(row.aborted),
-    error: (row.error as string | null) ?? null,
-    timestamp: String(row.ts_iso),
+    close: () => engine.close(),
   };
 }

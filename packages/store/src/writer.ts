@@ -28,8 +28,14 @@ import {
 } from '@tally/core';
 import { isProcessAlive } from './process-alive.js';
 import type { EventRow, RequestLogRow } from './rows.js';
-import type { Store } from './store.js';
-import { OPEN_WRITER, type WorkerBackedStore } from './store-worker-protocol.js';
+import type { Store } from './types.js';
+
+/**
+ * A store that runs its writers elsewhere (the worker-backed store, worker/host.ts) offers them under
+ * this key, and createWriter() hands the options over. Declared here, where it is looked up, so the
+ * writer needs nothing from the worker modules above it.
+ */
+export const OPEN_WRITER = Symbol('tally.store.openWriter');
 
 export type RowKind = 'event' | 'request_log';
 type Row = EventRow | RequestLogRow;
@@ -189,7 +195,7 @@ export function emptyWriterStats(): WriterStats {
 export function createWriter(options: WriterOptions): Writer {
   const store = options.store;
   // A store whose engine lives on a worker thread runs its writers there too, next to the engine.
-  const remote = (store as Partial<WorkerBackedStore>)[OPEN_WRITER];
+  const remote = (store as { [OPEN_WRITER]?: (options: WriterOptions) => Writer })[OPEN_WRITER];
   if (remote) return remote(options);
   const { maxBatchRows, maxBatchBytes, flushIntervalMs, maxQueueRows, concurrency } = writerSettings(
     options,

@@ -10,7 +10,7 @@
 import { isoTime, type JsonValue, uuidv7 } from '@tally/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createStore, createWriter, type EventRow, type RequestLogRow, type Store } from '../src/index.js';
-import { eventsBinary, requestLogsBinary } from '../src/store.js';
+import { eventsBinary, requestLogsBinary } from '../src/copy-rows.js';
 import { tempDir } from '../../node/test/support/helpers.js';
 import { needs } from '../../node/test/support/service-gate.js';
 import {

@@ -12,7 +12,7 @@ import { defineCatalog, ErrorCodes, t, TallyConfigError, TallyError, TallyValida
 import { createTracker } from '@tally/node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDirectSink, createStore, createWriter, type Store, type WorkerBackedStore } from '../src/index.js';
-import { fromWire, toWire } from '../src/store-worker-protocol.js';
+import { fromWire, toWire } from '../src/worker/protocol.js';
 import { freePort, tempDir } from '../../node/test/support/helpers.js';
 import { engines, eventRow, eventRows, isPostgres, openStore } from './support/stores.js';
 

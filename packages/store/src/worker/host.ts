@@ -16,21 +16,12 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { ErrorCodes, TallyConfigError, TallyError } from '@tally/core';
-import type { SqlClient } from './sql-client.js';
-import type { StoreConfig } from './store.js';
-import {
-  type Call,
-  fromWire,
-  OPEN_WRITER,
-  type Reply,
-  type WorkerBackedStore,
-  type WorkerInit,
-  type WorkerMessage,
-  type WorkerWriterOptions,
-} from './store-worker-protocol.js';
+import type { StoreConfig } from '../open-store.js';
+import type { SqlClient } from '../sql-client.js';
 import {
   deadLetterPath,
   emptyWriterStats,
+  OPEN_WRITER,
   pendingSpoolPath,
   type RowKind,
   type WriteResult,
@@ -38,7 +29,16 @@ import {
   type WriterOptions,
   type WriterStats,
   writerSettings,
-} from './writer.js';
+} from '../writer.js';
+import {
+  type Call,
+  fromWire,
+  type Reply,
+  type WorkerBackedStore,
+  type WorkerInit,
+  type WorkerMessage,
+  type WorkerWriterOptions,
+} from './protocol.js';
 
 /** Extra time a writer's close may take past its own deadline before the worker is presumed stuck. */
 const CLOSE_GRACE_MS = 5000;
@@ -349,15 +349,14 @@ function refused(code: string): WriteResult {
 }
 
 /**
- * Built, the worker is `store-worker.js` beside this file. From the TypeScript sources (tests, tsx) it
- * is `store-worker.ts`, which a plain worker cannot load: tsx's loader is registered inside the worker
+ * Built, the worker is `entry.js` beside this file (dist/worker/). From the TypeScript sources (tests,
+ * tsx) it is `entry.ts`, which a plain worker cannot load: tsx's loader is registered inside the worker
  * first, and `--conditions=source` makes the workspace packages resolve to their sources as here.
  */
 function spawnWorker(workerData: WorkerInit): Worker {
-  if (!import.meta.url.endsWith('.ts'))
-    return new Worker(new URL('./store-worker.js', import.meta.url), { workerData });
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./entry.js', import.meta.url), { workerData });
   const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./store-worker.ts', import.meta.url).href;
+  const entry = new URL('./entry.ts', import.meta.url).href;
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
   return new Worker(boot, { eval: true, workerData, execArgv: ['--conditions=source'] });
 }

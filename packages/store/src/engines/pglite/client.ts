@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
-import { ident, type SqlClient } from './sql-client.js';
+import { ident, type SqlClient } from '../../sql-client.js';
 
 export interface PgliteClient extends SqlClient {
   close(): Promise<void>;

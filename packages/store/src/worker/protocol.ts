@@ -1,15 +1,13 @@
 /**
- * The messages between a worker-backed store (store-worker-host.ts, on the app's thread) and the worker
- * thread that owns the engine and its writers (store-worker.ts). Rows travel by structured clone, one
- * message per write call (a tracker batch), never one per row.
+ * The messages between a worker-backed store (host.ts, on the app's thread) and the worker thread that
+ * owns the engine and its writers (entry.ts). Rows travel by structured clone, one message per write
+ * call (a tracker batch), never one per row.
  */
 import type { Worker } from 'node:worker_threads';
 import { type ErrorCode, ErrorCodes, TallyConfigError, TallyError, TallyValidationError } from '@tally/core';
-import type { Store, StoreCapabilities, StoreConfig } from './store.js';
-import type { RowKind, Writer, WriterOptions, WriterStats } from './writer.js';
-
-/** How createWriter() recognises a store whose writers must run on its worker thread. */
-export const OPEN_WRITER = Symbol('tally.store.openWriter');
+import type { StoreConfig } from '../open-store.js';
+import type { Store, StoreCapabilities, StoreKind } from '../types.js';
+import type { OPEN_WRITER, RowKind, Writer, WriterOptions, WriterStats } from '../writer.js';
 
 export interface WorkerBackedStore extends Store {
   /** The thread that owns the engine (for health checks, resource limits and tests). */
@@ -43,7 +41,7 @@ export type Reply =
 
 export type WorkerMessage =
   | Reply
-  | { type: 'ready'; kind: 'pglite' | 'postgres'; schema: string; capabilities: StoreCapabilities }
+  | { type: 'ready'; kind: StoreKind; schema: string; capabilities: StoreCapabilities }
   | { type: 'failed'; error: WireError }
   | { type: 'writer-error'; writer: number; error: { code: string; message: string; sqlstate?: string; rows: number } };
 

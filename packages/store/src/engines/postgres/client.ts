@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { finished } from 'node:stream/promises';
 import { TallyConfigError } from '@tally/core';
 import postgres from 'postgres';
-import type { SqlClient } from './sql-client.js';
+import type { SqlClient } from '../../sql-client.js';
 
 export interface PostgresClient extends SqlClient {
   close(): Promise<void>;

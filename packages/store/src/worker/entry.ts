@@ -6,14 +6,15 @@
  */
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { createStore, type Store } from './store.js';
-import type { SqlClient } from './sql-client.js';
-import { type Call, toWire, type WorkerInit, type WorkerMessage } from './store-worker-protocol.js';
-import type { EventRow, RequestLogRow } from './rows.js';
-import { createWriter, type Writer } from './writer.js';
+import { openStore } from '../open-store.js';
+import type { EventRow, RequestLogRow } from '../rows.js';
+import type { SqlClient } from '../sql-client.js';
+import type { Store } from '../types.js';
+import { createWriter, type Writer } from '../writer.js';
+import { type Call, toWire, type WorkerInit, type WorkerMessage } from './protocol.js';
 
 const port = parentPort;
-if (!port) throw new Error('store-worker.ts runs as a worker thread (see store-worker-host.ts)');
+if (!port) throw new Error('worker/entry.ts runs as a worker thread (see worker/host.ts)');
 const { config, nice } = workerData as WorkerInit;
 // On Linux nice is per thread and pid 0 is the calling thread: only this thread yields, not the app's.
 // Elsewhere (macOS, Windows) it would lower the whole process, so it is not set there. A priority is a
@@ -41,7 +42,7 @@ const post = (message: WorkerMessage) => port.postMessage(message);
 
 let store: Store;
 try {
-  store = await createStore(config);
+  store = await openStore(config);
 } catch (error) {
   post({ type: 'failed', error: toWire(error) });
   process.exit(1);

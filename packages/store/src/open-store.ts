@@ -1,0 +1,21 @@
+/** A Store in this thread: open the configured engine, build the Store on it. */
+import { type EngineConfig, openEngine } from './engines/index.js';
+import { buildStore } from './store.js';
+import type { Store } from './types.js';
+
+export type StoreConfig = EngineConfig & {
+  /**
+   * Run the engine, and every writer created on this store, on a worker thread (see worker/host.ts).
+   * Meant for PGlite, whose WASM Postgres otherwise runs on the app's thread.
+   * `{ nice }` also lowers that thread's CPU priority (0–19, the Unix nice scale; Linux only, where it
+   * is per thread): an app that stores its own request logs serves first and stores with the CPU left over,
+   * instead of the two threads splitting the cores while it is busy. The backlog waits in the tracker
+   * and the writer meanwhile (bounded, spooled past their limits: never lost).
+   */
+  worker?: boolean | { nice?: number };
+};
+
+/** Opens the store in this thread, whatever `config.worker` says (the worker thread itself calls this). */
+export async function openStore(config: StoreConfig): Promise<Store> {
+  return buildStore(await openEngine(config));
+}
