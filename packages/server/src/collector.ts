@@ -1,8 +1,9 @@
 /**
  * The collector: HTTP ingestion in Tally's own format, Segment's and PostHog's. Every route does the
- * same five steps: read the body (gzip allowed, size-limited after decompression), find the write key's
- * tenant, charge the tenant's token bucket, check each event, publish the good ones and answer once
- * they are durable. A bad event is rejected alone; a bad request never disturbs other tenants.
+ * same steps: read the body (gzip allowed, size-limited while it inflates), find the tenant of the key
+ * (which must be a write key), charge the tenant's token bucket, check each event, keep the refused ones
+ * in the quarantine, publish the good ones and answer once they are durable. A bad event is refused
+ * alone; a bad request never disturbs other tenants.
  */
 import {
   type BatchRejection,
