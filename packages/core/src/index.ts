@@ -14,3 +14,4 @@ export { canonicalTime, isoTime, parseTime } from './time.js';
 export * from './uuidv7.js';
 export * from './request-log.js';
 export * from './transport.js';
+export * from './query/index.js';
