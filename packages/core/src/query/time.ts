@@ -59,8 +59,9 @@ export function toWall(ts: number, tz: string): number {
 
 /**
  * The instant a local wall time happens. In a fall-back overlap the earlier of the two instants; in a
- * spring-forward gap (a local time that never happens, e.g. midnight in zones that switch at 00:00) the
- * transition itself, the first instant at or after that wall time.
+ * spring-forward gap (a local time that never happens) the wall time moved forward by the gap's length, as
+ * Temporal's `compatible` does: a bucket that starts where the gap starts (midnight in zones that switch at
+ * 00:00) then starts at the transition itself.
  */
 export function fromWall(wall: number, tz: string): number {
   // The offsets that can apply lie within a day of the wall time (offsets span −12 h … +14 h and
@@ -111,21 +112,40 @@ function wallAdd(wall: number, unit: 'day' | 'week' | 'month' | 'year', n: numbe
 
 /**
  * The first instant of the `interval` bucket that holds `ts`, in `tz`. Hours are the zone's own hours: on a
- * fall-back day the repeated local hour is two buckets (a 25-hour day has 25), and in zones with a
- * half- or quarter-hour offset (Asia/Kolkata, Pacific/Chatham) an hour starts at :30 or :15 UTC.
+ * fall-back day the repeated local hour is two buckets (a 25-hour day has 25), in zones with a half- or
+ * quarter-hour offset (Asia/Kolkata, Pacific/Chatham) an hour starts at :30 or :15 UTC, and an offset
+ * change inside a local hour starts a new bucket.
  */
 export function bucketStart(ts: number, interval: Interval, tz: string): number {
   if (interval === 'hour') {
-    // Floor within the offset in force at ts, so each real hour keeps its own bucket.
-    const wall = toWall(ts, tz);
-    return ts - (((wall % HOUR) + HOUR) % HOUR);
+    // Floor within the offset in force at ts, so each real hour keeps its own bucket …
+    const offset = zoneOffset(ts, tz);
+    const floor = ts - ((((ts + offset) % HOUR) + HOUR) % HOUR);
+    // … unless the offset changed since that floor (Pacific/Chatham shifts at :45): the hour began then.
+    return zoneOffset(floor, tz) === offset ? floor : firstWithOffset(floor, ts, offset, tz);
   }
   return fromWall(wallStart(toWall(ts, tz), interval), tz);
 }
 
+/** The first instant in (lo, hi] whose offset is `offset` (hi has it, lo does not): a transition. */
+function firstWithOffset(lo: number, hi: number, offset: number, tz: string): number {
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (zoneOffset(mid, tz) === offset) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
 /** The start of the bucket after the one starting at `start` (a bucket start from `bucketStart`). */
 export function nextBucket(start: number, interval: Interval, tz: string): number {
-  if (interval === 'hour') return bucketStart(start + HOUR, 'hour', tz);
+  if (interval === 'hour') {
+    // The next local hour in the current offset, or an offset change before it, whichever comes first.
+    const offset = zoneOffset(start, tz);
+    const next = start + HOUR - ((((start + offset) % HOUR) + HOUR) % HOUR);
+    const after = zoneOffset(next - 1, tz);
+    return after === offset ? next : firstWithOffset(start, next - 1, after, tz);
+  }
   return fromWall(wallAdd(wallStart(toWall(start, tz), interval), interval, 1), tz);
 }
 
