@@ -112,7 +112,7 @@ export interface FunnelQuery extends QueryCommon {
 
 export interface RetentionQuery extends QueryCommon {
   kind: 'retention';
-  /** A user's cohort is the period of their first matching start event within the range. */
+  /** The event that puts a user in a cohort (the period it happened in; see `mode`). */
   start: EventSelector;
   return: EventSelector;
   period: 'day' | 'week' | 'month';
