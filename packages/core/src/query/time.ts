@@ -223,9 +223,9 @@ export function resolveRange(range: QueryRange, tz: string, now: number): { from
     const current = bucketStart(now, last.unit, tz);
     const to = nextBucket(current, last.unit, tz);
     if (last.unit === 'hour') {
-      let from = current;
-      for (let i = 1; i < last.n; i++) from = bucketStart(from - 1, 'hour', tz);
-      return { from, to };
+      // Hours of elapsed time: the same as counting local hour buckets back, except where an offset
+      // change splits a local hour (Pacific/Chatham), which would otherwise count as two.
+      return { from: bucketStart(current - (last.n - 1) * HOUR, 'hour', tz), to };
     }
     return { from: fromWall(wallAdd(toWall(current, tz), last.unit, 1 - last.n), tz), to };
   }
