@@ -111,6 +111,10 @@ describe('relative ranges', () => {
       from: utc('2026-06-09T16:00:00Z'),
       to: utc('2026-06-10T16:00:00Z'),
     });
+    // Across Berlin's fall-back (2026-10-25): 24 hours of time, 24 hourly buckets.
+    const berlin = resolveRange({ last: '24h' }, 'Europe/Berlin', utc('2026-10-25T10:20:00Z'));
+    expect(berlin).toEqual({ from: utc('2026-10-24T11:00:00Z'), to: utc('2026-10-25T11:00:00Z') });
+    expect(bucketsBetween(berlin.from, berlin.to, 'hour', 'Europe/Berlin')).toHaveLength(24);
     const w = resolveRange({ last: '12w' }, 'UTC', now);
     expect(new Date(w.from).toISOString()).toBe('2026-03-23T00:00:00.000Z'); // Monday, 11 weeks before 2026-06-08
     expect(new Date(w.to).toISOString()).toBe('2026-06-15T00:00:00.000Z');
