@@ -19,7 +19,15 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { tempDir } from '../../node/test/support/helpers.js';
 import { type IpcServeProcess, spawnServeIpc, UNHANDLED } from './support/child-process-ipc.js';
-import { goodBody, gzipBomb, INGEST_PATHS, isTypedError, pool, truncatedGzip } from './support/collector-requests.js';
+import {
+  goodBody,
+  goodEventsRequest,
+  gzipBomb,
+  INGEST_PATHS,
+  isTypedError,
+  pool,
+  truncatedGzip,
+} from './support/collector-requests.js';
 import { type Outcome, RawConnection, type RawRequest } from './support/raw-http.js';
 
 const SEED = 20_261_204;
@@ -392,18 +400,7 @@ it(`${RUNS * PER_RUN} random requests: typed answers only, the process up with a
       Array.from({ length: 400 }, (_, i) => i),
       CONCURRENCY,
       async (_, worker) => {
-        const body = Buffer.from(JSON.stringify(goodBody('/v1/events', `${TAG}-warm`)));
-        await (connections[worker] as RawConnection).send({
-          method: 'POST',
-          path: '/v1/events',
-          headers: [
-            ['host', 'x'],
-            ['content-type', 'application/json'],
-            ['authorization', `Bearer ${s.key}`],
-            ['content-length', String(body.length)],
-          ],
-          body,
-        });
+        await (connections[worker] as RawConnection).send(goodEventsRequest(s.key, `${TAG}-warm`));
       },
     );
     baseline = await s.memory();

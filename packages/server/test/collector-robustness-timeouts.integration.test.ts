@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { ErrorCodes, TallyConfigError } from '@tally/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { goodBody } from './support/collector-requests.js';
+import { goodBody, goodEventsRequest } from './support/collector-requests.js';
 import { parseResponse, RawConnection } from './support/raw-http.js';
 import { serveFor, type TestServer } from './support/services.js';
 
@@ -191,20 +191,7 @@ describe('connection cap', () => {
   }, 60_000);
   afterAll(() => s?.dispose());
 
-  const send = (c: RawConnection, tag: string) => {
-    const body = Buffer.from(JSON.stringify(goodBody('/v1/events', tag)));
-    return c.send({
-      method: 'POST',
-      path: '/v1/events',
-      headers: [
-        ['host', 'x'],
-        ['content-type', 'application/json'],
-        ['authorization', `Bearer ${s.key}`],
-        ['content-length', String(body.length)],
-      ],
-      body,
-    });
-  };
+  const send = (c: RawConnection, tag: string) => c.send(goodEventsRequest(s.key, tag));
 
   it('connections beyond --max-connections are closed on accept; the open ones are served', async () => {
     const open = Array.from({ length: CAP }, () => new RawConnection(port));

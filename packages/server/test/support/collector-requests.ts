@@ -28,6 +28,22 @@ export function curlNotGzip(port: number, body: Uint8Array): RawRequest {
   };
 }
 
+/** A good `/v1/events` batch of one event tagged `tag`, over a raw connection, with `key`. */
+export function goodEventsRequest(key: string, tag: string): RawRequest {
+  const body = Buffer.from(JSON.stringify(goodBody('/v1/events', tag)));
+  return {
+    method: 'POST',
+    path: '/v1/events',
+    headers: [
+      ['host', 'x'],
+      ['content-type', 'application/json'],
+      ['authorization', `Bearer ${key}`],
+      ['content-length', String(body.length)],
+    ],
+    body,
+  };
+}
+
 /** Every route the collector ingests on, one per format and kind. */
 export const INGEST_PATHS = ['/v1/events', '/v1/batch', '/v1/track', '/batch', '/capture', '/i/v0/e'] as const;
 export type IngestPath = (typeof INGEST_PATHS)[number];
