@@ -9,7 +9,6 @@ import { ErrorCodes, isTallyError, TallyConfigError, TallyError, UNPLANNED_POLIC
 import {
   countQuarantine,
   createApiKey,
-  KEY_SCOPES,
   listApiKeys,
   listJobRuns,
   listManifests,
@@ -61,12 +60,7 @@ export function createLocalOps(deps: LocalOpsDeps): AdminOps {
     },
 
     async createKey({ tenant, scope, name }) {
-      if (!KEY_SCOPES.includes(scope)) {
-        throw new TallyConfigError(`key scope "${String(scope)}" must be one of ${KEY_SCOPES.join(', ')}`);
-      }
-      if (tenant === null && scope !== 'admin') {
-        throw new TallyConfigError(`a ${scope} key belongs to one tenant: name it (--tenant <id>)`);
-      }
+      // createApiKey refuses an unknown scope and a server-wide key that is not an admin key.
       const created = await createApiKey(sql, tenant, { name, scope });
       // A client may have tried the key before it existed (a deploy racing `keys create`).
       deps.keys?.forget((owner) => owner === undefined);

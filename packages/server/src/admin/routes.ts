@@ -16,7 +16,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ErrorCodes, httpStatusOf, isTallyError, TallyError, UNPLANNED_POLICIES } from '@tally/core';
+import { ErrorCodes, isTallyError, TallyError, UNPLANNED_POLICIES } from '@tally/core';
 import { KEY_SCOPES, type KeyScope } from '@tally/store';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyCache } from '../key-cache.js';
@@ -54,25 +54,8 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
   const { ops } = options;
   const tokenDigest = digest(options.token);
 
-  app.setErrorHandler((error: Error & { code?: string; statusCode?: number; validation?: unknown }, request, reply) => {
-    let code: string;
-    let status: number;
-    let message = error.message;
-    if (isTallyError(error)) {
-      code = error.code;
-      status = httpStatusOf(code);
-    } else if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
-      // Schema validation and body parsing.
-      status = error.statusCode;
-      code = error.statusCode === 415 ? ErrorCodes.UNSUPPORTED_MEDIA_TYPE : ErrorCodes.MALFORMED_BODY;
-    } else {
-      status = 500;
-      code = ErrorCodes.INTERNAL;
-      request.log.error({ err: error }, 'admin API fault');
-      message = `internal error (request ${request.id})`;
-    }
-    void reply.code(status).send({ error: { code, message } });
-  });
+  // Errors are answered by the collector's handler, which these routes inherit: the same JSON, status
+  // table, Retry-After and fault logging as every other route.
   // The replay file comes as the body, streamed to disk as it arrives (it can be large).
   app.addContentTypeParser('application/x-ndjson', (_request, payload, done) => done(null, payload));
 
