@@ -397,15 +397,6 @@ function httpLimits(get: (name: SettingName) => string | undefined): HttpLimits 
   };
 }
 
-/** Flags a command accepts beyond the settings; anything else is a typo worth stopping for. */
-export function checkFlags(flags: Flags, extra: readonly string[] = []): void {
-  for (const name of Object.keys(flags)) {
-    if (!KNOWN.has(name) && !extra.includes(name) && name !== 'help') {
-      throw new TallyConfigError(`unknown option --${name} (see tally help)`);
-    }
-  }
-}
-
 function nonEmpty(v: unknown): string | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   return String(v);
@@ -450,21 +441,4 @@ function integer(value: string, name: string, min: number, max: number): number 
     throw new TallyConfigError(`${name} must be an integer from ${min} to ${max}, not "${value}"`);
   }
   return n;
-}
-
-/** `--name value` and `--name=value` pairs, and the positional arguments left over. */
-export function parseArgs(argv: readonly string[]): { flags: Flags; positional: string[] } {
-  const flags: Flags = {};
-  const positional: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (!arg.startsWith('--')) {
-      positional.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    if (eq > 0) flags[arg.slice(2, eq)] = arg.slice(eq + 1);
-    else flags[arg.slice(2)] = argv[i + 1]?.startsWith('--') === false ? (argv[++i] as string) : 'true';
-  }
-  return { flags, positional };
 }

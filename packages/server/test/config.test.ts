@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../node/test/support/helpers.js';
-import { loadConfig, parseArgs, SETTINGS } from '../src/config.js';
+import { loadConfig, SETTINGS } from '../src/config.js';
 
 describe('config', () => {
   it('defaults to embedded PGlite in ./.tally', () => {
@@ -65,12 +65,5 @@ describe('config', () => {
   it('the README documents every setting', () => {
     const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
     for (const s of SETTINGS) expect(readme).toContain(`| \`${s.flag}\` | \`${s.env}\` |`);
-  });
-
-  it('parses flags in both forms', () => {
-    expect(parseArgs(['replay', 'f.jsonl', '--data-dir', '/d', '--schema=s', '--verbose'])).toEqual({
-      flags: { 'data-dir': '/d', schema: 's', verbose: 'true' },
-      positional: ['replay', 'f.jsonl'],
-    });
   });
 });
