@@ -64,6 +64,8 @@ export const ErrorTable = {
   FORBIDDEN: spec('TALLY_FORBIDDEN', 403, false),
   /** A query parameter is malformed or out of range; the message names it. */
   BAD_QUERY: spec('TALLY_BAD_QUERY', 400, false),
+  /** A query ran past its statement timeout and was cancelled; narrow the range or the breakdown. */
+  QUERY_TIMEOUT: spec('TALLY_QUERY_TIMEOUT', 503, false),
   /** No such record for this caller (including records that exist but belong to someone else). */
   NOT_FOUND: spec('TALLY_NOT_FOUND', 404, false),
   /** The request body is not JSON, or not the shape the endpoint expects (no `batch` array, not an object). */

@@ -1,5 +1,6 @@
 /** A Store in this thread: open the configured engine, build the Store on it. */
 import { type EngineConfig, openEngine } from './engines/index.js';
+import type { RollupDimensions } from './query/types.js';
 import { buildStore } from './store.js';
 import type { Store } from './types.js';
 
@@ -13,9 +14,15 @@ export type StoreConfig = EngineConfig & {
    * and the writer meanwhile (bounded, spooled past their limits: never lost).
    */
   worker?: boolean | { nice?: number };
+  /**
+   * Top-level properties to roll up per hour and value, by event name (`event_props_hourly`): breakdowns
+   * and equality filters on them are answered without the detail rows. The server passes the catalog's
+   * enum and boolean properties.
+   */
+  dimensions?: RollupDimensions;
 };
 
 /** Opens the store in this thread, whatever `config.worker` says (the worker thread itself calls this). */
 export async function openStore(config: StoreConfig): Promise<Store> {
-  return buildStore(await openEngine(config));
+  return buildStore(await openEngine(config), { dimensions: config.dimensions });
 }

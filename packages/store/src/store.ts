@@ -17,6 +17,8 @@ import {
 } from './direct-copy.js';
 import { requestHistory, requestLog } from './history.js';
 import { migrate } from './migrate.js';
+import { runQuery } from './query/run.js';
+import type { RollupDimensions } from './query/types.js';
 import { LATENCY_BUCKETS_MS, type RequestLogRow } from './rows.js';
 import type { SqlClient } from './sql-client.js';
 import { asTenantRole } from './tenant-role.js';
@@ -224,7 +226,7 @@ function sharedJson(): (value: unknown) => string {
 }
 
 /** The Store on an opened engine: the same SQL on every engine, COPY where the engine has it. */
-export function buildStore(engine: Engine): Store {
+export function buildStore(engine: Engine, options: { dimensions?: RollupDimensions } = {}): Store {
   const { kind, schema, sql, capabilities } = engine;
   // Events and request logs go by direct COPY (direct-copy.ts) until the server refuses it to this role.
   let direct = true;
@@ -327,6 +329,9 @@ export function buildStore(engine: Engine): Store {
         return fn(tx);
       });
     },
+
+    query: (tenantId, query, queryOptions) =>
+      runQuery(engine.querySql ?? sql, tenantId, query, { ...queryOptions, dimensions: options.dimensions }),
 
     requestHistory: (query) => requestHistory(sql, query),
     requestLog: (tenantId, userId, id) => requestLog(sql, tenantId, userId, id),

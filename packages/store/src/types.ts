@@ -3,7 +3,8 @@
  * describes, store.ts builds a `Store` on one, and the writer, the worker proxy and the lifecycle jobs
  * take a `Store` without depending on how it was made.
  */
-import type { HistoryDetail, HistoryItem, HistoryQuery } from '@tally/core';
+import type { HistoryDetail, HistoryItem, HistoryQuery, Query } from '@tally/core';
+import type { QueryOptions, QueryResult } from './query/types.js';
 import type { EventRow, RequestLogRow } from './rows.js';
 import type { SqlClient } from './sql-client.js';
 
@@ -35,6 +36,11 @@ export interface Store {
   requestHistory(query: HistoryQuery): Promise<HistoryItem[]>;
   /** One request log of this user, with bodies; undefined when absent or someone else's. */
   requestLog(tenantId: string, userId: string, id: string): Promise<HistoryDetail | undefined>;
+  /**
+   * Answers an analytics query (already validated by parseQuery) for one tenant, on the engine's query
+   * connections (Postgres: a pool of its own, so a slow query never holds a writer's connection).
+   */
+  query(tenantId: string, query: Query, options?: QueryOptions): Promise<QueryResult>;
   /** Detail and rollup totals: the exactly-once invariant is events = eventRollup, requestLogs = pathRollup. */
   totals(): Promise<{ events: number; eventRollup: number; requestLogs: number; pathRollup: number }>;
   close(): Promise<void>;
@@ -45,6 +51,8 @@ export interface Engine {
   readonly kind: StoreKind;
   readonly schema: string;
   readonly sql: SqlClient;
+  /** Connections for analytics queries, apart from the writers' (Postgres); `sql` where there is one. */
+  readonly querySql?: SqlClient;
   readonly capabilities: StoreCapabilities;
   close(): Promise<void>;
 }

@@ -324,6 +324,8 @@ export async function openWorkerStore(config: StoreConfig): Promise<WorkerBacked
     insertRequestLogs: (rows) => call({ op: 'store', method: 'insertRequestLogs', args: [rows] }),
     requestHistory: (query) => call({ op: 'store', method: 'requestHistory', args: [query] }),
     requestLog: (tenantId, userId, id) => call({ op: 'store', method: 'requestLog', args: [tenantId, userId, id] }),
+    // The whole query runs in the worker: its statements never cross the thread one by one.
+    query: (tenantId, query, options) => call({ op: 'store', method: 'query', args: [tenantId, query, options] }),
     totals: () => call({ op: 'store', method: 'totals', args: [] }),
     asTenant: (tenantId, fn) => transaction(tenantId, fn),
     // Drains every writer (each within its deadline, the rest to its pending spool), then the engine.

@@ -18,7 +18,8 @@ export interface WorkerBackedStore extends Store {
 /** Writer options that can cross a thread: everything but the store and the callback. */
 export type WorkerWriterOptions = Omit<WriterOptions, 'store' | 'onError'> & { reportErrors: boolean };
 
-export type StoreMethod = 'migrate' | 'insertEvents' | 'insertRequestLogs' | 'requestHistory' | 'requestLog' | 'totals';
+export type StoreMethod =
+  'migrate' | 'insertEvents' | 'insertRequestLogs' | 'requestHistory' | 'requestLog' | 'query' | 'totals';
 
 export type Call =
   | { op: 'store'; id: number; method: StoreMethod; args: unknown[] }
