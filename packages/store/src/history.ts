@@ -40,14 +40,14 @@ export function requestHistory(sql: SqlClient, q: HistoryQuery): Promise<History
 export function requestLog(
   sql: SqlClient,
   tenantId: string,
-  userId: string,
+  userId: string | null,
   id: string,
 ): Promise<HistoryDetail | undefined> {
   return sql.transaction(async (tx) => {
     await asTenantRole(tx, tenantId);
     const [row] = await tx.query<Record<string, unknown>>(
       `SELECT ${HISTORY_COLUMNS}, headers, request_body, response_body, body_truncated, user_agent
-           FROM request_logs WHERE tenant_id = $1 AND user_id = $2 AND id = $3::uuid`,
+           FROM request_logs WHERE tenant_id = $1 AND ($2::text IS NULL OR user_id = $2) AND id = $3::uuid`,
       [tenantId, userId, id],
     );
     if (!row) return undefined;

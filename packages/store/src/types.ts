@@ -34,8 +34,11 @@ export interface Store {
   asTenant<T>(tenantId: string, fn: (sql: SqlClient) => Promise<T>): Promise<T>;
   /** A user's own request logs, newest first, keyset-paged on (ts, id); read as the tenant role (RLS). */
   requestHistory(query: HistoryQuery): Promise<HistoryItem[]>;
-  /** One request log of this user, with bodies; undefined when absent or someone else's. */
-  requestLog(tenantId: string, userId: string, id: string): Promise<HistoryDetail | undefined>;
+  /**
+   * One request log with its (redacted, truncated) bodies; undefined when absent or someone else's. With
+   * `userId` only that user's; with null any of the tenant's (read and admin keys).
+   */
+  requestLog(tenantId: string, userId: string | null, id: string): Promise<HistoryDetail | undefined>;
   /**
    * Answers an analytics query (already validated by parseQuery) for one tenant, on the engine's query
    * connections (Postgres: a pool of its own, so a slow query never holds a writer's connection).
