@@ -2,6 +2,7 @@
 import { type EngineConfig, openEngine } from './engines/index.js';
 import type { RollupDimensions } from './query/types.js';
 import { buildStore } from './store.js';
+import { writesFirst } from './write-first.js';
 import type { Store } from './types.js';
 
 export type StoreConfig = EngineConfig & {
@@ -24,5 +25,8 @@ export type StoreConfig = EngineConfig & {
 
 /** Opens the store in this thread, whatever `config.worker` says (the worker thread itself calls this). */
 export async function openStore(config: StoreConfig): Promise<Store> {
-  return buildStore(await openEngine(config), { dimensions: config.dimensions });
+  const engine = await openEngine(config);
+  const store = buildStore(engine, { dimensions: config.dimensions });
+  // One connection: statements take turns, and writes take theirs first (write-first.ts).
+  return engine.capabilities.concurrentWrites ? store : writesFirst(store);
 }
