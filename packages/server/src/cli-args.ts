@@ -11,6 +11,8 @@ export interface OptionSpec {
   /** Placeholder shown in help (`--tenant T`). */
   arg?: string;
   help: string;
+  /** May be given more than once (string options): the values come as an array, in order. */
+  multiple?: boolean;
 }
 
 export interface CommandSpec {
@@ -33,8 +35,8 @@ export interface CommandSpec {
 export class UsageError extends Error {}
 
 export interface Parsed {
-  /** The command's own options. */
-  options: Record<string, string | boolean | undefined>;
+  /** The command's own options (an array for `multiple` ones). */
+  options: Record<string, string | boolean | string[] | undefined>;
   /** Server settings given as flags, by name without dashes. */
   settings: Record<string, string | undefined>;
   positionals: string[];
@@ -48,11 +50,11 @@ export interface Parsed {
 export function parseCommand(spec: CommandSpec, argv: string[], settingNames: readonly string[]): Parsed {
   const own = spec.options ?? {};
   const settingOptions = spec.settings ? settingNames.filter((n) => !Object.hasOwn(own, n)) : [];
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
     help: { type: 'boolean', short: 'h' },
   };
   for (const n of settingOptions) options[n] = { type: 'string' };
-  for (const [n, o] of Object.entries(own)) options[n] = { type: o.type };
+  for (const [n, o] of Object.entries(own)) options[n] = { type: o.type, ...(o.multiple ? { multiple: true } : {}) };
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
@@ -70,7 +72,7 @@ export function parseCommand(spec: CommandSpec, argv: string[], settingNames: re
     if (err.code?.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(firstSentence(err.message));
     throw e;
   }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const result: Parsed = { options: {}, settings: {}, positionals: parsed.positionals, help: values.help === true };
   for (const [k, v] of Object.entries(values)) {
     if (k === 'help') continue;

@@ -25,6 +25,15 @@ import {
   UsageError,
 } from './cli-args.js';
 import * as lifecycle from './cli-lifecycle.js';
+import {
+  buildQuery,
+  checkQuery,
+  explainError,
+  outputFormat,
+  QUERY_COMMANDS,
+  type QueryCommandSpec,
+  render,
+} from './cli-query.js';
 import { type Config, loadConfig, SETTINGS } from './config.js';
 import { demo } from './demo.js';
 import { doctor } from './doctor.js';
@@ -53,7 +62,7 @@ const SETTING_NAMES = SETTINGS.map((s) => s.flag.slice(2));
 /** Settings that say where the database is; the others configure a server, not the CLI's connection to one. */
 const LOCATING = new Set(['data-dir', 'database-url', 'schema', 'config', 'log-format']);
 
-const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
+const str = (v: string | boolean | string[] | undefined) => (typeof v === 'string' ? v : undefined);
 
 /** The filter options of `rejected list` and `rejected replay`. */
 const REJECTED_FILTER: Record<string, OptionSpec> = {
@@ -421,6 +430,7 @@ const COMMANDS: Command[] = [
       return r.stillFailing > 0 ? 1 : 0;
     },
   },
+  ...QUERY_COMMANDS.map((spec): Command => ({ ...spec, run: (ctx) => queryCommand(spec, ctx) })),
   {
     name: 'demo',
     summary: 'track a sample task pipeline and print every event and the final counts',
@@ -449,6 +459,9 @@ const GROUPS: Record<string, string> = {
   keys: 'API keys (write, read, admin): create them, list them, revoke them.',
   tenants: 'Tenants and their own settings.',
   archive: 'Archive files: archive old detail, list the files, restore a day.',
+  query:
+    'Ask questions of the stored events and request logs: trends, funnels, retention, routes, logs, explore.\n' +
+    'Works beside a running tally serve (through its admin API) and without one (on the database directly).',
 };
 
 const TOP = [...new Set(COMMANDS.map((c) => c.name.split(' ')[0] as string)), 'help'];
@@ -648,6 +661,36 @@ function help(topic: string[], out: Writable, err: Writable): number {
   return 2;
 }
 
+/** `tally query <kind>`: the flags checked before anything is opened, then the answer in the format asked for. */
+async function queryCommand(spec: QueryCommandSpec, ctx: Ctx): Promise<number> {
+  const o = ctx.parsed.options;
+  const format = outputFormat(o);
+  const fromJson = o.query !== undefined || o['query-file'] !== undefined;
+  const query = checkQuery(spec, buildQuery(spec, o), fromJson);
+  const ops = await ctx.ops();
+  let tenant = str(o.tenant);
+  if (tenant === undefined) {
+    const tenants = await ops.listTenants();
+    if (tenants.length !== 1) {
+      throw new UsageError(
+        tenants.length === 0
+          ? 'no tenants yet: send events first (tally serve creates tenant "default")'
+          : `which tenant? --tenant T (one of: ${tenants.map((t) => t.id).join(', ')})`,
+      );
+    }
+    tenant = (tenants[0] as { id: string }).id;
+  }
+  try {
+    ctx.out.write(render(await ops.query({ tenant, query }), format, query.tz, spec.kind));
+    return 0;
+  } catch (e) {
+    const said = explainError(spec.kind, e, fromJson);
+    if (said === undefined) throw e;
+    ctx.err.write(`tally ${spec.name}: ${said}\n`);
+    return 1;
+  }
+}
+
 function io(ctx: Ctx): Io {
   return { out: ctx.out, err: ctx.err };
 }
@@ -695,7 +738,9 @@ async function serveCommand(config: Config, { out, err }: Io): Promise<number> {
         `More keys:    npx tally keys create --tenant <name>   (works while this server runs)\n\n`,
     );
   }
-  out.write(`listening on ${server.url} (POST /v1/events, /v1/batch, /batch; GET /metrics, /healthz, /readyz)\n`);
+  out.write(
+    `listening on ${server.url} (POST /v1/events, /v1/batch, /batch, /v1/query; GET /v1/live, /v1/export, /metrics, /healthz, /readyz)\n`,
+  );
   // Stop on the first signal and drain; a second one means "now".
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -154,7 +154,7 @@ export async function buildCollector(options: CollectorOptions): Promise<Fastify
     // (an SDK would take a 413 for a network error and send the same oversized batch again).
     reply.removeHeader('connection');
     options.metrics.refused(refusal.code);
-    void reply.code(status).send({ error: { code: refusal.code, message: refusal.message } });
+    void reply.code(status).send({ error: errorBody(refusal) });
   }
   app.setNotFoundHandler((request, reply) => {
     void reply
@@ -289,6 +289,23 @@ export async function buildCollector(options: CollectorOptions): Promise<Fastify
   return app;
 }
 
+/**
+ * The error object of an answer: code and message, and the details a client acts on (which field of a
+ * query is wrong, the timeout it ran into). Other details stay in the server: they may be internal.
+ */
+export function errorBody(error: TallyError): { code: string; message: string; details?: Record<string, unknown> } {
+  const body: { code: string; message: string; details?: Record<string, unknown> } = {
+    code: error.code,
+    message: error.message,
+  };
+  const details: Record<string, unknown> = {};
+  for (const key of ['path', 'timeoutMs'] as const) {
+    if (error.details[key] !== undefined) details[key] = error.details[key];
+  }
+  if (Object.keys(details).length > 0) body.details = details;
+  return body;
+}
+
 const SCOPES_FOR: Record<'write' | 'read', readonly KeyScope[]> = { write: ['write'], read: ['read', 'admin'] };
 
 function parse(format: Format, body: unknown, tenantId: string, now: number): ParseResult {
@@ -302,7 +319,8 @@ function parse(format: Format, body: unknown, tenantId: string, now: number): Pa
   }
 }
 
-function headerKey(request: FastifyRequest): string | undefined {
+/** The API key a request carries: `Authorization: Bearer`, Basic (the key as user) or `X-Tally-Key`. */
+export function headerKey(request: FastifyRequest): string | undefined {
   const auth = request.headers.authorization;
   if (auth) {
     const [scheme, value] = auth.split(' ', 2);

@@ -38,8 +38,18 @@ export interface Config {
   /** A module whose default export is a catalog (`defineCatalog`); unset: the built-in catalogs. */
   catalogModule?: string;
   lifecycle: LifecycleConfig;
+  query: QueryConfig;
   /** `auto`: pretty on a terminal, JSON otherwise (decided where stdout is known). */
   logFormat: 'auto' | 'pretty' | 'json';
+}
+
+export interface QueryConfig {
+  /** Statement timeout of one query, ms. */
+  timeoutMs: number;
+  /** Most rows one answer holds. */
+  maxRows: number;
+  /** Open live (SSE) streams at once. */
+  liveMaxClients: number;
 }
 
 export interface HttpLimits {
@@ -179,6 +189,24 @@ export const SETTINGS = [
     env: 'TALLY_QUARANTINE_DAYS',
     default: '30',
     doc: 'Refused events older than this many days are deleted by the cleanup job.',
+  },
+  {
+    flag: '--query-timeout-ms',
+    env: 'TALLY_QUERY_TIMEOUT_MS',
+    default: '30000',
+    doc: 'A query (`POST /v1/query`, `tally query`) running longer is cancelled: 503 `TALLY_QUERY_TIMEOUT`. Postgres only; PGlite cannot interrupt a statement.',
+  },
+  {
+    flag: '--query-max-rows',
+    env: 'TALLY_QUERY_MAX_ROWS',
+    default: '10000',
+    doc: 'Most rows a query answers; more are cut and `meta.truncated` is set.',
+  },
+  {
+    flag: '--live-max-clients',
+    env: 'TALLY_LIVE_MAX_CLIENTS',
+    default: '100',
+    doc: 'Open `GET /v1/live` streams at once, all tenants together; one more is refused with 503 `TALLY_UNAVAILABLE`.',
   },
   {
     flag: '--catalog',
@@ -360,6 +388,11 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     snapshotEvery: integer(get('snapshot-every') ?? '10', 'TALLY_SNAPSHOT_EVERY', 1, 1e9),
     keepSnapshots: 5,
   };
+  const query: QueryConfig = {
+    timeoutMs: integer(get('query-timeout-ms') ?? '30000', 'TALLY_QUERY_TIMEOUT_MS', 100, 3_600_000),
+    maxRows: integer(get('query-max-rows') ?? '10000', 'TALLY_QUERY_MAX_ROWS', 1, 1_000_000),
+    liveMaxClients: integer(get('live-max-clients') ?? '100', 'TALLY_LIVE_MAX_CLIENTS', 0, 100_000),
+  };
   return {
     store,
     dataDir,
@@ -375,6 +408,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     quarantine,
     catalogModule: catalog === undefined ? undefined : resolve(catalog),
     lifecycle,
+    query,
     logFormat,
   };
 }

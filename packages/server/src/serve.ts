@@ -20,6 +20,9 @@ import { createLogger, type LogFormat } from './log-format.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadCatalog } from './catalog-module.js';
 import { collectorAcceptOptions } from './ingest/accept.js';
+import { catalogDimensions } from './query/dimensions.js';
+import { createLiveHub, type LiveHub, type LiveOptions } from './query/live.js';
+import { queryRoutes } from './query/routes.js';
 import { createQuarantine, createReplayer, type Replayer } from './quarantine.js';
 import { installProcessGuard } from './process-guard.js';
 import { createRateLimiter } from './rate-limit.js';
@@ -45,6 +48,8 @@ export interface Server {
    * now passes through its transport, like fresh events (`tally rejected replay`).
    */
   readonly replayRejected: Replayer;
+  /** The live streams (`GET /v1/live`) and their counts. */
+  readonly live: LiveHub;
   /** Stops accepting, drains transport and writer, closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -67,6 +72,10 @@ export interface ServeOptions {
    * process-guard.ts). For the `tally serve` process only; off for a server embedded in another process.
    */
   guardProcess?: boolean;
+  /** Live stream tuning (tests): queue bounds, heartbeat. */
+  live?: Omit<LiveOptions, 'maxClients'>;
+  /** Rows per page of `GET /v1/export` (tests). */
+  exportPageRows?: number;
 }
 
 export async function startServer(config: Config, options: ServeOptions = {}): Promise<Server> {
@@ -79,10 +88,14 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
   const catalog = await loadCatalog(config.catalogModule);
   // Before the store opens: from here on the CLI goes through this server (or waits for it to listen).
   const announced = await announceServer(config);
-  const store = await createStore(config.store).catch(async (e: unknown) => {
-    await announced.remove();
-    throw e;
-  });
+  // The catalog's enum and boolean properties are rolled up per hour (breakdowns and filters on them
+  // are answered without the detail rows); the CLI opens the store with the same ones.
+  const store = await createStore({ ...config.store, dimensions: catalogDimensions(catalog) }).catch(
+    async (e: unknown) => {
+      await announced.remove();
+      throw e;
+    },
+  );
   const cleanup: (() => Promise<unknown>)[] = [announced.remove, () => store.close()];
   const unwind = async () => {
     for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
@@ -139,7 +152,8 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       transport = createMemoryTransport();
     }
     cleanup.push(() => transport.close());
-    await transport.consume(createStoreHandler(writer, metrics));
+    const live = createLiveHub({ maxClients: config.query.liveMaxClients, ...options.live });
+    await transport.consume(createStoreHandler(writer, metrics, (batch, r) => live.stored(batch, r)));
 
     let dbUp = true;
     const probe = setInterval(() => {
@@ -220,6 +234,14 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       http: config.http,
     });
     cleanup.push(() => app.close());
+    await app.register(queryRoutes, {
+      store,
+      keys,
+      live,
+      timeoutMs: config.query.timeoutMs,
+      maxRows: config.query.maxRows,
+      exportPageRows: options.exportPageRows,
+    });
     await mountAdmin(app, { config, store, writer, archiveTarget, keys, replayRejected });
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
@@ -244,6 +266,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       archiveTarget,
       firstKey,
       replayRejected,
+      live,
       close,
     };
   } catch (e) {

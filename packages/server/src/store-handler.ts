@@ -1,13 +1,16 @@
 /**
  * The consumer end of every transport: a batch is stored through the exactly-once writer, and the
  * handler resolves only once it is committed. Refusals that are about the moment (overloaded,
- * shutting down) throw, so the transport delivers the batch again later.
+ * shutting down) throw, so the transport delivers the batch again later. What a committed write stored
+ * is handed to `onStored` (the live streams) before the handler resolves.
  */
-import { type BatchHandler, ErrorCodes, TallyError } from '@tally/core';
-import { writeEnvelopes, type Writer } from '@tally/store';
+import { type BatchHandler, ErrorCodes, TallyError, type TallyEvent } from '@tally/core';
+import { type EnvelopeWriteResult, writeEnvelopes, type Writer } from '@tally/store';
 import type { Metrics } from './metrics.js';
 
-export function createStoreHandler(writer: Writer, metrics?: Metrics): BatchHandler {
+export type OnStored = (batch: readonly TallyEvent[], result: EnvelopeWriteResult & { ok: true }) => void;
+
+export function createStoreHandler(writer: Writer, metrics?: Metrics, onStored?: OnStored): BatchHandler {
   return async (events) => {
     const started = performance.now();
     const r = await writeEnvelopes(writer, events);
@@ -18,6 +21,7 @@ export function createStoreHandler(writer: Writer, metrics?: Metrics): BatchHand
       );
     }
     metrics?.batchWritten(events, r, (performance.now() - started) / 1000);
+    onStored?.(events, r);
     return r;
   };
 }

@@ -113,6 +113,8 @@ export function createRemoteOps(options: AdminClientOptions, target: OpsTarget):
     listRejected: (input) => json('GET', `/rejected${query({ ...input })}`),
     replayRejected: (input, onProgress) => streamed('/rejected/replay', input, onProgress),
 
+    query: (input) => json('POST', '/query', input),
+
     close: async () => undefined,
   };
 }
@@ -149,8 +151,16 @@ async function readStream<T>(res: Response, onProgress: Progress, url: string): 
 async function refusal(res: Response): Promise<TallyError> {
   const text = await res.text().catch(() => '');
   try {
-    const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
-    if (body.error?.code) return new TallyError(body.error.code as ErrorCode, body.error.message ?? res.statusText);
+    const body = JSON.parse(text) as {
+      error?: { code?: string; message?: string; details?: Record<string, unknown> };
+    };
+    if (body.error?.code) {
+      return new TallyError(
+        body.error.code as ErrorCode,
+        body.error.message ?? res.statusText,
+        body.error.details ?? {},
+      );
+    }
   } catch {
     // not JSON: fall through
   }

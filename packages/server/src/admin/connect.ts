@@ -15,6 +15,7 @@ import { VERSION } from '@tally/node';
 import { createStore, createWriter, type Writer, writeEnvelopes } from '@tally/store';
 import { loadCatalog } from '../catalog-module.js';
 import type { Config } from '../config.js';
+import { catalogDimensions } from '../query/dimensions.js';
 import { createReplayer } from '../quarantine.js';
 import { type ArchiveTarget, targetFromUrl } from '../lifecycle/targets/index.js';
 import { createRemoteOps, fetchStatus } from './client.js';
@@ -183,7 +184,10 @@ async function tryServer(
 async function openLocalOps(config: Config, migrate: boolean, unlock: () => Promise<void>): Promise<AdminOps> {
   let store;
   try {
-    store = await createStore(config.store);
+    // The same rollup dimensions as tally serve: rows this process stores (replays, restores) are rolled
+    // up as the server's are.
+    const dimensions = catalogDimensions(await loadCatalog(config.catalogModule));
+    store = await createStore({ ...config.store, dimensions });
   } catch (e) {
     await unlock();
     throw e;

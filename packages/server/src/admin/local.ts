@@ -5,7 +5,7 @@
  *
  * Inputs are checked here too: the admin routes hand over what a remote caller sent.
  */
-import { ErrorCodes, isTallyError, TallyConfigError, TallyError, UNPLANNED_POLICIES } from '@tally/core';
+import { ErrorCodes, isTallyError, parseQuery, TallyConfigError, TallyError, UNPLANNED_POLICIES } from '@tally/core';
 import {
   countQuarantine,
   createApiKey,
@@ -189,6 +189,15 @@ export function createLocalOps(deps: LocalOpsDeps): AdminOps {
 
     async replayRejected(input, onProgress) {
       return deps.replayRejected(rejectedFilter(input), { dryRun: input.dryRun === true, onProgress });
+    },
+
+    async query({ tenant, query }) {
+      if (typeof tenant !== 'string' || !(await listTenants(sql)).some((t) => t.id === tenant)) {
+        throw new TallyError(ErrorCodes.NOT_FOUND, `no tenant ${JSON.stringify(tenant)} (see tally tenants list)`);
+      }
+      const parsed = parseQuery(query);
+      if (!parsed.ok) throw parsed.error;
+      return store.query(tenant, parsed.query, { timeoutMs: config.query.timeoutMs, maxRows: config.query.maxRows });
     },
 
     close: () => (released ??= deps.release?.() ?? Promise.resolve()),

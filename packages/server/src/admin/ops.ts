@@ -17,6 +17,7 @@ import type {
   QuarantinedEvent,
   ReplayReport,
   StorageStats,
+  Store,
   Tenant,
 } from '@tally/store';
 import type { CleanupReport } from '../lifecycle/cleanup.js';
@@ -74,6 +75,9 @@ export interface RejectedList {
   counts: Record<string, number>;
 }
 
+/** A query's answer: columns, rows and how it was answered (see docs/query.md). */
+export type QueryAnswer = Awaited<ReturnType<Store['query']>>;
+
 /** Where the operations run: shown by commands that say which database they touched. */
 export interface OpsTarget {
   /** `PGlite at /path` or `Postgres host, schema s`. */
@@ -117,6 +121,12 @@ export interface AdminOps {
    * exactly once; `dryRun` only counts.
    */
   replayRejected(input: RejectedFilter & { dryRun?: boolean }, onProgress: Progress): Promise<QuarantineReplayReport>;
+
+  /**
+   * Answers a query for one tenant. `query` is untrusted JSON: it is checked here (parseQuery), a mistake
+   * is TALLY_BAD_QUERY with `details.path`; an unknown tenant is TALLY_NOT_FOUND.
+   */
+  query(input: { tenant: string; query: unknown }): Promise<QueryAnswer>;
 
   /** Releases what the implementation holds (the store, when it opened one). */
   close(): Promise<void>;

@@ -362,6 +362,28 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     },
   );
 
+  app.post<{ Body: { tenant: string; query: unknown } }>(
+    '/query',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['tenant', 'query'],
+          properties: { tenant: { type: 'string' }, query: {} },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => {
+      const c = callerOf(request);
+      const own = confinedTo(c);
+      if (own !== undefined && request.body.tenant !== own) {
+        throw new TallyError(ErrorCodes.FORBIDDEN, `an admin key of tenant "${own}" reads that tenant only`);
+      }
+      return ops.query(request.body);
+    },
+  );
+
   function stream(reply: FastifyReply, run: (progress: Progress) => Promise<unknown>): FastifyReply {
     const out = new PassThrough();
     // The caller may hang up; the operation runs to its end regardless (it is recorded in job_runs).
