@@ -1,6 +1,137 @@
-import { ErrorCodes, TallyError, type RetentionQuery } from '@tally/core';
-import type { KindRunner } from './types.js';
+/**
+ * Retention: cohorts of users by the period of their start event, and per cohort and offset n how many
+ * of them did the return event in the n-th period after. Answered from detail in one statement: cohort
+ * membership, the distinct (user, period) pairs of return events, and a join of the two on the user.
+ *
+ * Periods are numbered by the list of period starts core's bucketsBetween computes, bound as one
+ * timestamptz[] and looked up with width_bucket (a binary search): SQL and JS then agree on every
+ * boundary, across DST changes and in half-hour zones, with no week or month arithmetic in SQL.
+ */
+import { bucketsBetween, nextBucket, type RetentionQuery } from '@tally/core';
+import { filtersSql, Params, timeParam, userKeySql } from './sql.js';
+import type { Cell, Column, KindAnswer, KindRunner, QueryContext } from './types.js';
 
-export const retention: KindRunner<RetentionQuery> = async () => {
-  throw new TallyError(ErrorCodes.BAD_QUERY, 'retention queries are being built');
+const COLUMNS: Column[] = [
+  { name: 'cohort', type: 'time' },
+  { name: 'cohort_size', type: 'number' },
+  { name: 'period', type: 'number' },
+  { name: 'returned', type: 'number' },
+  { name: 'rate', type: 'number' },
+];
+
+/**
+ * The periods that can be reported: those starting in [bucketStart(from), to) and not after now (later
+ * ones have not happened yet). Each is whole: the first may start before `from`, the last end after `to`.
+ */
+function retentionPeriods(query: RetentionQuery, ctx: QueryContext): { starts: number[]; end: number } {
+  const starts = bucketsBetween(ctx.from, ctx.to, query.period, ctx.tz).filter((s) => s <= ctx.now);
+  const last = starts[starts.length - 1];
+  return { starts, end: last === undefined ? ctx.from : nextBucket(last, query.period, ctx.tz) };
+}
+
+/** What the SQL of one answer shares: the tenant, the period list and the span of the periods. */
+interface Frame {
+  p: Params;
+  tenant: string;
+  periods: string;
+  from: string;
+  end: string;
+}
+
+/** The events of one name and filters with a user, from the index on (tenant, name, ts). */
+function eventsWhere(sel: RetentionQuery['start'], f: Frame): string {
+  return `e.tenant_id = ${f.tenant} AND e.name = ${f.p.add(sel.event)}
+      AND (e.user_id IS NOT NULL OR e.anonymous_id IS NOT NULL) AND ${filtersSql(sel.filters, f.p)}`;
+}
+
+/**
+ * (u, c): user and cohort number (1-based). first_time: the user's first start event ever must fall in
+ * a period of the list, so the minimum runs over all history before the periods' end (a user who started
+ * before the first period has a minimum before it and drops out); recurring: every period with a start.
+ */
+function cohortSql(query: RetentionQuery, f: Frame): string {
+  const key = userKeySql();
+  if (query.mode === 'first_time') {
+    return `firsts AS (
+      SELECT ${key} AS u, min(e.ts) AS first FROM events e
+      WHERE ${eventsWhere(query.start, f)} AND e.ts < ${f.end}
+      GROUP BY 1
+    ),
+    cohort AS (SELECT u, width_bucket(first, ${f.periods}) AS c FROM firsts WHERE first >= ${f.from})`;
+  }
+  return `cohort AS (
+      SELECT DISTINCT ${key} AS u, width_bucket(e.ts, ${f.periods}) AS c FROM events e
+      WHERE ${eventsWhere(query.start, f)} AND e.ts >= ${f.from} AND e.ts < ${f.end}
+    )`;
+}
+
+/** (u, p): each user and period number in which the user did the return event. */
+function returnsSql(query: RetentionQuery, f: Frame): string {
+  return `returns AS (
+      SELECT DISTINCT ${userKeySql()} AS u, width_bucket(e.ts, ${f.periods}) AS p FROM events e
+      WHERE ${eventsWhere(query.return, f)} AND e.ts >= ${f.from} AND e.ts < ${f.end}
+    )`;
+}
+
+/** One row per cohort with members: its size, and per offset with returns (n null when none) the count. */
+function statement(query: RetentionQuery, ctx: QueryContext, starts: number[], end: number) {
+  const p = new Params();
+  const f: Frame = {
+    p,
+    tenant: p.add(ctx.tenantId),
+    periods: `${p.add(starts.map((s) => new Date(s).toISOString()))}::timestamptz[]`,
+    from: timeParam(starts[0] as number, p),
+    end: timeParam(end, p),
+  };
+  const text = `WITH ${cohortSql(query, f)},
+    ${returnsSql(query, f)},
+    sizes AS (SELECT c, count(*) AS size FROM cohort GROUP BY c),
+    grid AS (
+      SELECT m.c, r.p - m.c AS n, count(*) AS returned
+      FROM cohort m JOIN returns r ON r.u = m.u AND r.p >= m.c AND r.p < m.c + ${p.add(query.periods)}::int
+      GROUP BY 1, 2
+    )
+    SELECT s.c, s.size, g.n, g.returned FROM sizes s LEFT JOIN grid g ON g.c = s.c`;
+  return { text, values: p.values };
+}
+
+/** Every (cohort, offset) whose period has started, in order; zeros where the SQL found nobody. */
+function grid(query: RetentionQuery, starts: number[], found: Row[], maxRows: number) {
+  const sizes = new Map<number, number>();
+  const returned = new Map<string, number>();
+  for (const r of found) {
+    sizes.set(Number(r.c), Number(r.size));
+    if (r.n !== null) returned.set(`${r.c}:${r.n}`, Number(r.returned));
+  }
+  const rows: Cell[][] = [];
+  for (let i = 0; i < starts.length; i++) {
+    const size = sizes.get(i + 1) ?? 0;
+    for (let n = 0; n < query.periods && i + n < starts.length; n++) {
+      if (rows.length === maxRows) return { rows, truncated: true };
+      const back = returned.get(`${i + 1}:${n}`) ?? 0;
+      rows.push([new Date(starts[i] as number).toISOString(), size, n, back, size === 0 ? null : back / size]);
+    }
+  }
+  return { rows, truncated: false };
+}
+
+interface Row {
+  c: number;
+  size: string | number;
+  n: number | null;
+  returned: string | number | null;
+}
+
+function reason(query: RetentionQuery, tz: string): string {
+  const cohorts = query.mode === 'first_time' ? "each user's first start event over all history" : 'every start event';
+  return `cohorts by ${cohorts} and returns by ${query.period} in ${tz} are per user, which no rollup keeps: read from the detail rows (index on event name and time)`;
+}
+
+export const retention: KindRunner<RetentionQuery> = async (query, ctx): Promise<KindAnswer> => {
+  const { starts, end } = retentionPeriods(query, ctx);
+  const base = { columns: COLUMNS, source: 'detail' as const, reason: reason(query, ctx.tz) };
+  if (starts.length === 0) return { ...base, rows: [] };
+  const { text, values } = statement(query, ctx, starts, end);
+  const { rows, truncated } = grid(query, starts, await ctx.sql.query<Row>(text, values), ctx.maxRows);
+  return { ...base, rows, truncated };
 };
