@@ -1,0 +1,198 @@
+/**
+ * The SQL of a trends query: one statement per answer, whichever the source. Each statement returns one
+ * row per (series, period, bucket, breakdown group) that has events:
+ *   s     the series' index
+ *   p     true for the previous period (compare), false for the queried range
+ *   b     the bucket's start, ISO
+ *   rank  the breakdown group: 1… for the top values in order, 0 for "other" (1 without a breakdown)
+ *   g     the group's value (the top value itself; meaningless for "other")
+ *   v     the measure
+ * Every series is its own branch of a UNION ALL, so each reads the index (tenant_id, name, ts) for its
+ * one name and its range. A breakdown ranks its values in a CTE over the queried range first (the same
+ * statement, so the same snapshot), and each row finds its group with array_position, which compares with
+ * IS NOT DISTINCT FROM: the missing value (SQL null) is a group like any other.
+ */
+import { type Measure, parsePropertyPath, type TrendsQuery, type TrendsSeries } from '@tally/core';
+import { bucketSql, filtersSql, isoSql, numberSql, type Params, pathSql, timeParam, userKeySql } from './sql.js';
+import type { QueryContext } from './types.js';
+
+export interface TrendsCell {
+  s: number;
+  p: boolean;
+  b: string;
+  rank: number;
+  g: string | null;
+  v: number | string | null;
+}
+
+/** The placeholders every branch shares. */
+interface Scope {
+  tenant: string;
+  tz: string;
+  /** Start of the queried range, of what is read (the previous period's start with compare), and end. */
+  from: string;
+  lo: string;
+  to: string;
+}
+
+function scope(query: TrendsQuery, ctx: QueryContext, lo: number, p: Params): Scope {
+  return {
+    tenant: p.add(ctx.tenantId),
+    tz: p.add(query.tz),
+    from: timeParam(ctx.from, p),
+    lo: timeParam(lo, p),
+    to: timeParam(ctx.to, p),
+  };
+}
+
+/**
+ * A breakdown value as text: the column's text, or a JSON string's contents / a number or boolean as JSON
+ * writes it. Objects and arrays count as missing, as in the per-value rollup (which holds scalars only),
+ * so both sources group alike.
+ */
+function groupSql(path: string, p: Params): string {
+  if (parsePropertyPath(path)?.root === 'column') return pathSql(path, p, 'text');
+  const json = pathSql(path, p, 'json');
+  return `CASE WHEN jsonb_typeof(${json}) IN ('string', 'number', 'boolean') THEN ${json} #>> '{}' END`;
+}
+
+const PERCENTILES: Partial<Record<Measure, number>> = { p50: 0.5, p90: 0.9, p95: 0.95, p99: 0.99 };
+
+/** The measure over a group's rows `r` (x: the numeric property, u: the user key). */
+function aggregateSql(measure: Measure): string {
+  switch (measure) {
+    case 'count':
+      return 'count(*)';
+    case 'unique_users':
+      return 'count(DISTINCT r.u)';
+    case 'sum':
+    case 'avg':
+    case 'min':
+    case 'max':
+      return `${measure}(r.x)`;
+    default:
+      return `percentile_cont(${PERCENTILES[measure]}) WITHIN GROUP (ORDER BY r.x)`;
+  }
+}
+
+/**
+ * What ranks a breakdown value: series A's total over the queried range — its count, its sum, its
+ * distinct users; for avg, min, max and percentiles the number of values they are taken over.
+ */
+function weightSql(measure: Measure): string {
+  const a = 'FILTER (WHERE r.s = 0)';
+  switch (measure) {
+    case 'count':
+      return `count(*) ${a}`;
+    case 'unique_users':
+      return `count(DISTINCT r.u) ${a}`;
+    case 'sum':
+      return `coalesce(sum(r.x) ${a}, 0)`;
+    default:
+      return `count(r.x) ${a}`;
+  }
+}
+
+const xSql = (s: TrendsSeries, p: Params) => (s.property ? numberSql(s.property, p) : 'NULL::float8');
+const uSql = (s: TrendsSeries) => (s.measure === 'unique_users' ? userKeySql() : 'NULL::text');
+
+function seriesWhere(s: TrendsSeries, sc: Scope, start: string, p: Params): string {
+  return `e.tenant_id = ${sc.tenant} AND e.name = ${p.add(s.event)} AND e.ts >= ${start} AND e.ts < ${sc.to}
+      AND ${filtersSql(s.filters, p)}`;
+}
+
+/** Orders breakdown values: by weight, then by value in code-point order, the missing value last. */
+const rankOrder = (t: string) => `${t}w DESC, ${t}g COLLATE "C" ASC NULLS LAST`;
+
+/** The CTEs `cand` (each value of the queried range with its weight) and `top` (the first `limit` as an array). */
+function topCtes(candidates: string, limit: number, p: Params): string {
+  return `cand AS (${candidates}),
+    top AS (
+      SELECT array_agg(t.g ORDER BY ${rankOrder('t.')}) AS gs
+        FROM (SELECT g, w FROM cand ORDER BY ${rankOrder('')} LIMIT ${p.add(limit)}::int) t
+    )`;
+}
+
+const RANK = (g: string) => `coalesce(array_position((SELECT gs FROM top), ${g}), 0)`;
+
+/** Detail: one branch per series over the events table. */
+export function detailSql(query: TrendsQuery, ctx: QueryContext, lo: number, p: Params): string {
+  const sc = scope(query, ctx, lo, p);
+  const b = query.breakdown;
+  const branches = query.series.map((s, k) => {
+    const g = b ? groupSql(b.property, p) : 'NULL::text';
+    return `SELECT ${k} AS s, r.p, ${isoSql('r.b')} AS b, r.rank, min(r.g) AS g, ${aggregateSql(s.measure)} AS v
+      FROM (
+        SELECT e.ts < ${sc.from} AS p, ${bucketSql(query.interval, 'e.ts', sc.tz)} AS b,
+               ${b ? RANK(g) : '1'} AS rank, ${g} AS g, ${xSql(s, p)} AS x, ${uSql(s)} AS u
+          FROM events e
+         WHERE ${seriesWhere(s, sc, sc.lo, p)}
+      ) r
+      GROUP BY r.p, r.b, r.rank`;
+  });
+  if (!b) return branches.join('\nUNION ALL\n');
+  // Ranking reads the queried range only (not the previous period), every series for its values, and
+  // series A's rows for the weights.
+  const first = query.series[0]!;
+  const candidates = query.series
+    .map((s, k) => {
+      const x = k === 0 ? xSql(s, p) : 'NULL::float8';
+      const u = k === 0 ? uSql(s) : 'NULL::text';
+      return `SELECT ${k} AS s, ${groupSql(b.property, p)} AS g, ${x} AS x, ${u} AS u
+          FROM events e WHERE ${seriesWhere(s, sc, sc.from, p)}`;
+    })
+    .join('\nUNION ALL\n');
+  const cand = `SELECT r.g, ${weightSql(first.measure)} AS w FROM (${candidates}) r GROUP BY r.g`;
+  return `WITH ${topCtes(cand, b.limit, p)}\n${branches.join('\nUNION ALL\n')}`;
+}
+
+/** Counts per series from event_counts_hourly: each UTC hour summed into the bucket that holds it. */
+export function hourlySql(query: TrendsQuery, ctx: QueryContext, lo: number, p: Params): string {
+  const sc = scope(query, ctx, lo, p);
+  return query.series
+    .map(
+      (s, k) => `SELECT ${k} AS s, r.p, ${isoSql('r.b')} AS b, 1 AS rank, NULL::text AS g, sum(r.count) AS v
+      FROM (
+        SELECT c.hour < ${sc.from} AS p, ${bucketSql(query.interval, 'c.hour', sc.tz)} AS b, c.count
+          FROM event_counts_hourly c
+         WHERE c.tenant_id = ${sc.tenant} AND c.name = ${p.add(s.event)} AND c.hour >= ${sc.lo} AND c.hour < ${sc.to}
+      ) r
+      GROUP BY r.p, r.b`,
+    )
+    .join('\nUNION ALL\n');
+}
+
+/**
+ * Counts by a dimension's value from event_props_hourly. It holds the events whose value is a scalar; the
+ * rest of an hour's events (value missing, null, or an object) are the missing-value group: the hour's
+ * count in event_counts_hourly less the sum of its values.
+ */
+export function dimensionSql(query: TrendsQuery, ctx: QueryContext, lo: number, key: string, p: Params): string {
+  const sc = scope(query, ctx, lo, p);
+  const b = query.breakdown!;
+  const k0 = p.add(key);
+  const hours = query.series
+    .map((s, k) => {
+      const name = p.add(s.event);
+      const values = `FROM event_props_hourly v
+         WHERE v.tenant_id = ${sc.tenant} AND v.name = ${name} AND v.key = ${k0} AND v.hour >= ${sc.lo} AND v.hour < ${sc.to}`;
+      return `SELECT ${k} AS s, v.hour, v.value AS g, v.count ${values}
+      UNION ALL
+      SELECT ${k}, c.hour, NULL::text, c.count - coalesce(n.count, 0)
+        FROM event_counts_hourly c
+        LEFT JOIN (SELECT v.hour, sum(v.count) AS count ${values} GROUP BY v.hour) n ON n.hour = c.hour
+       WHERE c.tenant_id = ${sc.tenant} AND c.name = ${name} AND c.hour >= ${sc.lo} AND c.hour < ${sc.to}`;
+    })
+    .join('\nUNION ALL\n');
+  const cand = `SELECT h.g, sum(h.count) FILTER (WHERE h.s = 0) AS w FROM h WHERE h.hour >= ${sc.from} GROUP BY h.g`;
+  // An hour whose events all have a value leaves a zero in the missing-value group: not a group.
+  return `WITH h AS (SELECT * FROM (${hours}) x WHERE x.count > 0),
+    ${topCtes(`SELECT g, coalesce(w, 0) AS w FROM (${cand}) c`, b.limit, p)}
+    SELECT r.s, r.p, ${isoSql('r.b')} AS b, r.rank, min(r.g) AS g, sum(r.count) AS v
+      FROM (
+        SELECT h.s, h.hour < ${sc.from} AS p, ${bucketSql(query.interval, 'h.hour', sc.tz)} AS b,
+               ${RANK('h.g')} AS rank, h.g, h.count
+          FROM h
+      ) r
+     GROUP BY r.s, r.p, r.b, r.rank`;
+}
