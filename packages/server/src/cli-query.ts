@@ -399,7 +399,8 @@ export function buildQuery(spec: QueryCommandSpec, o: Options): Record<string, u
       if (steps.length < 2) throw new UsageError('a funnel needs at least two steps: --step E1 --step E2');
       const filters = filtersFor(steps.length, 'numbers');
       q.steps = steps.map((text, i) => {
-        const [event, window] = splitAt(text, /^\d+[smhdw]$/);
+        // A suffix starting with a digit is meant as a window: a typo in it is refused, not taken as a name.
+        const [event, window] = splitAt(text, /^\d/);
         const s: Record<string, unknown> = { event };
         if (window !== undefined) s.window = window;
         if ((filters[i] ?? []).length > 0) s.filters = filters[i];
@@ -408,9 +409,12 @@ export function buildQuery(spec: QueryCommandSpec, o: Options): Record<string, u
       if (o.window !== undefined) q.window = o.window;
       if (o.order !== undefined) q.order = o.order;
       const exclusions = many(o.exclude).map((text) => {
-        const [event, between] = splitAt(text, /^\d+-\d+$/);
+        const [event, between] = splitAt(text, /^\d/);
         const e: Record<string, unknown> = { event };
         if (between !== undefined) {
+          if (!/^\d+-\d+$/.test(between)) {
+            throw new UsageError(`--exclude '${text}': after @ give the steps it lies between, e.g. @1-2`);
+          }
           const [a, b] = between.split('-').map(Number) as [number, number];
           e.from = a - 1;
           e.to = b - 1;

@@ -32,6 +32,11 @@ export interface Metrics {
   internalError(kind: string): void;
   /** A connection closed on accept because the server already had --max-connections open. */
   connectionDropped(): void;
+  /** Wires in the read side: live streams (open, dropped frames) and exports in progress. */
+  watchReads(parts: {
+    live: () => { clients: number; dropped: number; unresolved: number };
+    exports: () => number;
+  }): void;
   /** Wires in the parts whose own stats are exported, and the health probes. */
   watch(parts: { writer: Writer; transport: Transport; dbUp: () => boolean; natsUp?: () => boolean }): void;
 }
@@ -160,6 +165,43 @@ export function createMetrics(): Metrics {
       batchSize.observe(events.length);
       writeSeconds.observe(seconds);
       for (const e of events) if (e.timestamp > newest) newest = e.timestamp;
+    },
+    watchReads({ live, exports }) {
+      new Gauge({
+        name: 'tally_live_clients',
+        help: 'Open live streams (GET /v1/live)',
+        registers,
+        collect() {
+          this.set(live().clients);
+        },
+      });
+      new Gauge({
+        name: 'tally_exports_active',
+        help: 'Exports (GET /v1/export) being streamed',
+        registers,
+        collect() {
+          this.set(exports());
+        },
+      });
+      const mirror = (name: string, help: string, read: () => number) => {
+        let seen = 0;
+        new Counter({
+          name,
+          help,
+          registers,
+          collect() {
+            const v = read();
+            if (v > seen) this.inc(v - seen);
+            seen = v;
+          },
+        });
+      };
+      mirror('tally_live_dropped_total', 'Live frames dropped for clients that did not keep up', () => live().dropped);
+      mirror(
+        'tally_live_unresolved_total',
+        'Stored rows not streamed live: the write did not say which of its rows were duplicates',
+        () => live().unresolved,
+      );
     },
     watch({ writer, transport, dbUp, natsUp }) {
       // Monotonic totals kept elsewhere: a counter advanced by the difference at each scrape.

@@ -21,6 +21,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { loadCatalog } from './catalog-module.js';
 import { collectorAcceptOptions } from './ingest/accept.js';
 import { catalogDimensions } from './query/dimensions.js';
+import { createExportRegistry } from './query/export.js';
 import { createLiveHub, type LiveHub, type LiveOptions } from './query/live.js';
 import { queryRoutes } from './query/routes.js';
 import { createQuarantine, createReplayer, type Replayer } from './quarantine.js';
@@ -234,10 +235,13 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       http: config.http,
     });
     cleanup.push(() => app.close());
+    const exports = createExportRegistry();
+    metrics.watchReads({ live: () => live.stats(), exports: () => exports.active });
     await app.register(queryRoutes, {
       store,
       keys,
       live,
+      exports,
       timeoutMs: config.query.timeoutMs,
       maxRows: config.query.maxRows,
       exportPageRows: options.exportPageRows,

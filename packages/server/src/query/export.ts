@@ -126,6 +126,30 @@ function pageSql(kind: ExportKind): string {
     LIMIT $5`;
 }
 
+/** The exports being streamed: counted for /metrics, stopped at shutdown. */
+export interface ExportRegistry {
+  /** Tracks an export until `done` is called; `abort` is called if the server shuts down first. */
+  start(abort: () => void): { done: () => void };
+  readonly active: number;
+  abortAll(): void;
+}
+
+export function createExportRegistry(): ExportRegistry {
+  const running = new Set<() => void>();
+  return {
+    start(abort) {
+      running.add(abort);
+      return { done: () => void running.delete(abort) };
+    },
+    get active() {
+      return running.size;
+    },
+    abortAll() {
+      for (const abort of [...running]) abort();
+    },
+  };
+}
+
 export interface ExportOptions {
   /** Rows per page. Default 5000. */
   pageRows?: number;

@@ -16,13 +16,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { headerKey } from '../collector.js';
 import type { KeyCache } from '../key-cache.js';
 import { csvTable } from './csv.js';
-import { type ExportRequest, exportStream, parseExportParams } from './export.js';
+import { type ExportRegistry, type ExportRequest, exportStream, parseExportParams } from './export.js';
 import type { LiveFilter, LiveHub, LiveKind } from './live.js';
 
 export interface QueryRoutesOptions {
   store: Store;
   keys: KeyCache;
   live: LiveHub;
+  exports: ExportRegistry;
   /** Statement timeout of one query, ms. */
   timeoutMs: number;
   /** Most rows one answer holds. */
@@ -35,14 +36,13 @@ const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const MAX_NAMES = 50;
 
 export async function queryRoutes(app: FastifyInstance, options: QueryRoutesOptions): Promise<void> {
-  const { store, live } = options;
-  const exports = new Set<AbortController>();
+  const { store, live, exports } = options;
 
   app.addHook('preClose', async () => {
     // Streams would hold the server's drain open: live clients get a last frame and are let go; an export
     // in progress is cut (its client sees a broken transfer, not a short file that looks whole).
     live.closeAll();
-    for (const c of exports) c.abort();
+    exports.abortAll();
   });
 
   /** The tenant the caller may read (see the module comment). */
@@ -152,9 +152,9 @@ export async function queryRoutes(app: FastifyInstance, options: QueryRoutesOpti
     gzip: { file: boolean; encoding: boolean },
   ): Promise<FastifyReply> {
     const abort = new AbortController();
-    exports.add(abort);
+    const tracked = exports.start(() => abort.abort());
     const done = () => {
-      exports.delete(abort);
+      tracked.done();
       abort.abort();
     };
     reply.raw.once('close', done);
