@@ -18,6 +18,13 @@
  * Postgres: every timestamp in the canonical form Tally writes (`canonicalTime`: its hour is then its
  * first 13 characters, with no offset, no rounding, no leap second or 24:00 to roll over), every
  * sampleRate absent or a positive finite number. Anything else goes the usual way.
+ *
+ * The same holds for the property rollup (event_props_hourly, rollups.ts): a value here must be the text
+ * `properties->>key` gives in Postgres. Strings and booleans print alike; a number prints alike when
+ * JavaScript writes it without an exponent (both then print the shortest decimal that JSON.stringify
+ * wrote and Postgres parsed as a numeric), so a batch holding a dimension value JavaScript would write
+ * as `1e+21` or `1e-7` (numeric prints every digit) goes the usual way, as does one whose value would
+ * serialize through a toJSON or a wrapper object.
  */
 import { canonicalTime } from '@tally/core';
 import { type EventRow, LATENCY_BUCKETS_MS, type RequestLogRow } from './rows.js';
@@ -27,11 +34,29 @@ export interface DirectPlan {
   rows: readonly EventRow[];
   /** Rollup groups, as text columns for `unnest`. */
   groups: [tenants: string[], names: string[], hours: string[], counts: string[], weighted: string[]];
+  /** event_props_hourly groups, as text columns for `unnest`; absent when the batch has none. */
+  props?: PropsGroups;
 }
 
-/** The plan for a batch that may take the direct path, or undefined when it must go the usual way. */
-export function planDirect(rows: readonly EventRow[]): DirectPlan | undefined {
+export type PropsGroups = [
+  tenants: string[],
+  names: string[],
+  keys: string[],
+  values: string[],
+  hours: string[],
+  counts: string[],
+];
+
+/**
+ * The plan for a batch that may take the direct path, or undefined when it must go the usual way.
+ * `dims`: the property keys rolled up, by event name (rollups.ts `dimensionMap`).
+ */
+export function planDirect(
+  rows: readonly EventRow[],
+  dims: ReadonlyMap<string, readonly string[]> = new Map(),
+): DirectPlan | undefined {
   if (!rows.every(hasCanonicalTime)) return undefined;
+  const props = dims.size > 0 ? new PropsRollup() : undefined;
   const index = new Map<string, number>();
   const tenants: string[] = [];
   const names: string[] = [];
@@ -60,11 +85,94 @@ export function planDirect(rows: readonly EventRow[]): DirectPlan | undefined {
     counts[g] = (counts[g] as number) + 1;
     weighted[g] = (weighted[g] as number) + (rate === undefined ? 1 : 1 / rate);
     if (i > 0 && (rows[i - 1] as EventRow).id > r.id) sorted = false;
+    const keys = props && dims.get(r.name);
+    if (keys && !props.add(r, hour, keys)) return undefined;
   }
   return {
     rows: sorted ? rows : inIdOrder(rows),
     groups: [tenants, names, hours, counts.map(String), weighted.map(String)],
+    ...(props && props.size > 0 ? { props: props.groups() } : {}),
   };
+}
+
+/** A batch's event_props_hourly groups, counted as the SQL rollup counts them (rollups.ts `propsFigures`). */
+class PropsRollup {
+  private readonly index = new Map<string, number>();
+  private readonly columns: PropsGroups = [[], [], [], [], [], []];
+  private readonly counts: number[] = [];
+
+  get size(): number {
+    return this.counts.length;
+  }
+
+  /** Counts the row's dimension values; false when one of them cannot be printed as Postgres would. */
+  add(r: EventRow, hour: string, keys: readonly string[]): boolean {
+    const properties: unknown = r.properties;
+    if (typeof properties !== 'object' || properties === null || Array.isArray(properties)) return true;
+    if (!isPlainObject(properties)) return false;
+    for (const key of keys) {
+      if (!Object.hasOwn(properties, key)) continue;
+      const value = jsonText((properties as Record<string, unknown>)[key]);
+      if (value === undefined) return false;
+      if (value === null) continue;
+      // NUL cannot be in a Postgres text value (nor in jsonb), so it cannot join two keys into one (a
+      // row holding one fails the COPY, and this plan is not used).
+      const group = `${r.tenantId}\u0000${r.name}\u0000${key}\u0000${hour}\u0000${value}`;
+      let g = this.index.get(group);
+      if (g === undefined) {
+        g = this.counts.length;
+        this.index.set(group, g);
+        const [tenants, names, keyColumn, values, hours] = this.columns;
+        tenants.push(r.tenantId);
+        names.push(r.name);
+        keyColumn.push(key);
+        values.push(value);
+        hours.push(hour);
+        this.counts.push(0);
+      }
+      this.counts[g] = (this.counts[g] as number) + 1;
+    }
+    return true;
+  }
+
+  groups(): PropsGroups {
+    const [tenants, names, keys, values, hours] = this.columns;
+    return [tenants, names, keys, values, hours, this.counts.map(String)];
+  }
+}
+
+/**
+ * A property value as `properties->>key` prints it once JSON.stringify wrote it and Postgres parsed it:
+ * the text for a string, number or boolean; null for what Postgres would not count (JSON null, an object,
+ * an array, or nothing: a value JSON.stringify leaves out); undefined when this cannot be sure.
+ */
+function jsonText(value: unknown): string | null | undefined {
+  switch (typeof value) {
+    case 'string':
+      return value;
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number': {
+      // NaN and ±Infinity are written as null.
+      if (!Number.isFinite(value)) return null;
+      const text = JSON.stringify(value);
+      return text.includes('e') ? undefined : text;
+    }
+    case 'object':
+      if (value === null) return null;
+      // An array prints as a JSON array unless it has a toJSON of its own.
+      if (Array.isArray(value)) return 'toJSON' in value ? undefined : null;
+      return isPlainObject(value) ? null : undefined;
+    default:
+      // undefined, functions and symbols are left out; a bigint fails JSON.stringify and the batch.
+      return null;
+  }
+}
+
+/** An object JSON.stringify writes as its own enumerable properties: no toJSON, no wrapper, no class. */
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return (proto === Object.prototype || proto === null) && !('toJSON' in value);
 }
 
 /** The request logs' plan: rows in id order and their path_stats_hourly groups, as text columns. */
@@ -180,14 +288,32 @@ function inIdOrder<R extends { id: string }>(rows: readonly R[]): R[] {
   return [...rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-/** The rollup of a batch COPY stored whole (groups are distinct, so no row is updated twice). */
-export const ROLLUP_GROUPS = `
+const INSERT_GROUPS = `
 INSERT INTO event_counts_hourly AS r (tenant_id, name, hour, count, weighted)
 SELECT t, n, h::timestamptz, c::bigint, w::float8
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS g(t, n, h, c, w)
 ORDER BY 1, 2, 3
 ON CONFLICT (tenant_id, name, hour)
 DO UPDATE SET count = r.count + EXCLUDED.count, weighted = r.weighted + EXCLUDED.weighted`;
+
+/** The rollup of a batch COPY stored whole (groups are distinct, so no row is updated twice). */
+export const ROLLUP_GROUPS = INSERT_GROUPS;
+
+/**
+ * …with its property groups ($6–$11, DirectPlan.props). Both inserts are CTEs of a statement that reads
+ * neither: Postgres then locks their tables in the order written (event_counts_hourly first), whether it
+ * parses the statement or reuses its prepared plan, which is the order rebuildRollups locks them in.
+ */
+export const ROLLUP_GROUPS_PROPS = `
+WITH counts AS (${INSERT_GROUPS}
+), props AS (
+  INSERT INTO event_props_hourly AS r (tenant_id, name, key, value, hour, count)
+  SELECT t, n, k, v, h::timestamptz, c::bigint
+  FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) AS g(t, n, k, v, h, c)
+  ORDER BY 1, 2, 3, 5, 4
+  ON CONFLICT (tenant_id, name, key, hour, value) DO UPDATE SET count = r.count + EXCLUDED.count
+)
+SELECT 1`;
 
 /**
  * Does a failed direct COPY send the batch the usual way? Yes for what the usual way handles or reports

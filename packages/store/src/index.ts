@@ -80,3 +80,10 @@ export {
   trimQuarantine,
   updateQuarantined,
 } from './quarantine.js';
+export {
+  rebuildRollups,
+  type RebuildOptions,
+  type RebuildResult,
+  rollupCoverage,
+  rollupDimensions,
+} from './rollups.js';

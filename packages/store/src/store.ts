@@ -13,13 +13,26 @@ import {
   planDirectLogs,
   refusesDirect,
   ROLLUP_GROUPS,
+  ROLLUP_GROUPS_PROPS,
   ROLLUP_PATH_GROUPS,
 } from './direct-copy.js';
 import { requestHistory, requestLog } from './history.js';
 import { migrate } from './migrate.js';
 import { runQuery } from './query/run.js';
 import type { RollupDimensions } from './query/types.js';
-import { LATENCY_BUCKETS_MS, type RequestLogRow } from './rows.js';
+import {
+  type DimensionMap,
+  dimensionArrays,
+  dimensionMap,
+  EVENT_COUNTS_FIGURES,
+  INSERT_PROPS,
+  latencyBucket,
+  MERGE_PROPS,
+  PATH_STATS_FIGURES,
+  propsFigures,
+  registerDimensions,
+} from './rollups.js';
+import type { EventRow, RequestLogRow } from './rows.js';
 import type { SqlClient } from './sql-client.js';
 import { asTenantRole } from './tenant-role.js';
 import type { Engine, Store } from './types.js';
@@ -30,8 +43,12 @@ const EVENT_COLUMNS = 'id, tenant_id, name, user_id, anonymous_id, properties, c
  * Inserts the events `input` yields (EVENT_COLUMNS, as text) and rolls up exactly those inserted. The
  * casts are here, not in the input, so that a bad value fails this statement with its own SQLSTATE
  * (which the writer classifies) whichever way the rows came in.
+ *
+ * With `dims` (the parameter numbers of the dimensions' names and keys: a batch holding an event of a
+ * name that has dimensions), the inserted rows' properties are rolled up too (rollups.ts). The CTEs take
+ * event_counts_hourly before event_props_hourly, in the order rebuildRollups locks them.
  */
-const insertEventsFrom = (input: string) => `
+const insertEventsFrom = (input: string, dims?: [names: string, keys: string]) => `
 WITH input AS (${input}), ins AS (
   INSERT INTO events (${EVENT_COLUMNS})
   SELECT id::uuid, tenant_id, name, user_id, anonymous_id, properties::jsonb, context::jsonb, ts::timestamptz, received_at::timestamptz
@@ -39,22 +56,31 @@ WITH input AS (${input}), ins AS (
   -- Sorted, so two writers inserting overlapping batches lock rows in the same order (no deadlock).
   ORDER BY id
   ON CONFLICT (id) DO NOTHING
-  RETURNING id, tenant_id, name, ts, context
+  RETURNING id, tenant_id, name, ts, context${dims ? ', properties' : ''}
 ), rollup AS (
   INSERT INTO event_counts_hourly AS r (tenant_id, name, hour, count, weighted)
-  SELECT tenant_id, name, date_trunc('hour', ts, 'UTC'), count(*),
-         sum(1.0 / coalesce((context->>'sampleRate')::float8, 1.0))
+  SELECT ${EVENT_COUNTS_FIGURES}
   FROM ins GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
   ON CONFLICT (tenant_id, name, hour)
   DO UPDATE SET count = r.count + EXCLUDED.count, weighted = r.weighted + EXCLUDED.weighted
-)
+)${
+  dims
+    ? `, props AS (
+  ${INSERT_PROPS}
+  ${propsFigures('ins e', dims[0], dims[1])}
+  ORDER BY 1, 2, 3, 5, 4
+  ${MERGE_PROPS}
+)`
+    : ''
+}
 SELECT id::text AS id FROM ins`;
 
 /** The batch as nine text arrays, one per column (PGlite, which has no COPY from a stream). */
-const INSERT_EVENTS = insertEventsFrom(
-  `SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-    AS t(${EVENT_COLUMNS})`,
-);
+const UNNEST_EVENTS = `SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+    AS t(${EVENT_COLUMNS})`;
+const INSERT_EVENTS = insertEventsFrom(UNNEST_EVENTS);
+/** …and their properties' rollup: the dimensions' names and keys are $10 and $11. */
+const INSERT_EVENTS_PROPS = insertEventsFrom(UNNEST_EVENTS, ['$10', '$11']);
 
 /**
  * A staging table for COPY (Postgres): the batch is COPYed in, then inserted from it by the very
@@ -85,21 +111,13 @@ function staging(table: string, columns: string, insertFrom: (input: string) => 
   };
 }
 
-const EVENTS_STAGING = staging('tally_staged_events', EVENT_COLUMNS, insertEventsFrom);
+const EVENTS_STAGING = staging('tally_staged_events', EVENT_COLUMNS, (input) => insertEventsFrom(input));
+/** …and their properties' rollup: the dimensions' names and keys are $1 and $2. */
+const EVENTS_STAGING_PROPS = staging('tally_staged_events', EVENT_COLUMNS, (input) =>
+  insertEventsFrom(input, ['$1', '$2']),
+);
 /** A batch of new events straight into the table (direct-copy.ts; Postgres, and PGlite on disk). */
 const DIRECT_COPY = `COPY events (${EVENT_COLUMNS}) FROM STDIN`;
-
-const BUCKETS = LATENCY_BUCKETS_MS.length + 1;
-// A row's histogram bucket is 1 + the number of bounds below its duration (bucket i counts durations
-// <= bound i, as Prometheus' `le`). width_bucket() finds it by binary search in one call, where a
-// subquery over the bounds cost a third of a request log's insert on PGlite. width_bucket(x, lower
-// bounds) counts the bounds <= x; over the negated bounds in ascending order it counts the bounds >= d,
-// and the bounds below d are the rest.
-const NEGATED_BOUNDS = `ARRAY[${[...LATENCY_BUCKETS_MS]
-  .reverse()
-  .map((b) => -b)
-  .join(', ')}]::float8[]`;
-const BUCKET_ARRAY = `ARRAY[${Array.from({ length: BUCKETS }, (_, i) => `count(*) FILTER (WHERE bucket = ${i + 1})`).join(', ')}]::bigint[]`;
 
 const REQUEST_LOG_COLUMNS =
   `id, tenant_id, request_id, method, route, url, status, duration_ms, request_bytes, response_bytes, user_id,
@@ -118,14 +136,11 @@ WITH input AS (${input}), ins AS (
   ON CONFLICT (id) DO NOTHING
   RETURNING id, tenant_id, method, route, status, duration_ms, ts
 ), bucketed AS (
-  SELECT ins.*, ${BUCKETS} - width_bucket(-ins.duration_ms, ${NEGATED_BOUNDS}) AS bucket
+  SELECT ins.*, ${latencyBucket('ins.duration_ms')} AS bucket
   FROM ins
 ), rollup AS (
   ${INSERT_PATH_STATS}
-  SELECT tenant_id, method, coalesce(route, '(unmatched)'), date_trunc('hour', ts, 'UTC'), count(*),
-    count(*) FILTER (WHERE status BETWEEN 200 AND 299), count(*) FILTER (WHERE status BETWEEN 300 AND 399),
-    count(*) FILTER (WHERE status BETWEEN 400 AND 499), count(*) FILTER (WHERE status >= 500),
-    sum(duration_ms), min(duration_ms), max(duration_ms), ${BUCKET_ARRAY}
+  SELECT ${PATH_STATS_FIGURES}
   FROM bucketed GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
   ${MERGE_PATH_STATS}
 )
@@ -172,10 +187,14 @@ function requestLogValues(r: RequestLogRow): (string | number | null)[] {
 }
 
 /** COPY the batch into its staging table and insert from there, in one transaction. */
-function insertStaged(sql: SqlClient, stage: Staging, data: Uint8Array): Promise<string[]> {
+function insertStaged(
+  sql: SqlClient,
+  { stage, params }: { stage: Staging; params?: readonly unknown[] },
+  data: Uint8Array,
+): Promise<string[]> {
   return sql.transaction(async (tx) => {
     await copyInto(tx, stage.copy, data);
-    return (await tx.query<{ id: string }>(stage.insert)).map((r) => r.id);
+    return (await tx.query<{ id: string }>(stage.insert, params)).map((r) => r.id);
   });
 }
 
@@ -187,20 +206,23 @@ interface Direct {
   copy: string;
   binary: Uint8Array | undefined;
   rollup: string;
-  plan: { rows: readonly { id: string }[]; groups: readonly unknown[] };
+  /** The rollup statement's parameters: the plan's groups. */
+  params: readonly unknown[];
+  /** The plan's rows, in the order COPY sends them. */
+  rows: readonly { id: string }[];
 }
 
 /**
  * COPY a batch of new rows straight into their table, in binary or else as `text()`, and roll them up, in
  * one transaction (direct-copy.ts).
  */
-function insertDirect(sql: SqlClient, { copy, binary, rollup, plan }: Direct, text: () => Uint8Array) {
+function insertDirect(sql: SqlClient, { copy, binary, rollup, params, rows }: Direct, text: () => Uint8Array) {
   return sql.transaction(async (tx) => {
     if (binary) await copyInto(tx, `${copy} (FORMAT binary)`, binary);
     else await copyInto(tx, copy, text());
-    await tx.query(rollup, plan.groups);
+    await tx.query(rollup, params);
     // COPY is all or nothing: having returned, it inserted every row.
-    return plan.rows.map((r) => r.id);
+    return rows.map((r) => r.id);
   });
 }
 
@@ -231,11 +253,38 @@ export function buildStore(engine: Engine, options: { dimensions?: RollupDimensi
   // Events and request logs go by direct COPY (direct-copy.ts) until the server refuses it to this role.
   let direct = true;
 
+  // The property rollup (rollups.ts) is kept for `options.dimensions` once they are registered in
+  // rollup_dimensions (by migrate(), or before the first insert on a schema migrated elsewhere), never
+  // before: what a reader finds registered is maintained by every insert since. On a schema not migrated
+  // that far the store rolls up no properties until migrate() registers them.
+  const wanted = dimensionMap(options.dimensions);
+  let dims: DimensionMap = new Map();
+  let dimParams: [string[], string[]] = [[], []];
+  let registration: 'due' | 'done' | 'absent' = options.dimensions === undefined ? 'done' : 'due';
+  let registering: Promise<void> | undefined;
+  const register = () =>
+    (registering ??= registerDimensions(sql, wanted)
+      .then((ok) => {
+        registration = ok ? 'done' : 'absent';
+        if (ok) {
+          dims = wanted;
+          dimParams = dimensionArrays(wanted);
+        }
+      })
+      .finally(() => {
+        registering = undefined;
+      }));
+  const hasDims = (rows: readonly EventRow[]) => dims.size > 0 && rows.some((r) => dims.has(r.name));
+
   /**
    * Stores a batch: the direct way when planned, else (or when that fails on the data) staged.
    * `makeText()` builds the batch's COPY text: at most once, and only if a COPY needs it.
    */
-  async function copied(makeText: () => Uint8Array, staging: Staging, directly?: Direct): Promise<string[]> {
+  async function copied(
+    makeText: () => Uint8Array,
+    staging: { stage: Staging; params?: readonly unknown[] },
+    directly?: Direct,
+  ): Promise<string[]> {
     let made: Uint8Array | undefined;
     const text = () => (made ??= makeText());
     if (directly) {
@@ -254,13 +303,18 @@ export function buildStore(engine: Engine, options: { dimensions?: RollupDimensi
     schema,
     capabilities,
     sql,
-    migrate: () => migrate(sql),
+    async migrate() {
+      const result = await migrate(sql);
+      if (options.dimensions !== undefined) await register();
+      return result;
+    },
 
     async insertEvents(rows) {
       if (rows.length === 0) return [];
+      if (registration === 'due') await register();
       const contextJson = sharedJson();
       if (sql.copyIn) {
-        const plan = direct ? planDirect(rows) : undefined;
+        const plan = direct ? planDirect(rows, dims) : undefined;
         // EVENT_COLUMNS order, as the arrays below. Written out rather than through a shared values array
         // (as request logs do): that measured 0.6–0.8 µs a row slower, ~3 % of the collector's CPU per event.
         const text = () => {
@@ -274,11 +328,15 @@ export function buildStore(engine: Engine, options: { dimensions?: RollupDimensi
           }
           return data.bytes();
         };
-        return copied(
-          text,
-          EVENTS_STAGING,
-          plan && { copy: DIRECT_COPY, binary: eventsBinary(plan.rows, contextJson), rollup: ROLLUP_GROUPS, plan },
-        );
+        const directly: Direct | undefined = plan && {
+          copy: DIRECT_COPY,
+          binary: eventsBinary(plan.rows, contextJson),
+          rollup: plan.props ? ROLLUP_GROUPS_PROPS : ROLLUP_GROUPS,
+          params: plan.props ? [...plan.groups, ...plan.props] : plan.groups,
+          rows: plan.rows,
+        };
+        const staged = hasDims(rows) ? { stage: EVENTS_STAGING_PROPS, params: dimParams } : { stage: EVENTS_STAGING };
+        return copied(text, staged, directly);
       }
       const cols: (string | null)[][] = [[], [], [], [], [], [], [], [], []];
       for (const r of rows) {
@@ -292,7 +350,10 @@ export function buildStore(engine: Engine, options: { dimensions?: RollupDimensi
         cols[7]?.push(r.timestamp);
         cols[8]?.push(r.receivedAt);
       }
-      return (await sql.query<{ id: string }>(INSERT_EVENTS, cols)).map((r) => r.id);
+      const [statement, params] = hasDims(rows)
+        ? [INSERT_EVENTS_PROPS, [...cols, ...dimParams]]
+        : [INSERT_EVENTS, cols];
+      return (await sql.query<{ id: string }>(statement, params)).map((r) => r.id);
     },
 
     async insertRequestLogs(rows) {
@@ -306,12 +367,13 @@ export function buildStore(engine: Engine, options: { dimensions?: RollupDimensi
         };
         return copied(
           text,
-          REQUEST_LOGS_STAGING,
+          { stage: REQUEST_LOGS_STAGING },
           plan && {
             copy: DIRECT_COPY_REQUEST_LOGS,
             binary: requestLogsBinary(plan.rows),
             rollup: ROLLUP_PATH_GROUPS,
-            plan,
+            params: plan.groups,
+            rows: plan.rows,
           },
         );
       }
