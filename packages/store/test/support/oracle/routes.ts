@@ -67,7 +67,7 @@ export function narrowedBucket(b: number, min: number, max: number): [number, nu
 export function estimate(durations: readonly number[], q: number): number | null {
   if (durations.length === 0) return null;
   const counts = new Array<number>(BOUNDS.length + 1).fill(0);
-  for (const d of durations) counts[bucketOf(d)]++;
+  for (const d of durations) counts[bucketOf(d)] = (counts[bucketOf(d)] as number) + 1;
   const min = Math.min(...durations);
   const max = Math.max(...durations);
   const rank = q * durations.length;
