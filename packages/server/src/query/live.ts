@@ -45,6 +45,8 @@ export interface LiveOptions {
 
 export interface LiveStats {
   clients: number;
+  /** Frames waiting for slow clients now, all clients together. */
+  queued: number;
   /** Frames dropped for slow clients, since start. */
   dropped: number;
   /** Stored rows not streamed because the write's answer did not say which rows were duplicates. */
@@ -113,6 +115,10 @@ export function createLiveHub(options: LiveOptions): LiveHub {
       }
       this.queue.push(frame);
       this.queuedBytes += frame.length;
+    }
+
+    waiting(): number {
+      return this.queue.length - this.head;
     }
 
     private write(frame: string): void {
@@ -232,7 +238,11 @@ export function createLiveHub(options: LiveOptions): LiveHub {
       return true;
     },
 
-    stats: () => ({ clients: count, ...totals }),
+    stats() {
+      let queued = 0;
+      for (const set of byTenant.values()) for (const c of set) queued += c.waiting();
+      return { clients: count, queued, ...totals };
+    },
 
     closeAll() {
       closed = true;

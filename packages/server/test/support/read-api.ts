@@ -2,6 +2,7 @@
  * What the read-side tests share: HTTP calls with a key, events and request logs sent through the
  * collector as an app would (answered once stored), and a reader of server-sent events.
  */
+import { connect } from 'node:net';
 import { isoTime, uuidv7 } from '@tally/core';
 
 export interface Answer {
@@ -79,6 +80,12 @@ export interface SseFrame {
 export interface LiveReader {
   status: number;
   frames: SseFrame[];
+  /** Everything received after the headers, comments included. */
+  raw(): string;
+  /** The body as received (for an error answer: its JSON). */
+  body(): string;
+  /** Starts reading (a reader opened with `paused` reads nothing until then). */
+  resume(): void;
   /** Resolves when `predicate` holds for the frames received so far. */
   until(predicate: (frames: SseFrame[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): void;
@@ -86,56 +93,82 @@ export interface LiveReader {
   ended: Promise<void>;
 }
 
-export async function openLive(base: string, path: string, key: string): Promise<LiveReader> {
-  const abort = new AbortController();
-  const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${key}` }, signal: abort.signal });
+/**
+ * Opens `GET path` on a raw connection (HTTP/1.0, so the body is the bare stream, not chunked). With
+ * `paused` nothing is read from the socket until `resume()`: the kernel's buffers fill, then the
+ * server's, as with a client that stopped reading.
+ */
+export async function openLive(
+  base: string,
+  path: string,
+  key: string,
+  options: { paused?: boolean } = {},
+): Promise<LiveReader> {
+  const url = new URL(base);
+  const socket = connect(Number(url.port), url.hostname);
+  socket.write(`GET ${path} HTTP/1.0\r\nHost: ${url.host}\r\nAuthorization: Bearer ${key}\r\n\r\n`);
   const frames: SseFrame[] = [];
   const waiters = new Set<() => void>();
-  let ended: Promise<void> = Promise.resolve();
-  if (res.ok && res.body) {
-    const reader = res.body.getReader();
-    const decoder = new TextDecoder();
-    let buffered = '';
-    ended = (async () => {
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) return;
-          buffered += decoder.decode(value, { stream: true });
-          let cut: number;
-          while ((cut = buffered.indexOf('\n\n')) >= 0) {
-            const block = buffered.slice(0, cut);
-            buffered = buffered.slice(cut + 2);
-            const frame: Partial<SseFrame> = {};
-            let data: string | undefined;
-            for (const line of block.split('\n')) {
-              if (line.startsWith(':')) continue;
-              const at = line.indexOf(': ');
-              const field = at < 0 ? line : line.slice(0, at);
-              const v = at < 0 ? '' : line.slice(at + 2);
-              if (field === 'event') frame.event = v;
-              else if (field === 'data') data = v;
-              else if (field === 'id') frame.id = v;
-            }
-            if (frame.event === undefined) continue;
-            frames.push({ event: frame.event, id: frame.id, data: data === undefined ? undefined : JSON.parse(data) });
-            for (const w of [...waiters]) w();
-          }
-        }
-      } catch {
-        // aborted by close()
-      } finally {
-        for (const w of [...waiters]) w();
+  const wake = () => {
+    for (const w of [...waiters]) w();
+  };
+  let text = '';
+  let head = '';
+  let buffered = '';
+  let status = 0;
+  let resolveHead: () => void = () => undefined;
+  const headRead = new Promise<void>((resolve) => (resolveHead = resolve));
+  const decoder = new TextDecoder();
+  socket.on('data', (data: Buffer) => {
+    let chunk = decoder.decode(data, { stream: true });
+    if (status === 0) {
+      head += chunk;
+      const cut = head.indexOf('\r\n\r\n');
+      if (cut < 0) return;
+      status = Number(/^HTTP\/1\.\d (\d{3})/.exec(head)?.[1] ?? -1);
+      chunk = head.slice(cut + 4);
+      resolveHead();
+      if (options.paused) socket.pause();
+    }
+    text += chunk;
+    buffered += chunk;
+    let cut: number;
+    while ((cut = buffered.indexOf('\n\n')) >= 0) {
+      const block = buffered.slice(0, cut);
+      buffered = buffered.slice(cut + 2);
+      const frame: Partial<SseFrame> = {};
+      let data: string | undefined;
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':')) continue;
+        const at = line.indexOf(': ');
+        const field = at < 0 ? line : line.slice(0, at);
+        const v = at < 0 ? '' : line.slice(at + 2);
+        if (field === 'event') frame.event = v;
+        else if (field === 'data') data = v;
+        else if (field === 'id') frame.id = v;
       }
-    })();
-  } else {
-    await res.text().catch(() => undefined);
-  }
+      if (frame.event === undefined) continue;
+      frames.push({ event: frame.event, id: frame.id, data: data === undefined ? undefined : JSON.parse(data) });
+    }
+    wake();
+  });
+  const ended = new Promise<void>((resolve) => {
+    socket.once('close', () => {
+      resolveHead();
+      wake();
+      resolve();
+    });
+    socket.on('error', () => undefined);
+  });
+  await headRead;
   return {
-    status: res.status,
+    status,
     frames,
+    raw: () => text,
+    resume: () => socket.resume(),
     ended,
-    close: () => abort.abort(),
+    close: () => socket.destroy(),
+    body: () => text,
     until(predicate, timeoutMs = 15_000) {
       if (predicate(frames)) return Promise.resolve();
       return new Promise((resolve, reject) => {
