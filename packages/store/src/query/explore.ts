@@ -35,21 +35,30 @@ async function events(q: ExploreQuery, ctx: QueryContext): Promise<KindAnswer> {
   const [from, to] = [timeParam(ctx.from, p), timeParam(ctx.to, p)];
   const [innerFrom, innerTo] = [timeParam(inner.from, p), timeParam(inner.to, p)];
   const limit = Math.min(q.limit, ctx.maxRows);
-  // Ties in count by name in code-point order, so that the cut at `limit` is the same on every engine.
+  // Names from the rollup's hours that touch the range; then per name, through indexes only, the
+  // rollup's sum over the whole hours and the detail count of the partial ones. Names counted 0 had
+  // events only outside the range, in its first or last hour. Ties in count by name in code-point
+  // order, so that the cut at `limit` is the same on every engine.
   const found = await ctx.sql.query<Record<string, unknown>>(
-    `WITH counts AS (
-       SELECT name, sum(n) AS count FROM (
-         SELECT name, count AS n FROM event_counts_hourly
-         WHERE tenant_id = ${tenant} AND hour >= ${innerFrom} AND hour < ${innerTo}
-         UNION ALL
-         SELECT name, 1 FROM events
-         WHERE tenant_id = ${tenant} AND ((ts >= ${from} AND ts < ${innerFrom}) OR (ts >= ${innerTo} AND ts < ${to}))
-       ) x GROUP BY name
-       ORDER BY count DESC, name COLLATE "C" LIMIT ${p.add(limit + 1)})
-     SELECT c.name, c.count,
+    `WITH names AS (
+       SELECT DISTINCT name FROM event_counts_hourly
+       WHERE tenant_id = ${tenant} AND hour >= ${timeParam(Math.floor(ctx.from / HOUR) * HOUR, p)} AND hour < ${to}
+     ), counts AS (
+       SELECT n.name,
+              coalesce((SELECT sum(r.count) FROM event_counts_hourly r
+                        WHERE r.tenant_id = ${tenant} AND r.name = n.name AND r.hour >= ${innerFrom} AND r.hour < ${innerTo}), 0)
+              + (SELECT count(*) FROM events e
+                 WHERE e.tenant_id = ${tenant} AND e.name = n.name AND e.ts >= ${from} AND e.ts < ${innerFrom})
+              + (SELECT count(*) FROM events e
+                 WHERE e.tenant_id = ${tenant} AND e.name = n.name AND e.ts >= ${innerTo} AND e.ts < ${to}) AS count
+       FROM names n
+     ), top AS (
+       SELECT name, count FROM counts WHERE count > 0 ORDER BY count DESC, name COLLATE "C" LIMIT ${p.add(limit + 1)}
+     )
+     SELECT t.name, t.count,
             (SELECT ${isoSql('max(e.ts)')} FROM events e
-             WHERE e.tenant_id = ${tenant} AND e.name = c.name AND e.ts >= ${from} AND e.ts < ${to}) AS last_seen
-     FROM counts c ORDER BY c.count DESC, c.name COLLATE "C"`,
+             WHERE e.tenant_id = ${tenant} AND e.name = t.name AND e.ts >= ${from} AND e.ts < ${to}) AS last_seen
+     FROM top t ORDER BY t.count DESC, t.name COLLATE "C"`,
     p.values,
   );
   const rows = found
@@ -107,35 +116,37 @@ async function properties(q: ExploreQuery, ctx: QueryContext): Promise<KindAnswe
   const p = new Params();
   const sample = sampleSql(q, ctx, p);
   const limit = Math.min(q.limit, ctx.maxRows);
-  // Only JSON strings, numbers and booleans have values to list (as text, as `->>` writes them);
-  // properties that are not an object (never stored so, but jsonb allows it) have no keys.
+  const top = p.add(TOP_VALUES);
+  // One pass over the sample's keys, grouped down to (name, key, type, value): a key's count is the sum
+  // over its values, and its top values the first of them. Only JSON strings, numbers and booleans have
+  // values to list (as text, as `->>` writes them); the others group as one null value. Properties that
+  // are not an object (never stored so, but jsonb allows it) have no keys.
   const found = await ctx.sql.query<Record<string, unknown>>(
-    `WITH ${sample}, keys AS (
+    `WITH ${sample}, vals AS (
        SELECT s.name, k.key, jsonb_typeof(k.value) AS type,
-              CASE WHEN jsonb_typeof(k.value) IN ('string', 'number', 'boolean') THEN k.value #>> '{}' END AS value
+              CASE WHEN jsonb_typeof(k.value) IN ('string', 'number', 'boolean') THEN k.value #>> '{}' END AS value,
+              count(*) AS n
        FROM sample s
        CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(s.properties) = 'object' THEN s.properties ELSE '{}' END) k
-     ), counted AS (
-       SELECT name, key, type, count(*) AS n FROM keys GROUP BY 1, 2, 3
+       GROUP BY 1, 2, 3, 4
      ), ranked AS (
-       SELECT name, key, type, value, count(*) AS n,
-              row_number() OVER (PARTITION BY name, key, type ORDER BY count(*) DESC, value COLLATE "C") AS rank
-       FROM keys WHERE value IS NOT NULL GROUP BY 1, 2, 3, 4
-     ), tops AS (
-       SELECT name, key, type, array_agg(value ORDER BY rank) AS top_values, array_agg(n ORDER BY rank) AS top_counts
-       FROM ranked WHERE rank <= ${p.add(TOP_VALUES)} GROUP BY 1, 2, 3
+       SELECT name, key, type, value, n, sum(n) OVER w AS total,
+              row_number() OVER (w ORDER BY value IS NULL, n DESC, value COLLATE "C") AS rank
+       FROM vals WINDOW w AS (PARTITION BY name, key, type)
      )
-     SELECT c.name, c.key, c.type, c.n, t.top_values, t.top_counts
-     FROM counted c LEFT JOIN tops t ON t.name = c.name AND t.key = c.key AND t.type = c.type
-     ORDER BY c.name COLLATE "C", c.n DESC, c.key COLLATE "C", c.type
+     SELECT name, key, type, max(total) AS n,
+            array_agg(value ORDER BY rank) FILTER (WHERE rank <= ${top} AND value IS NOT NULL) AS top_values,
+            array_agg(n ORDER BY rank) FILTER (WHERE rank <= ${top} AND value IS NOT NULL) AS top_counts
+     FROM ranked GROUP BY 1, 2, 3
+     ORDER BY name COLLATE "C", max(total) DESC, key COLLATE "C", type
      LIMIT ${p.add(limit + 1)}`,
     p.values,
   );
   const rows = found.slice(0, limit).map((r): Cell[] => {
     const values = (r.top_values as unknown[] | null) ?? [];
     const counts = (r.top_counts as unknown[] | null) ?? [];
-    const top = values.map((value, i) => ({ value: String(value), count: Number(counts[i]) }));
-    return [String(r.name), `properties.${String(r.key)}`, String(r.type), Number(r.n), JSON.stringify(top)];
+    const listed = values.map((value, i) => ({ value: String(value), count: Number(counts[i]) }));
+    return [String(r.name), `properties.${String(r.key)}`, String(r.type), Number(r.n), JSON.stringify(listed)];
   });
   return {
     columns: PROPERTY_COLUMNS,
