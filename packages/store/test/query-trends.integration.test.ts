@@ -12,11 +12,14 @@ import {
   resolveRange,
   type TrendsQuery,
 } from '@tally/core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answerTrends } from '../src/query/trends.js';
 import { planTrends } from '../src/query/trends-plan.js';
 import type { Cell, QueryContext, QueryResult } from '../src/query/types.js';
-import type { EventRow, Store } from '../src/index.js';
+import { createStore, type EventRow, rebuildRollups, type Store } from '../src/index.js';
 import { trendsOracle } from './support/oracle/trends.js';
 import {
   CHANNELS,
@@ -29,7 +32,7 @@ import {
   type Rand,
   seeded,
 } from './support/query-data.js';
-import { engines, openStore } from './support/stores.js';
+import { dropSchema, engines, type Engine, freshSchema, isPostgres, PG_URL } from './support/stores.js';
 
 const DAY = 86_400_000;
 const FROM = Date.parse('2026-03-01T00:00:00Z');
@@ -37,6 +40,7 @@ const TO = Date.parse('2026-03-30T00:00:00Z');
 const TZS = ['UTC', 'Europe/Berlin', 'Asia/Kolkata', 'America/St_Johns'] as const;
 const MEASURES = ['count', 'unique_users', 'sum', 'avg', 'min', 'max', 'p50', 'p90', 'p95', 'p99'] as const;
 const NUMERIC_PATHS = ['properties.amount', 'properties.amount', 'properties.meta.depth', 'properties.plan'];
+/** The first four are rolled-up dimensions (DIMENSIONS). */
 const BREAKDOWNS = [
   'properties.plan',
   'properties.channel',
@@ -112,7 +116,12 @@ function randomQuery(rand: Rand): unknown {
     tz: pick(rand, [...TZS, 'UTC', 'Europe/Berlin']),
     range: randomRange(rand, interval),
   };
-  if (rand() < 0.4) q.breakdown = { property: pick(rand, BREAKDOWNS), limit: 1 + Math.floor(rand() * 5) };
+  if (rand() < 0.4) {
+    // Plain counts mostly by a rolled-up dimension (DIMENSIONS), so that event_props_hourly answers some.
+    const dimension = plain && rand() < 0.7;
+    const property = dimension ? pick(rand, BREAKDOWNS.slice(0, 4)) : pick(rand, BREAKDOWNS);
+    q.breakdown = { property, limit: 1 + Math.floor(rand() * 5) };
+  }
   if (rand() < 0.3) q.compare = 'previous_period';
   if (n >= 2 && rand() < 0.5)
     q.formula = pick(rand, ['B / A', '(A + B) * 100 / A', 'A - B', '-A + 2.5', 'A / (B - B)']);
@@ -148,14 +157,48 @@ function expectRows(actual: Cell[][], expected: Cell[][], what: string): void {
 
 const NOW = TO;
 
+/**
+ * The properties rolled up per value (event_props_hourly): every name's plan, channel, beta and amount
+ * (amount has many values: ties in the top N), except that churn has only its channel.
+ */
+const DIMENSIONS: Record<string, string[]> = Object.fromEntries(
+  EVENT_NAMES.map((n) => [n, n === 'churn' ? ['channel'] : ['plan', 'channel', 'beta', 'amount']]),
+);
+const hasDimension = (q: TrendsQuery) => {
+  const key = q.breakdown?.property.replace(/^properties\./, '');
+  return key !== undefined && q.series.every((s) => DIMENSIONS[s.event]?.includes(key));
+};
+
+/** As support/stores.ts openStore, with the store's rollup dimensions. */
+async function openWithDimensions(engine: Engine): Promise<{ store: Store; dispose: () => Promise<void> }> {
+  const schema = freshSchema();
+  const worker = engine.endsWith('-worker');
+  const dataDir = engine === 'pglite' ? mkdtempSync(join(tmpdir(), 'tally-pglite-')) : undefined;
+  const store = isPostgres(engine)
+    ? await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 4, worker, dimensions: DIMENSIONS })
+    : await createStore({ kind: 'pglite', schema, worker, dimensions: DIMENSIONS, ...(dataDir ? { dataDir } : {}) });
+  await store.migrate();
+  return {
+    store,
+    dispose: async () => {
+      await store.close();
+      if (isPostgres(engine)) await dropSchema(schema);
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe.each(engines)('trends: %s', (engine) => {
   let store: Store;
   let dispose: () => Promise<void>;
   let data: EventData;
 
   beforeAll(async () => {
-    ({ store, dispose } = await openStore(engine));
+    ({ store, dispose } = await openWithDimensions(engine));
     data = await loadEvents(store, { seed: 16, events: 2500, from: FROM, to: TO });
+    // The dimensions were registered with the first insert, complete from the next hour of real time;
+    // a rebuild from detail makes them complete for all time, as `tally rollups rebuild` does.
+    await rebuildRollups(store);
   });
   afterAll(() => dispose());
 
@@ -175,17 +218,17 @@ describe.each(engines)('trends: %s', (engine) => {
         ...resolveRange(q.range, q.tz, NOW),
         now: NOW,
         maxRows: 10_000,
-        dimensions: {},
+        dimensions: DIMENSIONS,
       }),
     );
 
   it('answers random queries as the brute-force evaluator does', async () => {
     const seed = 1600;
     const rand = seeded(seed);
-    const sources = { rollup: 0, detail: 0 };
-    for (let i = 0; i < 70; i++) {
+    const sources = { hourly: 0, dimension: 0, detail: 0 };
+    for (let i = 0; i < 100; i++) {
       const input = randomQuery(rand);
-      const q = parsed(input);
+      const q = parsed({ ...(input as object), explain: true });
       const result = await run(q);
       const expected = oracle(q);
       const what = `seed ${seed} query ${i}: ${JSON.stringify(input)}`;
@@ -195,17 +238,19 @@ describe.each(engines)('trends: %s', (engine) => {
       ).toEqual(expected.columns);
       expectRows(result.rows, expected.rows, what);
       expect(result.meta.truncated, what).toBe(expected.other);
-      sources[result.meta.source]++;
+      const perValue = result.meta.explain?.reason.includes('per-value rollup');
+      sources[result.meta.source === 'detail' ? 'detail' : perValue ? 'dimension' : 'hourly']++;
     }
-    // Both sources were exercised by the random queries.
-    expect(sources.rollup).toBeGreaterThan(5);
-    expect(sources.detail).toBeGreaterThan(20);
+    // Every source was exercised by the random queries.
+    expect(sources.hourly, JSON.stringify(sources)).toBeGreaterThan(5);
+    expect(sources.dimension, JSON.stringify(sources)).toBeGreaterThan(3);
+    expect(sources.detail, JSON.stringify(sources)).toBeGreaterThan(30);
   });
 
-  it('the hourly rollup answers exactly as the detail rows, in whole-hour zones across DST', async () => {
+  it('the rollups answer exactly as the detail rows, in whole-hour zones across DST', async () => {
     const rand = seeded(77);
-    let compared = 0;
-    for (let i = 0; i < 30; i++) {
+    const compared = { hourly: 0, dimension: 0 };
+    for (let i = 0; i < 50; i++) {
       const n = 1 + Math.floor(rand() * 3);
       const interval = pick(rand, ['hour', 'day', 'week', 'month'] as const);
       const q = parsed({
@@ -216,6 +261,14 @@ describe.each(engines)('trends: %s', (engine) => {
         range: randomRange(rand, interval),
         ...(rand() < 0.4 ? { compare: 'previous_period' } : {}),
         ...(n >= 2 && rand() < 0.5 ? { formula: 'B / A * 100' } : {}),
+        ...(rand() < 0.5
+          ? {
+              breakdown: {
+                property: `properties.${pick(rand, ['plan', 'channel', 'beta', 'amount'])}`,
+                limit: 1 + Math.floor(rand() * 4),
+              },
+            }
+          : {}),
       });
       const { rollup, detail, plan } = await withContext(q, async (ctx) => {
         const plan = await planTrends(q, ctx);
@@ -226,13 +279,16 @@ describe.each(engines)('trends: %s', (engine) => {
         };
       });
       const what = `rollup ${i}: ${JSON.stringify(q)} (${plan.reason})`;
-      // Ranges off the UTC hour must go to detail; whole-day ranges in these zones must not.
+      // Ranges off the UTC hour must go to detail; whole-day ranges in these zones must not, unless a
+      // breakdown is not on a dimension of every series.
       const whole = 'from' in q.range && q.range.from.length === 10;
-      if (whole) expect(plan.source, what).toBe('rollup');
-      if (plan.source === 'rollup') compared++;
+      if (whole && (!q.breakdown || hasDimension(q))) expect(plan.source, what).toBe('rollup');
+      if (plan.source === 'rollup') compared[plan.table === 'event_props_hourly' ? 'dimension' : 'hourly']++;
       expect(rollup.rows, what).toEqual(detail.rows);
+      expect(rollup.truncated, what).toBe(detail.truncated);
     }
-    expect(compared).toBeGreaterThan(10);
+    expect(compared.hourly, JSON.stringify(compared)).toBeGreaterThan(8);
+    expect(compared.dimension, JSON.stringify(compared)).toBeGreaterThan(5);
   });
 
   it('explain says the source and why', async () => {
@@ -274,13 +330,34 @@ describe.each(engines)('trends: %s', (engine) => {
     expect(users.meta.explain?.reason).toBe(
       'series A measures unique_users, which the hourly rollups do not hold: read from the detail rows',
     );
-    const broken = await run(
-      parsed({ ...base, series: [{ event: 'view' }], breakdown: { property: 'properties.plan' } }),
-    );
-    expect(broken.meta.explain).toEqual({
+    const plan = (series: unknown[], range = base.range) =>
+      run(parsed({ ...base, range, series, breakdown: { property: 'properties.plan' } }));
+    expect((await plan([{ event: 'view' }, { event: 'churn' }])).meta.explain).toEqual({
       source: 'detail',
-      reason: 'a breakdown by properties.plan needs the detail rows: it is not a rolled-up dimension of view',
+      reason: 'a breakdown by properties.plan needs the detail rows: it is not a rolled-up dimension of churn',
     });
+    expect((await plan([{ event: 'view' }])).meta.explain).toEqual({
+      source: 'rollup',
+      reason:
+        'counts by day in UTC by properties.plan, a rolled-up dimension complete over the range: summed from the hourly per-value rollup',
+    });
+    // A dimension complete only from an hour after the range starts: the detail rows answer.
+    await store.sql.query(
+      `UPDATE rollup_dimensions SET complete_from = '2026-03-20T01:00:00Z' WHERE name = 'view' AND key = 'plan'`,
+    );
+    try {
+      expect((await plan([{ event: 'view' }])).meta.explain).toEqual({
+        source: 'detail',
+        reason:
+          'the rollup of properties.plan for view is complete only from 2026-03-20T01:00:00.000Z, after the range starts: read from the detail rows',
+      });
+      const later = await plan([{ event: 'view' }], { from: '2026-03-20T01:00:00Z', to: '2026-03-30' });
+      expect(later.meta.explain?.source).toBe('rollup');
+    } finally {
+      await store.sql.query(
+        `UPDATE rollup_dimensions SET complete_from = '-infinity' WHERE name = 'view' AND key = 'plan'`,
+      );
+    }
   });
 
   it('the answer has the documented columns, every bucket, and is cut at maxRows', async () => {

@@ -5,12 +5,14 @@
  *   p     true for the previous period (compare), false for the queried range
  *   b     the bucket's start, ISO
  *   rank  the breakdown group: 1… for the top values in order, 0 for "other" (1 without a breakdown)
- *   g     the group's value (the top value itself; meaningless for "other")
+ *   g     the group's value (the top value itself; null for "other" and without a breakdown)
  *   v     the measure
  * Every series is its own branch of a UNION ALL, so each reads the index (tenant_id, name, ts) for its
  * one name and its range. A breakdown ranks its values in a CTE over the queried range first (the same
  * statement, so the same snapshot), and each row finds its group with array_position, which compares with
- * IS NOT DISTINCT FROM: the missing value (SQL null) is a group like any other.
+ * IS NOT DISTINCT FROM: the missing value (SQL null) is a group like any other. A series without
+ * filters, breakdown or numeric property reads only what the index (tenant_id, name, ts) INCLUDE
+ * (user_id, anonymous_id) holds: an index-only scan.
  */
 import { type Measure, parsePropertyPath, type TrendsQuery, type TrendsSeries } from '@tally/core';
 import { bucketSql, filtersSql, isoSql, numberSql, type Params, pathSql, timeParam, userKeySql } from './sql.js';
@@ -80,16 +82,15 @@ function aggregateSql(measure: Measure): string {
  * distinct users; for avg, min, max and percentiles the number of values they are taken over.
  */
 function weightSql(measure: Measure): string {
-  const a = 'FILTER (WHERE r.s = 0)';
   switch (measure) {
     case 'count':
-      return `count(*) ${a}`;
+      return 'count(*)';
     case 'unique_users':
-      return `count(DISTINCT r.u) ${a}`;
+      return 'count(DISTINCT r.u)';
     case 'sum':
-      return `coalesce(sum(r.x) ${a}, 0)`;
+      return 'coalesce(sum(r.x), 0)';
     default:
-      return `count(r.x) ${a}`;
+      return 'count(r.x)';
   }
 }
 
@@ -114,36 +115,72 @@ function topCtes(candidates: string, limit: number, p: Params): string {
 }
 
 const RANK = (g: string) => `coalesce(array_position((SELECT gs FROM top), ${g}), 0)`;
+/** A group's value from its rank (null for "other", rank 0, which no array has). */
+const LABEL = (rank: string) => `(SELECT gs FROM top)[${rank}]`;
+
+/** Measures whose value over a group is the sum of its parts: taken per value first, then summed. */
+const additive = (m: Measure) => m === 'count' || m === 'sum';
+
+/** A series' rows (p, b, g, x, u) over [start, to); `g` its breakdown value when given. */
+function rowsSql(query: TrendsQuery, s: TrendsSeries, sc: Scope, start: string, g: string, p: Params): string {
+  return `SELECT e.ts < ${sc.from} AS p, ${bucketSql(query.interval, 'e.ts', sc.tz)} AS b, ${g} AS g,
+         ${xSql(s, p)} AS x, ${uSql(s)} AS u
+    FROM events e
+   WHERE ${seriesWhere(s, sc, start, p)}`;
+}
+
+/** A series' measure per (period, bucket, group) over its rows; `ranked`: grouped by breakdown rank. */
+function measuredSql(k: number, s: TrendsSeries, rows: string, ranked: boolean): string {
+  return `SELECT ${k} AS s, r.p, ${isoSql('r.b')} AS b, r.rank, ${ranked ? LABEL('r.rank') : 'NULL::text'} AS g,
+         ${aggregateSql(s.measure)} AS v
+    FROM (SELECT q.*, ${ranked ? RANK('q.g') : '1'} AS rank FROM (${rows}) q) r
+   GROUP BY r.p, r.b, r.rank`;
+}
 
 /** Detail: one branch per series over the events table. */
 export function detailSql(query: TrendsQuery, ctx: QueryContext, lo: number, p: Params): string {
   const sc = scope(query, ctx, lo, p);
   const b = query.breakdown;
-  const branches = query.series.map((s, k) => {
-    const g = b ? groupSql(b.property, p) : 'NULL::text';
-    return `SELECT ${k} AS s, r.p, ${isoSql('r.b')} AS b, r.rank, min(r.g) AS g, ${aggregateSql(s.measure)} AS v
-      FROM (
-        SELECT e.ts < ${sc.from} AS p, ${bucketSql(query.interval, 'e.ts', sc.tz)} AS b,
-               ${b ? RANK(g) : '1'} AS rank, ${g} AS g, ${xSql(s, p)} AS x, ${uSql(s)} AS u
-          FROM events e
-         WHERE ${seriesWhere(s, sc, sc.lo, p)}
-      ) r
-      GROUP BY r.p, r.b, r.rank`;
+  if (!b) {
+    return query.series
+      .map((s, k) => measuredSql(k, s, rowsSql(query, s, sc, sc.lo, 'NULL::text', p), false))
+      .join('\nUNION ALL\n');
+  }
+  return breakdownSql(query, b.property, b.limit, sc, p);
+}
+
+/**
+ * Detail with a breakdown. A count or a sum is taken per raw value first (CTE `pre`, one scan of the
+ * series' rows; few rows out), which both ranks the values and sums into the groups. Other measures
+ * cannot be summed from parts: their series read their rows twice, once to rank (series A only weighs;
+ * the others just name values) and once to measure by group.
+ */
+function breakdownSql(query: TrendsQuery, property: string, limit: number, sc: Scope, p: Params): string {
+  const parts = query.series.map((s, k) => ({ s, k, sum: additive(s.measure) }));
+  const pre = parts
+    .filter((x) => x.sum)
+    .map(
+      ({ s, k }) => `SELECT ${k} AS s, r.p, r.b, r.g, ${s.measure === 'count' ? 'count(*)::float8' : 'sum(r.x)'} AS v
+        FROM (${rowsSql(query, s, sc, sc.lo, groupSql(property, p), p)}) r
+       GROUP BY r.p, r.b, r.g`,
+    );
+  // Each value of the queried range with its weight: series A's total (see weightSql), 0 from the others.
+  const weights = parts.map(({ s, k, sum }) => {
+    if (sum) return `SELECT g, ${k === 0 ? 'coalesce(v, 0)' : '0'} AS w FROM pre WHERE s = ${k} AND NOT p`;
+    const rows = rowsSql(query, s, sc, sc.from, groupSql(property, p), p);
+    return `SELECT r.g, ${k === 0 ? weightSql(s.measure) : '0'} AS w FROM (${rows}) r GROUP BY r.g`;
   });
-  if (!b) return branches.join('\nUNION ALL\n');
-  // Ranking reads the queried range only (not the previous period), every series for its values, and
-  // series A's rows for the weights.
-  const first = query.series[0]!;
-  const candidates = query.series
-    .map((s, k) => {
-      const x = k === 0 ? xSql(s, p) : 'NULL::float8';
-      const u = k === 0 ? uSql(s) : 'NULL::text';
-      return `SELECT ${k} AS s, ${groupSql(b.property, p)} AS g, ${x} AS x, ${u} AS u
-          FROM events e WHERE ${seriesWhere(s, sc, sc.from, p)}`;
-    })
-    .join('\nUNION ALL\n');
-  const cand = `SELECT r.g, ${weightSql(first.measure)} AS w FROM (${candidates}) r GROUP BY r.g`;
-  return `WITH ${topCtes(cand, b.limit, p)}\n${branches.join('\nUNION ALL\n')}`;
+  const cand = `SELECT c.g, sum(c.w)::float8 AS w FROM (${weights.join('\nUNION ALL\n')}) c GROUP BY c.g`;
+  const measured = parts.map(({ s, k, sum }) =>
+    sum
+      ? `SELECT s, r.p, ${isoSql('r.b')} AS b, r.rank, ${LABEL('r.rank')} AS g, sum(r.v) AS v
+           FROM (SELECT pre.*, ${RANK('pre.g')} AS rank FROM pre WHERE s = ${k}) r
+          GROUP BY r.s, r.p, r.b, r.rank`
+      : measuredSql(k, s, rowsSql(query, s, sc, sc.lo, groupSql(property, p), p), true),
+  );
+  return `WITH ${pre.length > 0 ? `pre AS (${pre.join('\nUNION ALL\n')}),` : ''}
+    ${topCtes(cand, limit, p)}
+    ${measured.join('\nUNION ALL\n')}`;
 }
 
 /** Counts per series from event_counts_hourly: each UTC hour summed into the bucket that holds it. */
@@ -188,10 +225,10 @@ export function dimensionSql(query: TrendsQuery, ctx: QueryContext, lo: number, 
   // An hour whose events all have a value leaves a zero in the missing-value group: not a group.
   return `WITH h AS (SELECT * FROM (${hours}) x WHERE x.count > 0),
     ${topCtes(`SELECT g, coalesce(w, 0) AS w FROM (${cand}) c`, b.limit, p)}
-    SELECT r.s, r.p, ${isoSql('r.b')} AS b, r.rank, min(r.g) AS g, sum(r.count) AS v
+    SELECT r.s, r.p, ${isoSql('r.b')} AS b, r.rank, ${LABEL('r.rank')} AS g, sum(r.count) AS v
       FROM (
         SELECT h.s, h.hour < ${sc.from} AS p, ${bucketSql(query.interval, 'h.hour', sc.tz)} AS b,
-               ${RANK('h.g')} AS rank, h.g, h.count
+               ${RANK('h.g')} AS rank, h.count
           FROM h
       ) r
      GROUP BY r.s, r.p, r.b, r.rank`;
