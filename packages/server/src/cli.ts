@@ -10,7 +10,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { isTallyError, UNPLANNED_POLICIES, type UnplannedPolicy } from '@tally/core';
+import { isTallyError, parseRangeTime, UNPLANNED_POLICIES, type UnplannedPolicy } from '@tally/core';
 import { VERSION } from '@tally/node';
 import { KEY_SCOPES, type KeyScope } from '@tally/store';
 import { describeStore, openAdminOps, type OpenOptions, reserveDatabase } from './admin/connect.js';
@@ -430,6 +430,37 @@ const COMMANDS: Command[] = [
       return r.stillFailing > 0 ? 1 : 0;
     },
   },
+  {
+    name: 'rollups rebuild',
+    summary: 'recompute the hourly rollups from the detail rows, a UTC day at a time',
+    usage: ['rollups rebuild [--from DAY] [--to DAY]'],
+    about:
+      "Recomputes event counts, route statistics and the property rollups (the catalog's enum and boolean\n" +
+      'properties) from the stored detail, one UTC day per transaction, with a line per day. Safe beside a\n' +
+      'running server: each row is counted once. Days whose detail was archived and cleaned up keep their\n' +
+      'rollups. Without --from/--to: every day that has detail.',
+    options: {
+      from: { type: 'string', arg: 'DAY', help: 'first UTC day (or time) to rebuild, e.g. 2026-03-01' },
+      to: { type: 'string', arg: 'DAY', help: 'end, exclusive, e.g. 2026-04-01' },
+    },
+    settings: true,
+    async run(ctx) {
+      const o = ctx.parsed.options;
+      for (const flag of ['from', 'to'] as const) {
+        const v = str(o[flag]);
+        if (v !== undefined && parseRangeTime(v, 'UTC') === undefined) {
+          throw new UsageError(`--${flag} must be an ISO date or time, e.g. 2026-03-01, not "${v}"`);
+        }
+      }
+      const ops = await ctx.ops();
+      const r = await ops.rebuildRollups({ from: str(o.from), to: str(o.to) }, (line) => ctx.out.write(`${line}\n`));
+      ctx.out.write(
+        `rebuilt ${r.days} day${r.days === 1 ? '' : 's'}: ${r.events} events, ${r.requestLogs} request logs` +
+          `${r.archived > 0 ? ` (${r.archived} archived tenant-days left as they were)` : ''}\n`,
+      );
+      return 0;
+    },
+  },
   ...QUERY_COMMANDS.map((spec): Command => ({ ...spec, run: (ctx) => queryCommand(spec, ctx) })),
   {
     name: 'demo',
@@ -459,6 +490,7 @@ const GROUPS: Record<string, string> = {
   keys: 'API keys (write, read, admin): create them, list them, revoke them.',
   tenants: 'Tenants and their own settings.',
   archive: 'Archive files: archive old detail, list the files, restore a day.',
+  rollups: 'The hourly rollups queries are answered from: rebuild them from the detail rows.',
   query:
     'Ask questions of the stored events and request logs: trends, funnels, retention, routes, logs, explore.\n' +
     'Works beside a running tally serve (through its admin API) and without one (on the database directly).',

@@ -114,6 +114,7 @@ export function createRemoteOps(options: AdminClientOptions, target: OpsTarget):
     replayRejected: (input, onProgress) => streamed('/rejected/replay', input, onProgress),
 
     query: (input) => json('POST', '/query', input),
+    rebuildRollups: (input, onProgress) => streamed('/rollups/rebuild', input, onProgress),
 
     close: async () => undefined,
   };

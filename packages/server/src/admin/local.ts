@@ -5,7 +5,15 @@
  *
  * Inputs are checked here too: the admin routes hand over what a remote caller sent.
  */
-import { ErrorCodes, isTallyError, parseQuery, TallyConfigError, TallyError, UNPLANNED_POLICIES } from '@tally/core';
+import {
+  ErrorCodes,
+  isTallyError,
+  parseQuery,
+  parseRangeTime,
+  TallyConfigError,
+  TallyError,
+  UNPLANNED_POLICIES,
+} from '@tally/core';
 import {
   countQuarantine,
   createApiKey,
@@ -14,6 +22,7 @@ import {
   listManifests,
   listQuarantine,
   listTenants,
+  rebuildRollups,
   revokeApiKey,
   saveStorageStats,
   type Store,
@@ -198,6 +207,25 @@ export function createLocalOps(deps: LocalOpsDeps): AdminOps {
       const parsed = parseQuery(query);
       if (!parsed.ok) throw parsed.error;
       return store.query(tenant, parsed.query, { timeoutMs: config.query.timeoutMs, maxRows: config.query.maxRows });
+    },
+
+    async rebuildRollups({ from, to }, onProgress) {
+      const at = (text: string | undefined, flag: string): Date | undefined => {
+        if (text === undefined) return undefined;
+        const ms = typeof text === 'string' ? parseRangeTime(text, 'UTC') : undefined;
+        if (ms === undefined)
+          throw new TallyConfigError(`--${flag} "${text}" is not an ISO date or time (e.g. 2026-03-01)`);
+        return new Date(ms);
+      };
+      const range = { from: at(from, 'from'), to: at(to, 'to') };
+      if (range.from && range.to && range.to <= range.from) throw new TallyConfigError('--to must be after --from');
+      onProgress(
+        `rebuilding the hourly rollups from detail, ${from ?? 'the oldest day'} to ${to ?? 'the newest'}, a UTC day at a time…`,
+      );
+      return rebuildRollups(store, {
+        ...range,
+        onProgress: (p) => onProgress(`${p.day}: ${p.events} events, ${p.requestLogs} request logs`),
+      });
     },
 
     close: () => (released ??= deps.release?.() ?? Promise.resolve()),

@@ -15,6 +15,7 @@ import type {
   KeyScope,
   ManifestRow,
   QuarantinedEvent,
+  RebuildResult,
   ReplayReport,
   StorageStats,
   Store,
@@ -127,6 +128,12 @@ export interface AdminOps {
    * is TALLY_BAD_QUERY with `details.path`; an unknown tenant is TALLY_NOT_FOUND.
    */
   query(input: { tenant: string; query: unknown }): Promise<QueryAnswer>;
+
+  /**
+   * Recomputes the hourly rollups from the detail rows, a UTC day per transaction (`from`/`to`: ISO dates
+   * or times, UTC; default the whole range of detail); a progress line per day.
+   */
+  rebuildRollups(input: { from?: string; to?: string }, onProgress: Progress): Promise<RebuildResult>;
 
   /** Releases what the implementation holds (the store, when it opened one). */
   close(): Promise<void>;

@@ -384,6 +384,24 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     },
   );
 
+  app.post<{ Body: { from?: string; to?: string } }>(
+    '/rollups/rebuild',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          properties: { from: { type: 'string', maxLength: 40 }, to: { type: 'string', maxLength: 40 } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request, reply) => {
+      const c = serverWide(request);
+      request.log.info({ admin: 'rollups.rebuild', by: who(c), ...request.body }, 'admin: rollups rebuild');
+      return stream(reply, (progress) => ops.rebuildRollups(request.body ?? {}, progress));
+    },
+  );
+
   function stream(reply: FastifyReply, run: (progress: Progress) => Promise<unknown>): FastifyReply {
     const out = new PassThrough();
     // The caller may hang up; the operation runs to its end regardless (it is recorded in job_runs).
