@@ -567,7 +567,8 @@ export function outputFormat(o: Options): OutputFormat {
 }
 
 /** The answer in the format asked for; `tz` shows times of a table in the query's zone. */
-export function render(answer: QueryAnswer, format: OutputFormat, tz: string, kind: QueryKind): string {
+export function render(answer: QueryAnswer, format: OutputFormat, query: Query): string {
+  const { tz, kind } = query;
   if (format === 'json') return `${JSON.stringify(answer, null, 2)}\n`;
   if (format === 'csv') {
     return csvTable(
@@ -604,6 +605,9 @@ export function render(answer: QueryAnswer, format: OutputFormat, tz: string, ki
   ];
   if (meta.truncated) about.push('truncated');
   out += `\n${about.join(' · ')}\n`;
+  if (query.kind === 'trends') {
+    out += `series: ${query.series.map((s, i) => `${String.fromCharCode(65 + i)} = ${s.event}`).join(', ')}\n`;
+  }
   if (meta.explain) out += `explain: ${meta.explain.source}: ${meta.explain.reason}\n`;
   if (meta.next) out += `next page: tally query ${kind} … --cursor ${meta.next}\n`;
   return out;

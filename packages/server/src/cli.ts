@@ -713,7 +713,7 @@ async function queryCommand(spec: QueryCommandSpec, ctx: Ctx): Promise<number> {
     tenant = (tenants[0] as { id: string }).id;
   }
   try {
-    ctx.out.write(render(await ops.query({ tenant, query }), format, query.tz, spec.kind));
+    ctx.out.write(render(await ops.query({ tenant, query }), format, query));
     return 0;
   } catch (e) {
     const said = explainError(spec.kind, e, fromJson);
