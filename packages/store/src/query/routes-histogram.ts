@@ -32,9 +32,16 @@ const NEGATED_BOUNDS = `ARRAY[${[...BOUNDS]
   .reverse()
   .map((b) => -b)
   .join(', ')}]::float8[]`;
-const detailBucket = `(${HISTOGRAM_BUCKETS} - width_bucket(-duration_ms, ${NEGATED_BOUNDS}))`;
+/**
+ * request_logs rows matching `where`, each with its bucket `b` computed once (the aggregates below count
+ * per bucket sixteen times).
+ */
+export const detailRows = (where: string) =>
+  `(SELECT method, route, status, duration_ms, ts,
+           ${HISTOGRAM_BUCKETS} - width_bucket(-duration_ms, ${NEGATED_BOUNDS}) AS b
+    FROM request_logs WHERE ${where}) d`;
 
-/** The RouteStats aggregates over request_logs rows (columns n, e4, e5, total, lo, hi, h0…). */
+/** The RouteStats aggregates over detailRows (columns n, e4, e5, total, lo, hi, h0…). */
 export const DETAIL_AGGREGATES = [
   'count(*) AS n',
   'count(*) FILTER (WHERE status BETWEEN 400 AND 499) AS e4',
@@ -43,7 +50,7 @@ export const DETAIL_AGGREGATES = [
   'sum(duration_ms) AS total',
   'min(duration_ms) AS lo',
   'max(duration_ms) AS hi',
-  ...indexes.map((i) => `count(*) FILTER (WHERE ${detailBucket} = ${i + 1}) AS h${i}`),
+  ...indexes.map((i) => `count(*) FILTER (WHERE b = ${i + 1}) AS h${i}`),
 ].join(', ');
 
 /** The RouteStats aggregates over path_stats_hourly rows (same columns as DETAIL_AGGREGATES). */
@@ -56,6 +63,17 @@ export const ROLLUP_AGGREGATES = [
   'max(duration_max) AS hi',
   // Element by element: sixteen sums over the rows are cheaper than unnesting every array.
   ...indexes.map((i) => `sum(latency_buckets[${i + 1}]) AS h${i}`),
+].join(', ');
+
+/** Aggregates of the two above merged (rollup hours and detail edges of one range): they add up. */
+export const MERGED_AGGREGATES = [
+  'sum(n) AS n',
+  'sum(e4) AS e4',
+  'sum(e5) AS e5',
+  'sum(total) AS total',
+  'min(lo) AS lo',
+  'max(hi) AS hi',
+  ...indexes.map((i) => `sum(h${i}) AS h${i}`),
 ].join(', ');
 
 /** A row of either aggregate as RouteStats (drivers return bigint and numeric as strings). */
