@@ -59,7 +59,7 @@ describe('tally <command> --help', () => {
     } finally {
       cwd.cleanup();
     }
-  }, 180_000);
+  }, 300_000);
 
   it('help texts say what matters: keys create its scopes, serve every setting, archive its commands', async () => {
     const keys = await run(['keys', 'create', '--help']);

@@ -235,7 +235,7 @@ describe('tally query beside a running server', () => {
 
   it('answers through its admin API (the embedded database is the server’s), as a user runs it', async () => {
     const dir = ['--data-dir', tmp.dir];
-    const r = await tallyProcess(['query', 'explore', ...dir], { env: { PATH: process.env.PATH } });
+    const r = await tallyProcess(['query', 'explore', ...dir]);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/^event\s+count\s+last_seen$/m);
     expect(r.out).toMatch(/^conversation_started\s+2\s/m);
