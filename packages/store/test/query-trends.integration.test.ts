@@ -479,6 +479,21 @@ describe.each(engines)('trends: %s', (engine) => {
       }),
     );
     expect(broken.rows).toEqual([['2026-03-15T00:00:00.000Z', 'A', HOSTILE[0], 1]]);
+    // Event names that are members of every JavaScript object are names like any other.
+    for (const name of ['constructor', '__proto__', 'toString']) {
+      const q = parsed({
+        kind: 'trends',
+        series: [{ event: name }],
+        breakdown: { property: 'properties.plan' },
+        range: { from: '2026-03-14', to: '2026-03-17' },
+        explain: true,
+      });
+      const result = await run(q);
+      expect(result.rows).toEqual([]);
+      expect(result.meta.explain?.reason).toBe(
+        `a breakdown by properties.plan needs the detail rows: it is not a rolled-up dimension of ${name}`,
+      );
+    }
     const [after] = await store.sql.query<{ n: string }>('SELECT count(*) AS n FROM events');
     expect(Number(after?.n)).toBe(Number(before?.n) + HOSTILE.length);
   });

@@ -64,6 +64,12 @@ function topLevelKey(path: string): string | undefined {
   return parsed && parsed.root === 'properties' && parsed.keys.length === 1 ? parsed.keys[0] : undefined;
 }
 
+/** The dimensions declared for an event name (own keys only: `constructor` is an event name too). */
+function declared(ctx: QueryContext, name: string): readonly string[] {
+  const keys = Object.hasOwn(ctx.dimensions, name) ? ctx.dimensions[name] : undefined;
+  return Array.isArray(keys) ? keys : [];
+}
+
 /** Picks the source: the cheapest that answers exactly. Reads rollup_dimensions for a breakdown. */
 export async function planTrends(query: TrendsQuery, ctx: QueryContext): Promise<TrendsPlan> {
   const refusal = shapeRefusal(query, ctx);
@@ -79,7 +85,7 @@ export async function planTrends(query: TrendsQuery, ctx: QueryContext): Promise
   }
   const names = [...new Set(query.series.map((s) => s.event))];
   const key = topLevelKey(b.property);
-  const undeclared = names.find((n) => key === undefined || !(ctx.dimensions[n] ?? []).includes(key));
+  const undeclared = names.find((n) => key === undefined || !declared(ctx, n).includes(key));
   if (key === undefined || undeclared !== undefined) {
     return {
       source: 'detail',

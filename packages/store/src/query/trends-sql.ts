@@ -213,12 +213,18 @@ export function dimensionSql(query: TrendsQuery, ctx: QueryContext, lo: number, 
       const name = p.add(s.event);
       const values = `FROM event_props_hourly v
          WHERE v.tenant_id = ${sc.tenant} AND v.name = ${name} AND v.key = ${k0} AND v.hour >= ${sc.lo} AND v.hour < ${sc.to}`;
+      // The missing-value group as a sum of the hour's count and its values negated: a union and one
+      // aggregate, where a join of the two per hour became a nested loop on PGlite (no statistics).
       return `SELECT ${k} AS s, v.hour, v.value AS g, v.count ${values}
       UNION ALL
-      SELECT ${k}, c.hour, NULL::text, c.count - coalesce(n.count, 0)
-        FROM event_counts_hourly c
-        LEFT JOIN (SELECT v.hour, sum(v.count) AS count ${values} GROUP BY v.hour) n ON n.hour = c.hour
-       WHERE c.tenant_id = ${sc.tenant} AND c.name = ${name} AND c.hour >= ${sc.lo} AND c.hour < ${sc.to}`;
+      SELECT ${k}, m.hour, NULL::text, sum(m.count)::bigint
+        FROM (
+          SELECT c.hour, c.count FROM event_counts_hourly c
+           WHERE c.tenant_id = ${sc.tenant} AND c.name = ${name} AND c.hour >= ${sc.lo} AND c.hour < ${sc.to}
+          UNION ALL
+          SELECT v.hour, -v.count ${values}
+        ) m
+       GROUP BY m.hour`;
     })
     .join('\nUNION ALL\n');
   const cand = `SELECT h.g, sum(h.count) FILTER (WHERE h.s = 0) AS w FROM h WHERE h.hour >= ${sc.from} GROUP BY h.g`;
