@@ -4,7 +4,7 @@
  * answers are checked against the events stored; mistakes exit 2 naming the flag, failures exit 1.
  */
 import { isoTime, mergeCatalogs, productCatalog, supportBotCatalog, uuidv7 } from '@tally/core';
-import { createStore, ensureTenant, type EventRow, type RequestLogRow } from '@tally/store';
+import { createStore, ensureTenant, type EventRow, type RequestLogRow, rollupDimensions } from '@tally/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../node/test/support/helpers.js';
 import { catalogDimensions } from '../src/query/dimensions.js';
@@ -59,6 +59,15 @@ describe('tally query without a server (embedded database)', () => {
 
   beforeAll(async () => {
     expect((await run(['migrate', ...dir])).code).toBe(0);
+    // The CLI opened the store with the catalog's enum and boolean properties as rollup dimensions.
+    const plain = await createStore({ kind: 'pglite', dataDir: `${tmp.dir}/pglite` });
+    try {
+      const dims = await rollupDimensions(plain.sql);
+      expect([...(dims.get('conversation_started')?.keys() ?? [])]).toEqual(['channel']);
+      expect([...(dims.get('escalation_triggered')?.keys() ?? [])]).toEqual(['automatic']);
+    } finally {
+      await plain.close();
+    }
     const store = await createStore({
       kind: 'pglite',
       dataDir: `${tmp.dir}/pglite`,

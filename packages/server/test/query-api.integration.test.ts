@@ -4,7 +4,7 @@
  * one tenant's key never sees the other's rows), bad queries naming the field, CSV with the formula
  * guard, the body limit, and (Postgres) a query cancelled by its timeout.
  */
-import { createApiKey } from '@tally/store';
+import { createApiKey, rollupDimensions } from '@tally/store';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { needs } from '../../node/test/support/service-gate.js';
@@ -70,6 +70,14 @@ describe.each(backends)('query API (%s)', (backend) => {
   afterAll(() => s?.dispose());
 
   const error = (r: Answer) => r.json?.error as { code: string; message: string; details?: { path?: string } };
+
+  it("the server rolls up the catalog's enum and boolean properties", async () => {
+    const dims = await rollupDimensions(s.server.store.sql);
+    expect([...(dims.get('conversation_started')?.keys() ?? [])]).toEqual(['channel']);
+    expect([...(dims.get('message_sent')?.keys() ?? [])]).toEqual(['role']);
+    expect([...(dims.get('escalation_triggered')?.keys() ?? [])]).toEqual(['automatic']);
+    expect(dims.has('ingest_started')).toBe(false);
+  });
 
   it('who may query: a read key, an admin key of the tenant, a server-wide admin key naming the tenant', async () => {
     expect((await q(explore)).status).toBe(401);
