@@ -43,7 +43,13 @@ export function numberSql(path: PropertyPath, p: Params, alias = 'e'): string {
   return `CASE WHEN jsonb_typeof(${json}) = 'number' THEN (${json})::text::float8 END`;
 }
 
-const scalar = (v: FilterScalar, p: Params) => `${p.add(JSON.stringify(v))}::jsonb`;
+/**
+ * A filter value as jsonb. Bound as text and cast in SQL: postgres.js JSON-encodes a parameter whose type
+ * the server infers as jsonb a second time (the text `false` would arrive as the JSON string "false").
+ */
+const scalar = (v: FilterScalar, p: Params) => `${p.add(JSON.stringify(v))}::text::jsonb`;
+const scalars = (vs: readonly FilterScalar[], p: Params) =>
+  `${p.add(vs.map((v) => JSON.stringify(v)))}::text[]::jsonb[]`;
 
 /**
  * One filter as a boolean SQL expression; the semantics the brute-force evaluator in the tests mirrors:
@@ -63,9 +69,9 @@ export function filterSql(f: PropertyFilter, p: Params, alias = 'e'): string {
     case 'neq':
       return `NOT coalesce(${json} = ${scalar(values[0] as FilterScalar, p)}, false)`;
     case 'in':
-      return `coalesce(${json} = ANY(${p.add(values.map((v) => JSON.stringify(v)))}::jsonb[]), false)`;
+      return `coalesce(${json} = ANY(${scalars(values, p)}), false)`;
     case 'nin':
-      return `NOT coalesce(${json} = ANY(${p.add(values.map((v) => JSON.stringify(v)))}::jsonb[]), false)`;
+      return `NOT coalesce(${json} = ANY(${scalars(values, p)}), false)`;
     case 'contains':
       return `coalesce(jsonb_typeof(${json}) = 'string' AND strpos(${json} #>> '{}', ${p.add(String(values[0]))}) > 0, false)`;
     case 'gt':
