@@ -66,6 +66,21 @@ describe.each(engines)('explore on %s', (engine) => {
         receivedAt: iso(ts + 1000),
       };
     });
+    // A burst in the last ten minutes: a range ending half an hour earlier must not count it towards
+    // its sample (the rollup's last hour holds it).
+    const burst: EventRow[] = Array.from({ length: 300 }, (_, i) => {
+      const ts = data.to - 600_000 + i;
+      return {
+        id: uuidv7(ts),
+        tenantId: data.tenant,
+        name: 'burst',
+        properties: { b: i % 3 },
+        context: {},
+        timestamp: iso(ts),
+        receivedAt: iso(ts + 1000),
+      };
+    });
+    extra.push(...burst);
     // Events of one millisecond where the whole range's sample ends, each with its own value: which of
     // them the sample keeps (by id, newest first) shows in the top values.
     const recent = [...data.stored, ...extra]
@@ -109,6 +124,9 @@ describe.each(engines)('explore on %s', (engine) => {
       parse({ what: 'properties', range: whole(), limit: 1000 }),
       parse({ what: 'properties', range: whole(), limit: 7 }),
       parse({ what: 'properties', range: whole(), event: 'view', limit: 1000 }),
+      // Nearly all of it, ending inside an hour: that hour's events after the end do not count.
+      parse({ what: 'properties', range: { from: iso(data.from), to: iso(data.to - 1_800_000) }, limit: 1000 }),
+      parse({ what: 'properties', range: { from: iso(data.from + 600_000), to: iso(data.to - 60_000) }, limit: 1000 }),
     ];
     for (let i = 0; i < 10; i++) {
       const event = rand() < 0.5 ? pick(rand, EVENT_NAMES) : undefined;

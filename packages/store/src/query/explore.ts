@@ -83,31 +83,33 @@ const PROPERTY_COLUMNS: Column[] = [
 ];
 
 /**
- * The sample in two steps, both per name through the (tenant_id, name, ts) index: the time of the
- * PROPERTY_SAMPLE-th most recent event over all names (each name's most recent PROPERTY_SAMPLE times,
- * read from the index alone, hold it), then the events from that time on, of which the most recent
- * PROPERTY_SAMPLE in (ts DESC, id DESC) order are the sample. Only the sampled rows' properties are read.
+ * The sample without reading more than it needs: the rollup's hourly counts say from which hour on the
+ * range's whole hours hold PROPERTY_SAMPLE events (counted from the newest; the partial last hour is left
+ * out of the count, so the hour found is never too late), and only events from that hour on are read,
+ * per name through the (tenant_id, name, ts) index; the most recent PROPERTY_SAMPLE of them in
+ * (ts DESC, id DESC) order are the sample. When the range holds fewer, the sample is all of it.
  */
 function sampleSql(q: ExploreQuery, ctx: QueryContext, p: Params): string {
   const tenant = p.add(ctx.tenantId);
   const [from, to] = [timeParam(ctx.from, p), timeParam(ctx.to, p)];
   const hourFrom = timeParam(Math.floor(ctx.from / HOUR) * HOUR, p);
+  const hourTo = timeParam(Math.floor(ctx.to / HOUR) * HOUR, p);
   const size = p.add(PROPERTY_SAMPLE);
+  const named = q.event === undefined ? '' : `AND name = ${p.add(q.event)}`;
   return `names AS (
       SELECT DISTINCT name FROM event_counts_hourly
-      WHERE tenant_id = ${tenant} AND hour >= ${hourFrom} AND hour < ${to}
-        ${q.event === undefined ? '' : `AND name = ${p.add(q.event)}`}
-    ), cutoff AS (
-      SELECT r.ts FROM names n CROSS JOIN LATERAL (
-        SELECT e.ts FROM events e
-        WHERE e.tenant_id = ${tenant} AND e.name = n.name AND e.ts >= ${from} AND e.ts < ${to}
-        ORDER BY e.ts DESC LIMIT ${size}) r
-      ORDER BY r.ts DESC OFFSET ${size}::int - 1 LIMIT 1
+      WHERE tenant_id = ${tenant} AND hour >= ${hourFrom} AND hour < ${to} ${named}
+    ), start AS (
+      SELECT max(hour) AS hour FROM (
+        SELECT hour, sum(sum(count)) OVER (ORDER BY hour DESC) AS newer FROM event_counts_hourly
+        WHERE tenant_id = ${tenant} AND hour >= ${hourFrom} AND hour < ${hourTo} ${named}
+        GROUP BY hour) h
+      WHERE newer >= ${size}
     ), sample AS (
       SELECT s.name, s.properties FROM names n CROSS JOIN LATERAL (
         SELECT e.name, e.properties, e.ts, e.id FROM events e
         WHERE e.tenant_id = ${tenant} AND e.name = n.name AND e.ts < ${to}
-          AND e.ts >= greatest(${from}, (SELECT ts FROM cutoff))) s
+          AND e.ts >= greatest(${from}, (SELECT hour FROM start))) s
       ORDER BY s.ts DESC, s.id DESC LIMIT ${size}
     )`;
 }
