@@ -3,18 +3,26 @@
  * and follows every user's events with window functions: no join per step, so the cost grows with the
  * events read, not with the number of steps times the events of each.
  *
- * Times are bigint microseconds since the epoch (`t`): exact, and what RANGE frames with a bound offset
- * need. An event's steps are a bitmask `m` (bit i: it matches step i's name and filters; step 0 only before
- * `to`), so an event matching two steps is one row that can serve either, and a chain, whose times rise
- * strictly, can use it only once.
+ * Times stay timestamptz (`t`, microsecond resolution): windows are intervals of whole milliseconds with
+ * no day part, so `t - window` is exact and independent of time zones, and "strictly earlier" is the frame
+ * end `'1 microsecond' PRECEDING`. An event's steps are a bitmask `m` (bit i: it matches step i's name and
+ * filters; step 0 only before `to`), so an event matching two steps is one row that can serve either, and
+ * a chain, whose times rise strictly, can use it only once.
  *
- * `ordered` and `strict`: for each level j (0-based step index) a column holding, per row e, the latest
- * start among the valid chains that end at e at level j (null: none). The latest start is all a chain's
- * future needs: the overall window asks only t(last) − start ≤ window, per-step windows and exclusions
- * look only at the predecessor and the events between it and the next step. So level j is one window pass
- * over level j − 1: the max of the predecessors' starts in a frame of strictly earlier rows, kept when
- * e matches step j and t(e) − start ≤ window. Chains reaching level j are those whose prefixes reach j − 1:
- * nothing is lost by keeping only the maximum per row.
+ * `ordered` and `strict`: for each level j (0-based step index), per row e, the latest start among the
+ * valid chains that end at e at level j (null: none). The latest start is all a chain's future needs: the
+ * overall window asks only t(last) − start ≤ window, and step windows and exclusions look only at a
+ * step's predecessor and the events between the two. A chain reaching level j extends one reaching
+ * j − 1 at an earlier row p; replacing that prefix by p's chain with the latest start keeps every
+ * condition true, so level j is one window pass over level j − 1.
+ *
+ * That pass needs no frame per step window: the latest start never decreases along a user's rows at a
+ * level (level 0: the row's own time; level j: the start of the latest qualifying predecessor, by
+ * induction the largest). So among the predecessors of e, the latest one has the largest start, and the
+ * ones a step window or an exclusion allows are a latest part of them (those after a time): some qualify
+ * exactly when the latest does, and it then carries the answer. Each level is a running max over all
+ * strictly earlier rows (computed row by row) of the start, the time and the exclusions' last times of the
+ * rows at level j − 1, checked against e.
  *
  * `any`: per row and step, the first time at or after the row that matches the step (a running min
  * walking each user's events backwards); the sorted first times within the window give the time each
@@ -24,14 +32,14 @@ import { ErrorCodes, type FunnelQuery, parseDuration, TallyError } from '@tally/
 import { filtersSql, Params, pathSql, timeParam, userKeySql } from './sql.js';
 import type { QueryContext } from './types.js';
 
-/** One row of the answer's SQL: a group (rank, breakdown value), a 1-based step and its figures. */
+/**
+ * One row of the statement per group (rank, breakdown value): `e<k>` the users reaching step k (1-based),
+ * `p<k>` (k ≥ 2) [median, p90] of their seconds from step k − 1 (null when nobody reached step k).
+ */
 export interface FunnelSqlRow {
   rank: number;
   bd: string | null;
-  k: number;
-  entered: number;
-  /** [median, p90] of seconds from the previous step; null for step 1 and for nobody. */
-  pct: (number | null)[] | null;
+  [figure: `e${number}` | `p${number}`]: number | (number | null)[] | null;
 }
 
 export interface FunnelStatement {
@@ -39,33 +47,22 @@ export interface FunnelStatement {
   values: unknown[];
 }
 
-const MICROS = 1000;
-
-/** What the builders share: the parameters, the query, and the placeholders used many times. */
-interface Build {
-  p: Params;
-  q: FunnelQuery;
-  n: number;
-  /** The overall window, µs, as a bigint placeholder. */
-  w: string;
-  /** `to` as timestamptz. */
-  to: string;
-  runs: Run[];
-}
+type Exclusion = FunnelQuery['exclusions'][number];
 
 /**
  * Exclusions change which chains count: a chain reaching level j must respect every exclusion whose `to`
  * is at most j, and no other (one ending later does not apply to it yet). Chains are therefore followed
- * once per set of applicable exclusions: run 0 with none (levels below the smallest `to`), run r with
- * those whose `to` ≤ the r-th smallest `to`. Run r follows its own levels from the smallest `from` of its
- * exclusions + 1 on; below that no exclusion of it constrains anything, so it shares run 0's columns.
+ * once per set of applicable exclusions: run 0 with none (the levels below the smallest `to`), run r with
+ * those whose `to` ≤ the r-th smallest `to` (the levels from there to the next). Below the smallest
+ * `from` of its exclusions no exclusion constrains a chain, so a run computes its own levels only from
+ * that `from` + 1 on and shares run 0's below.
  */
 interface Run {
   exclusions: number[];
-  /** First and last level this run computes (run 0: 1 … ; empty when last < first). */
+  /** The levels this run computes (none when last < first). */
   first: number;
   last: number;
-  /** The levels answered from this run. */
+  /** The levels whose answer is this run's. */
   targets: [number, number];
 }
 
@@ -76,19 +73,41 @@ function plan(q: FunnelQuery): Run[] {
   const runs: Run[] = [{ exclusions: [], first: 1, last: top0, targets: [0, top0] }];
   ends.forEach((end, r) => {
     const exclusions = q.exclusions.flatMap((x, i) => (x.to <= end ? [i] : []));
-    const minFrom = Math.min(...exclusions.map((i) => (q.exclusions[i] as FunnelQuery['exclusions'][number]).from));
+    const minFrom = Math.min(...exclusions.map((i) => (q.exclusions[i] as Exclusion).from));
     const last = r + 1 < ends.length ? (ends[r + 1] as number) - 1 : n - 1;
     runs.push({ exclusions, first: minFrom + 1, last, targets: [end, last] });
   });
   return runs;
 }
 
+/** What the builders share. */
+interface Build {
+  p: Params;
+  q: FunnelQuery;
+  n: number;
+  /** The overall window, an interval placeholder. */
+  w: string;
+  /** `to`, a timestamptz placeholder. */
+  to: string;
+  runs: Run[];
+}
+
 const bit = (j: number) => 1 << j;
+
+/** A duration as an exact interval: whole milliseconds, no day part. */
+const interval = (ms: number, p: Params) => `${p.add(`${ms} milliseconds`)}::interval`;
+
+const STRICTLY_EARLIER = `'1 microsecond' PRECEDING`;
 
 /**
  * The events read: the tenant's events in [from, to + window) with a user key, of the steps' and
  * exclusions' names (strict: of every name, since any event in between breaks a chain). Per event: the
- * user key, t, the step mask, per exclusion 0/1, and for a breakdown the id and the property as text.
+ * user key `u` and its 64-bit hash `h`, t, the step mask, per exclusion its time when the event is one,
+ * and for a breakdown the id and the property as text.
+ *
+ * Every pass partitions by (h, u): the same groups as by u alone (h is a function of u), but the sort,
+ * the statement's largest cost, then compares integers first instead of ids that share long prefixes
+ * ("user-1234…"); u (collated "C": bytes) only breaks ties of h. Measured: 20% off the whole statement.
  */
 function scanSql(b: Build, from: string, end: string, tenant: string): string {
   const { p, q } = b;
@@ -98,162 +117,169 @@ function scanSql(b: Build, from: string, end: string, tenant: string): string {
     return `(e.name = ${p.add(s.event)} AND ${filtersSql(s.filters, p)}${before})`;
   };
   const mask = q.steps.map((_, i) => `CASE WHEN ${stepMatch(i)} THEN ${bit(i)} ELSE 0 END`).join(' | ');
-  const cols = [`${userKeySql()} AS u`, 'e.ts', `(extract(epoch FROM e.ts) * 1000000)::bigint AS t`, `${mask} AS m`];
+  const cols = [
+    `hashtextextended(${userKeySql()}, 0) AS h`,
+    `${userKeySql()} COLLATE "C" AS u`,
+    'e.ts AS t',
+    `${mask} AS m`,
+  ];
   q.exclusions.forEach((x, i) => {
-    cols.push(`CASE WHEN e.name = ${p.add(x.event)} AND ${filtersSql(x.filters, p)} THEN 1 ELSE 0 END AS x${i}`);
+    cols.push(`CASE WHEN e.name = ${p.add(x.event)} AND ${filtersSql(x.filters, p)} THEN e.ts END AS x${i}`);
   });
   if (q.breakdown) cols.push('e.id', `${pathSql(q.breakdown.property, p, 'text')} AS bd`);
   const names = [...new Set([...q.steps.map((s) => s.event), ...q.exclusions.map((x) => x.event)])];
   const byName = q.order === 'strict' ? '' : ` AND e.name = ANY(${p.add(names)}::text[])`;
-  return `SELECT ${cols.join(', ')} FROM events e
+  const read = `SELECT ${cols.join(', ')} FROM events e
     WHERE e.tenant_id = ${tenant}${byName} AND e.ts >= ${from} AND e.ts < ${end}
       AND (e.user_id IS NOT NULL OR e.anonymous_id IS NOT NULL)`;
+  // An event of a step's name that fails its filters plays no part (strict excepted: it sits between
+  // events); dropped before the sort. Without filters every event read matches a name, so no check.
+  const filtered = [...q.steps, ...q.exclusions].some((s) => s.filters.length > 0);
+  if (q.order === 'strict' || !filtered) return read;
+  const useful = ['m <> 0', ...q.exclusions.map((_, i) => `x${i} IS NOT NULL`)].join(' OR ');
+  return `SELECT * FROM (${read}) r WHERE ${useful}`;
 }
 
-/** A row's state at level j in run r: the condition for it to be at that level, and its start then. */
+/** A row's state at level j in a run: the condition for it to be at that level, and its start then. */
 interface Level {
   cond: string;
   start: string;
 }
 
+/** The run whose columns hold level j for run r: r itself, or run 0 below r's own levels. */
 const runOf = (b: Build, r: number, j: number): number => {
   const run = b.runs[r] as Run;
   return j >= run.first && j <= run.last ? r : 0;
 };
 
-/**
- * The components that must equal the current row's value for a predecessor at level j − 1 to be
- * followed by the current row at level j, in front of the start in a composite max:
- * - ordered: per exclusion of the run covering the pair (from ≤ j − 1 < to), the count of its events
- *   up to and including the predecessor's time (`xu`), which must equal the count strictly before the
- *   current row (`xb`): no exclusion event strictly between the two.
- * - strict: the predecessor's time, which must be the user's previous event time (`pt`): no event of the
- *   user strictly between. Exclusion events between are then impossible, so no count is needed.
- * All these components only grow with the predecessor's time, so the lexicographic max of [components…,
- * start] over the frame has components equal to the current row's values exactly when some predecessor
- * qualifies, and then its start is the latest start among the qualifying ones.
- */
-function components(b: Build, r: number, j: number): { pred: string[]; cur: string[] } {
-  if (b.q.order === 'strict') return { pred: ['t'], cur: ['pt'] };
-  const xs = (b.runs[r] as Run).exclusions.filter((i) => {
-    const x = b.q.exclusions[i] as FunnelQuery['exclusions'][number];
-    return x.from <= j - 1 && j - 1 < x.to;
-  });
-  return { pred: xs.map((i) => `xu${i}`), cur: xs.map((i) => `xb${i}`) };
-}
+const exclusionsOf = (b: Build, r: number) =>
+  (b.runs[r] as Run).exclusions.map((i) => ({ i, x: b.q.exclusions[i] as Exclusion }));
+
+/** The run's exclusions spanning the step pair (j − 1, j): from ≤ j − 1 < to. */
+const spanning = (b: Build, r: number, j: number) =>
+  b.q.order === 'strict' ? [] : exclusionsOf(b, r).filter(({ x }) => x.from <= j - 1 && j - 1 < x.to);
 
 /**
- * A predecessor at level j − 1 strictly inside an exclusion's span (from < j − 1 < to) is itself between
- * the exclusion's from and to steps: an exclusion event at its very time disqualifies it.
+ * A row at level j − 1 strictly inside an exclusion's span (from < j − 1 < to) is itself strictly between
+ * the exclusion's from and to steps: an exclusion event at its very time bars it from going on.
  */
 function pointConds(b: Build, r: number, j: number): string[] {
-  return (b.runs[r] as Run).exclusions.flatMap((i) => {
-    const x = b.q.exclusions[i] as FunnelQuery['exclusions'][number];
-    return x.from < j - 1 && j - 1 < x.to ? [`xu${i} = xb${i}`] : [];
-  });
+  return exclusionsOf(b, r).flatMap(({ i, x }) => (x.from < j - 1 && j - 1 < x.to ? [`xu${i} = xb${i}`] : []));
 }
 
-/** The window aggregate column of level j in run r (computed in layer j). */
-const aggCol = (r: number, j: number) => `a${r}_${j}`;
+/** Whether level j needs the latest predecessor's time: a step window, or strict order. */
+const needsTime = (b: Build, j: number) => b.q.order === 'strict' || b.q.steps[j]?.window !== undefined;
 
+/**
+ * Level j's columns of run r, computed in layer j over the user's strictly earlier rows that can go on
+ * to level j (`p`: at level j − 1 and not barred by an exclusion at its time):
+ * - `s<r>_<j>`: the max of their starts, which is the start of the latest of them (see the module
+ *   comment), so the step window and the exclusions are checked against that one row:
+ * - `l<r>_<j>`: its time (when a step window or strict order needs it);
+ * - `x<r>_<j>_<i>`: per exclusion spanning the pair, the time of the exclusion's last event at or before
+ *   it (every such time only grows with p's time, so the max is the latest p's).
+ */
+function levelAggs(b: Build, r: number, j: number): string[] {
+  const prev = level(b, r, j - 1);
+  const p = [prev.cond, ...pointConds(b, r, j)].join(' AND ');
+  const aggs = [`max(CASE WHEN ${p} THEN ${prev.start} END) OVER w AS s${r}_${j}`];
+  if (needsTime(b, j)) aggs.push(`max(CASE WHEN ${p} THEN t END) OVER w AS l${r}_${j}`);
+  for (const { i } of spanning(b, r, j)) aggs.push(`max(CASE WHEN ${p} THEN xu${i} END) OVER w AS x${r}_${j}_${i}`);
+  return aggs;
+}
+
+/**
+ * Row e at level j: it matches step j, and the latest predecessor p (level j's columns) exists and
+ * qualifies: within the overall window of its start, within step j's window of e (ordered: p's time;
+ * strict: p is at the user's previous event time `pt`, which is within the window), and no event of an
+ * exclusion spanning the pair strictly between p and e (its last time up to p equals its last time
+ * before e).
+ */
 function level(b: Build, r: number, j: number): Level {
   if (j === 0) return { cond: `(m & 1) <> 0`, start: 't' };
   const rr = runOf(b, r, j);
-  const a = aggCol(rr, j);
-  const { cur } = components(b, rr, j);
-  const conds = [`(m & ${bit(j)}) <> 0`];
-  if (cur.length === 0) {
-    conds.push(`${a} >= t - ${b.w}`);
-    return { cond: conds.join(' AND '), start: a };
-  }
-  cur.forEach((c, i) => conds.push(`${a}[${i + 1}] = ${c}`));
-  const start = `${a}[${cur.length + 1}]`;
-  conds.push(`${start} >= t - ${b.w}`);
+  const start = `s${rr}_${j}`;
+  const conds = [`(m & ${bit(j)}) <> 0`, `${start} >= t - ${b.w}`];
   const window = b.q.steps[j]?.window;
-  // Strict: the predecessor is at the previous event time; its step window is checked against that.
-  if (b.q.order === 'strict' && window) conds.push(`t - pt <= ${b.p.add(parseDuration(window)! * MICROS)}::bigint`);
+  const stepWindow = window === undefined ? undefined : interval(parseDuration(window)!, b.p);
+  if (b.q.order === 'strict') {
+    conds.push(`l${rr}_${j} = pt`);
+    if (stepWindow) conds.push(`pt >= t - ${stepWindow}`);
+  } else if (stepWindow) {
+    conds.push(`l${rr}_${j} >= t - ${stepWindow}`);
+  }
+  for (const { i } of spanning(b, rr, j)) conds.push(`x${rr}_${j}_${i} = xb${i}`);
   return { cond: conds.join(' AND '), start };
 }
 
-/** What a row offers its successors at level j (it being at level j − 1 in run r). */
-function contribution(b: Build, r: number, j: number): string {
-  const prev = level(b, r, j - 1);
-  const { pred } = components(b, r, j);
-  const cond = [prev.cond, ...pointConds(b, r, j)].join(' AND ');
-  return pred.length === 0
-    ? `CASE WHEN ${cond} THEN ${prev.start} END`
-    : `CASE WHEN ${cond} THEN ARRAY[${[...pred, prev.start].join(', ')}] END`;
-}
+/**
+ * Every level looks at the user's strictly earlier rows, all of them (rows at the same time are not
+ * before each other): a running max, updated row by row, whatever the windows.
+ */
+const FRAME = `PARTITION BY h, u ORDER BY t RANGE BETWEEN UNBOUNDED PRECEDING AND ${STRICTLY_EARLIER}`;
 
 /**
- * The frame of level j: the user's strictly earlier rows (`1 PRECEDING` on integer microseconds: rows
- * at the same time are not before each other), within the step's window when it has one (ordered;
- * inclusive: a gap equal to the window counts). Strict looks at every earlier row and keeps the
- * previous time's through `pt`.
+ * The ordered/strict layers: l0 (per exclusion the time of its last event up to and strictly before
+ * each row, -infinity for none; strict: the user's previous event time), then one layer per level.
  */
-function frame(b: Build, j: number): string {
-  const window = b.q.steps[j]?.window;
-  const head = b.q.order === 'ordered' && window ? `${b.p.add(parseDuration(window)! * MICROS)}::bigint` : 'UNBOUNDED';
-  return `PARTITION BY u ORDER BY t RANGE BETWEEN ${head} PRECEDING AND 1 PRECEDING`;
-}
-
-/** The ordered/strict layers: l0 (running exclusion counts, previous time), then one layer per level. */
 function chainLayers(b: Build): { ctes: string[]; last: string } {
   const { q, n } = b;
-  const l0: string[] = ['s.*'];
+  const l0: string[] = [];
   q.exclusions.forEach((_, i) => {
-    l0.push(`sum(x${i}) OVER upto AS xu${i}`, `coalesce(sum(x${i}) OVER before, 0) AS xb${i}`);
+    l0.push(
+      `coalesce(max(x${i}) OVER upto, '-infinity') AS xu${i}`,
+      `coalesce(max(x${i}) OVER before, '-infinity') AS xb${i}`,
+    );
   });
   if (q.order === 'strict') l0.push('max(t) OVER before AS pt');
   const ctes = [
-    `l0 AS (SELECT ${l0.join(', ')} FROM scan s
-      WINDOW upto AS (PARTITION BY u ORDER BY t RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
-        before AS (PARTITION BY u ORDER BY t RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))`,
+    l0.length === 0
+      ? 'l0 AS (SELECT * FROM scan)'
+      : `l0 AS (SELECT s.*, ${l0.join(', ')} FROM scan s
+      WINDOW upto AS (PARTITION BY h, u ORDER BY t RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+        before AS (${FRAME}))`,
   ];
   for (let j = 1; j < n; j++) {
-    const aggs = b.runs.flatMap((run, r) =>
-      j >= run.first && j <= run.last ? [`max(${contribution(b, r, j)}) OVER w AS ${aggCol(r, j)}`] : [],
-    );
-    ctes.push(`l${j} AS (SELECT *, ${aggs.join(', ')} FROM l${j - 1} WINDOW w AS (${frame(b, j)}))`);
+    const aggs = b.runs.flatMap((run, r) => (j >= run.first && j <= run.last ? levelAggs(b, r, j) : []));
+    ctes.push(`l${j} AS (SELECT *, ${aggs.join(', ')} FROM l${j - 1} WINDOW w AS (${FRAME}))`);
   }
   return { ctes, last: `l${n - 1}` };
+}
+
+/** The property on the user's first step-1 event (by time, then id: one pick among equal times). */
+function breakdownAgg(b: Build): string {
+  return b.q.breakdown ? `, (array_agg(bd ORDER BY t, id) FILTER (WHERE (m & 1) <> 0))[1] AS bd` : '';
 }
 
 /** Per user: the earliest time each level is reached (null: never), and the breakdown value. */
 function chainUsers(b: Build, last: string): string {
   const reach = b.q.steps.map((_, j) => {
     const r = b.runs.findIndex((run) => j >= run.targets[0] && j <= run.targets[1]);
-    const l = level(b, r, j);
-    return `min(CASE WHEN ${l.cond} THEN t END)`;
+    return `min(CASE WHEN ${level(b, r, j).cond} THEN t END)`;
   });
   return `users AS (
-    SELECT u, ARRAY[${reach.join(', ')}]::bigint[] AS r${breakdownAgg(b)}
-    FROM ${last} GROUP BY u HAVING bool_or((m & 1) <> 0))`;
-}
-
-/** The property on the user's first step-1 event (by time, then id: a deterministic pick among ties). */
-function breakdownAgg(b: Build): string {
-  return b.q.breakdown ? `, (array_agg(bd ORDER BY t, id) FILTER (WHERE (m & 1) <> 0))[1] AS bd` : '';
+    SELECT u, ARRAY[${reach.join(', ')}] AS r${breakdownAgg(b)}
+    FROM ${last} GROUP BY h, u HAVING bool_or((m & 1) <> 0))`;
 }
 
 /**
  * `any`: per row, each step's first time at or after it (the window runs newest first, so a running min
  * over the rows so far is the min over the user's later rows, peers at the same time included); a row
  * that matches some step before `to` starts a span, whose steps are those first met within the window.
- * Sorted, the k-th of those times is when the span reaches level k; per-step windows do not apply.
+ * Sorted, the k-th of those times is when the span reaches level k. Step windows do not apply.
  */
-function anyCtes(b: Build, to: number): string[] {
+function anyCtes(b: Build): string[] {
   const { q } = b;
   const firsts = q.steps.map((_, j) => `min(CASE WHEN (m & ${bit(j)}) <> 0 THEN t END) OVER nx AS f${j}`);
   const fs = q.steps.map((_, j) => `f${j}`).join(', ');
   const reach = q.steps.map((_, j) => `min(a[${j + 1}])`).join(', ');
   return [
     `l0 AS (SELECT s.*, ${firsts.join(', ')} FROM scan s
-      WINDOW nx AS (PARTITION BY u ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))`,
+      WINDOW nx AS (PARTITION BY h, u ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))`,
     `spans AS (
       SELECT l0.*, (SELECT array_agg(f ORDER BY f) FROM unnest(ARRAY[${fs}]) AS f WHERE f <= l0.t + ${b.w}) AS a
-      FROM l0 WHERE m <> 0 AND t < ${b.p.add(to * MICROS)}::bigint)`,
-    `users AS (SELECT u, ARRAY[${reach}]::bigint[] AS r${breakdownAgg(b)} FROM spans GROUP BY u)`,
+      FROM l0 WHERE m <> 0 AND t < ${b.to})`,
+    `users AS (SELECT u, ARRAY[${reach}] AS r${breakdownAgg(b)} FROM spans GROUP BY h, u)`,
   ];
 }
 
@@ -284,29 +310,27 @@ export function funnelStatement(q: FunnelQuery, ctx: QueryContext): FunnelStatem
   }
   const p = new Params();
   const windowMs = parseDuration(q.window)!;
-  const b: Build = {
-    p,
-    q,
-    n: q.steps.length,
-    w: `${p.add(windowMs * MICROS)}::bigint`,
-    to: timeParam(ctx.to, p),
-    runs: plan(q),
-  };
+  const b: Build = { p, q, n: q.steps.length, w: interval(windowMs, p), to: timeParam(ctx.to, p), runs: plan(q) };
   const scan = scanSql(b, timeParam(ctx.from, p), timeParam(ctx.to + windowMs, p), p.add(ctx.tenantId));
   let ctes: string[];
   if (q.order === 'any') {
-    ctes = anyCtes(b, ctx.to);
+    ctes = anyCtes(b);
   } else {
     const layers = chainLayers(b);
     ctes = [...layers.ctes, chainUsers(b, layers.last)];
   }
+  // Per group, one ordered-set aggregate per step over the users who reached it (nulls are skipped):
+  // seconds as the exact difference of the two epochs (numeric), then float8.
+  const entered = q.steps.map((_, k) => `count(r[${k + 1}])::int AS e${k + 1}`);
+  const pcts = q.steps.slice(1).map((_, i) => {
+    const k = i + 2;
+    const seconds = `(extract(epoch FROM r[${k}]) - extract(epoch FROM r[${k - 1}]))::float8`;
+    return `percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY ${seconds}) AS p${k}`;
+  });
   const text = `WITH scan AS (${scan}),
     ${ctes.join(',\n    ')},
     ${groupsSql(b)}
-    SELECT rank::int AS rank, bd, k, count(*)::int AS entered,
-      percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY (r[k] - r[k - 1])::float8 / 1000000) AS pct
-    FROM grouped CROSS JOIN generate_series(1, ${b.n}) AS k
-    WHERE r[k] IS NOT NULL
-    GROUP BY rank, bd, k ORDER BY rank, k`;
+    SELECT rank::int AS rank, bd, ${[...entered, ...pcts].join(', ')}
+    FROM grouped GROUP BY rank, bd ORDER BY rank`;
   return { text, values: p.values };
 }

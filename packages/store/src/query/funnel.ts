@@ -1,7 +1,7 @@
 /**
  * Funnels: per step, how many users reached it, how many went on, and how long they took. Answered from
- * the detail rows in one statement (funnel-sql.ts); here the statement's (group, step, entered, times)
- * rows become the answer's, with the ratios and the steps nobody reached filled in.
+ * the detail rows in one statement (funnel-sql.ts); here its row per group (users reaching each step,
+ * their times) becomes a row per step, with the ratios.
  */
 import type { FunnelQuery } from '@tally/core';
 import { type FunnelSqlRow, funnelStatement } from './funnel-sql.js';
@@ -24,14 +24,14 @@ function columns(query: FunnelQuery): Column[] {
 
 const ratio = (a: number, b: number): number | null => (b === 0 ? null : a / b);
 
-/** The rows of one group: every step, those nobody reached with zeros. */
-function groupRows(query: FunnelQuery, found: FunnelSqlRow[], breakdown: Cell[]): Cell[][] {
+/** The rows of one group, one per step. */
+function groupRows(query: FunnelQuery, found: FunnelSqlRow | undefined, breakdown: Cell[]): Cell[][] {
   const n = query.steps.length;
-  const entered = Array.from({ length: n }, (_, i) => found.find((r) => r.k === i + 1)?.entered ?? 0);
+  const entered = query.steps.map((_, i) => (found?.[`e${i + 1}`] as number | undefined) ?? 0);
   return query.steps.map((step, i) => {
-    const row = found.find((r) => r.k === i + 1);
     const e = entered[i] as number;
     const converted = i + 1 < n ? (entered[i + 1] as number) : e;
+    const pct = i === 0 ? null : (found?.[`p${i + 1}`] as (number | null)[] | null | undefined);
     return [
       i + 1,
       step.event,
@@ -40,26 +40,25 @@ function groupRows(query: FunnelQuery, found: FunnelSqlRow[], breakdown: Cell[])
       converted,
       e - converted,
       ratio(e, entered[0] as number),
-      i === 0 ? ratio(e, e) : ratio(e, entered[i - 1] as number),
-      row?.pct?.[0] ?? null,
-      row?.pct?.[1] ?? null,
+      ratio(e, i === 0 ? e : (entered[i - 1] as number)),
+      pct?.[0] ?? null,
+      pct?.[1] ?? null,
     ];
   });
 }
 
 export const funnel: KindRunner<FunnelQuery> = async (query, ctx): Promise<KindAnswer> => {
   const { text, values } = funnelStatement(query, ctx);
-  const found = await ctx.sql.query<FunnelSqlRow>(text, values);
-  const groups = new Map<number, FunnelSqlRow[]>();
-  for (const r of found) groups.set(r.rank, [...(groups.get(r.rank) ?? []), r]);
-  let rows: Cell[][];
-  if (!query.breakdown) {
-    rows = groupRows(query, groups.get(1) ?? [], []);
-  } else {
-    rows = [...groups.values()].flatMap((g) => groupRows(query, g, [(g[0] as FunnelSqlRow).bd]));
-  }
-  const limit = query.breakdown?.limit ?? Infinity;
-  const truncated = rows.length > ctx.maxRows || groups.has(limit + 1);
+  // Every row scanned goes through a Gather to the window passes, which the default per-row cost of a
+  // Gather (0.1) prices so high that the scan and the sort by user stay in one process; measured, the
+  // parallel scan and sort take the statement from 3.5 s to 2.2 s on 400k events. Local to the query's
+  // transaction; PGlite has no parallel workers and ignores it.
+  await ctx.sql.query(`SELECT set_config('parallel_tuple_cost', '0.02', true)`);
+  const groups = await ctx.sql.query<FunnelSqlRow>(text, values);
+  // Without a breakdown there is one group, all zeros when nobody entered; with one, a group per value.
+  const rows = query.breakdown ? groups.flatMap((g) => groupRows(query, g, [g.bd])) : groupRows(query, groups[0], []);
+  const other = query.breakdown !== undefined && groups.some((g) => g.rank === (query.breakdown?.limit ?? 0) + 1);
+  const truncated = rows.length > ctx.maxRows || other;
   return {
     columns: columns(query),
     rows: rows.slice(0, ctx.maxRows),
