@@ -199,7 +199,7 @@ export function createMetrics(): Metrics {
       mirror('tally_live_dropped_total', 'Live frames dropped for clients that did not keep up', () => live().dropped);
       mirror(
         'tally_live_unresolved_total',
-        'Stored rows not streamed live: the write did not say which of its rows were duplicates',
+        'Stored rows not streamed live: the write did not say which of its rows were stored (spooled at shutdown)',
         () => live().unresolved,
       );
     },

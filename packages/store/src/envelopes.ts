@@ -8,7 +8,7 @@ import type { EventRow, RequestLogRow } from './rows.js';
 import type { WriteResult, Writer } from './writer.js';
 
 export type EnvelopeWriteResult =
-  | { ok: true; stored: number; duplicates: number; rejected: BatchRejection[] }
+  | { ok: true; stored: number; duplicates: number; duplicateIndexes: number[]; rejected: BatchRejection[] }
   /** Nothing was taken (TALLY_OVERLOADED or TALLY_SHUTDOWN): the whole batch may be sent again. */
   | { ok: false; code: string };
 
@@ -41,6 +41,10 @@ export async function writeEnvelopes(
     ok: true,
     stored: a.stored + b.stored,
     duplicates: a.duplicates + b.duplicates,
+    duplicateIndexes: [
+      ...a.duplicateIndexes.map((i) => eventIndex[i] as number),
+      ...b.duplicateIndexes.map((i) => logIndex[i] as number),
+    ].sort((x, y) => x - y),
     rejected: [...remap(a, eventIndex), ...remap(b, logIndex)],
   };
 }

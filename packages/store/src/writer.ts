@@ -79,6 +79,8 @@ export interface WriteResult {
   stored: number;
   /** Rows whose id was already stored: accepted, not stored again. */
   duplicates: number;
+  /** The duplicates' positions in the call, ascending (what a consumer of new rows only, such as live, skips). */
+  duplicateIndexes: number[];
   /** Rows that went to the dead-letter spool, with why. */
   rejected: BatchRejection[];
   /** Rows written to the pending spool because the writer closed before they were stored. */
@@ -218,7 +220,7 @@ export function createWriter(options: WriterOptions): Writer {
   const ensureDir = () => (spoolReady ??= mkdir(options.spoolDir, { recursive: true }));
 
   function write(kind: RowKind, rows: readonly Row[]): Promise<WriteResult> {
-    const result: WriteResult = { ok: true, stored: 0, duplicates: 0, rejected: [], spooled: 0 };
+    const result: WriteResult = { ok: true, stored: 0, duplicates: 0, duplicateIndexes: [], rejected: [], spooled: 0 };
     if (closing) return Promise.resolve({ ...result, ok: false, code: ErrorCodes.SHUTDOWN });
     if (stats.queued + rows.length > maxQueueRows && stats.queued > 0) {
       stats.overloaded += rows.length;
@@ -340,6 +342,7 @@ export function createWriter(options: WriterOptions): Writer {
         stats.stored++;
       } else {
         e.req.result.duplicates++;
+        e.req.result.duplicateIndexes.push(e.index);
         stats.duplicates++;
       }
       settle(e);
@@ -350,6 +353,7 @@ export function createWriter(options: WriterOptions): Writer {
     if (--e.req.remaining > 0) return;
     // Rows of one call can fail in different batches, in any order; callers get them by index.
     e.req.result.rejected.sort((a, b) => a.index - b.index);
+    e.req.result.duplicateIndexes.sort((a, b) => a - b);
     e.req.resolve(e.req.result);
   }
 

@@ -29,6 +29,7 @@ export interface LiveFilter {
 export interface StoredOutcome {
   stored: number;
   duplicates: number;
+  duplicateIndexes: readonly number[];
   rejected: readonly { index: number }[];
 }
 
@@ -49,7 +50,7 @@ export interface LiveStats {
   queued: number;
   /** Frames dropped for slow clients, since start. */
   dropped: number;
-  /** Stored rows not streamed because the write's answer did not say which rows were duplicates. */
+  /** Stored rows not streamed because the write's answer did not say which they were (a writer spooling at shutdown). */
   unresolved: number;
 }
 
@@ -68,15 +69,11 @@ export interface LiveHub {
   closeAll(): void;
 }
 
-/** Ids remembered as stored, to tell duplicates from new rows when a write's answer only counts them. */
-const RECENT_IDS = 100_000;
-
 export function createLiveHub(options: LiveOptions): LiveHub {
   const maxQueued = options.maxQueued ?? 1000;
   const maxQueuedBytes = options.maxQueuedBytes ?? 1 << 20;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const byTenant = new Map<string, Set<Client>>();
-  const recent = new Set<string>();
   let count = 0;
   let closed = false;
   const totals = { dropped: 0, unresolved: 0 };
@@ -189,25 +186,15 @@ export function createLiveHub(options: LiveOptions): LiveHub {
     }
   }
 
-  function remember(id: string): void {
-    if (recent.size >= RECENT_IDS) {
-      // Sets iterate in insertion order: the first is the oldest.
-      const oldest = recent.values().next().value as string;
-      recent.delete(oldest);
-    }
-    recent.add(id);
-  }
-
   return {
     stored(batch, outcome) {
       if (count === 0) return;
       try {
-        const rows = storedRows(batch, outcome, (id) => recent.has(id));
+        const rows = storedRows(batch, outcome);
         if (rows === undefined) {
           totals.unresolved += outcome.stored;
           return;
         }
-        for (const e of rows) remember(rowId(e));
         publish(rows);
       } catch {
         // A live stream is a convenience: whatever goes wrong here must not fail the write it follows.
@@ -251,34 +238,15 @@ export function createLiveHub(options: LiveOptions): LiveHub {
   };
 }
 
-function rowId(e: TallyEvent): string {
-  return e.name === REQUEST_LOG_EVENT ? (e.properties as unknown as RequestLogRecord).id : e.id;
-}
-
 /**
- * The rows of `batch` a write stored, or undefined when its answer does not say which. The answer gives
- * the rejected rows by index but only counts the duplicates: rows repeating an id earlier in the batch,
- * and rows whose id `known` (stored earlier), are duplicates for certain; when what remains is exactly
- * as many rows as were stored, those are the stored ones. Rows neither stored nor duplicates were
- * spooled by a closing writer and are stored at the next start, not now.
+ * The rows of `batch` a write stored: all but the rejected and the duplicates (both named by position).
+ * Undefined when that does not add up to the stored count: rows a closing writer spooled are stored at
+ * the next start, not now, and the answer does not say which they were.
  */
-export function storedRows(
-  batch: readonly TallyEvent[],
-  outcome: StoredOutcome,
-  known: (id: string) => boolean,
-): TallyEvent[] | undefined {
+export function storedRows(batch: readonly TallyEvent[], outcome: StoredOutcome): TallyEvent[] | undefined {
   if (outcome.stored === 0) return [];
-  const rejected = new Set(outcome.rejected.map((r) => r.index));
-  const seen = new Set<string>();
-  const fresh: TallyEvent[] = [];
-  for (let i = 0; i < batch.length; i++) {
-    if (rejected.has(i)) continue;
-    const e = batch[i] as TallyEvent;
-    const id = rowId(e);
-    if (seen.has(id) || known(id)) continue;
-    seen.add(id);
-    fresh.push(e);
-  }
+  const skip = new Set([...outcome.duplicateIndexes, ...outcome.rejected.map((r) => r.index)]);
+  const fresh = batch.filter((_, i) => !skip.has(i));
   return fresh.length === outcome.stored ? fresh : undefined;
 }
 

@@ -212,7 +212,14 @@ export async function openWorkerStore(config: StoreConfig): Promise<WorkerBacked
       void (spooled.get(writer.spoolDir) as Promise<boolean>).then((ok) => {
         if (ok) {
           writer.stats.spooled += rows.length;
-          c.resolve({ ok: true, stored: 0, duplicates: 0, rejected: [], spooled: rows.length } satisfies WriteResult);
+          c.resolve({
+            ok: true,
+            stored: 0,
+            duplicates: 0,
+            duplicateIndexes: [],
+            rejected: [],
+            spooled: rows.length,
+          } satisfies WriteResult);
         } else {
           // Not on disk either: refuse the rows, so the caller (the SDK's direct sink) retries and spools them.
           c.resolve(refused(reason.code));
@@ -266,7 +273,8 @@ export async function openWorkerStore(config: StoreConfig): Promise<WorkerBacked
     const write = (kind: RowKind, rows: readonly unknown[]): Promise<WriteResult> => {
       if (w.closing) return Promise.resolve(refused(ErrorCodes.SHUTDOWN));
       if (dead) return Promise.resolve(refused(dead.code));
-      if (rows.length === 0) return Promise.resolve({ ok: true, stored: 0, duplicates: 0, rejected: [], spooled: 0 });
+      if (rows.length === 0)
+        return Promise.resolve({ ok: true, stored: 0, duplicates: 0, duplicateIndexes: [], rejected: [], spooled: 0 });
       return call<WriteResult>({ op: 'write', writer: w.id, kind, rows }, w, { writer: w, kind, rows });
     };
 
@@ -347,7 +355,7 @@ export async function openWorkerStore(config: StoreConfig): Promise<WorkerBacked
 }
 
 function refused(code: string): WriteResult {
-  return { ok: false, code, stored: 0, duplicates: 0, rejected: [], spooled: 0 };
+  return { ok: false, code, stored: 0, duplicates: 0, duplicateIndexes: [], rejected: [], spooled: 0 };
 }
 
 /**
