@@ -38,6 +38,12 @@ interface Frame {
   end: string;
 }
 
+/**
+ * The user key in byte order: the sorts and merge joins on it then compare bytes instead of calling the
+ * locale's collation (a fifth of the statement's time on 10M events); equality is the same either way.
+ */
+const userKey = () => `(${userKeySql()} COLLATE "C")`;
+
 /** The events of one name and filters with a user, from the index on (tenant, name, ts). */
 function eventsWhere(sel: RetentionQuery['start'], f: Frame): string {
   return `e.tenant_id = ${f.tenant} AND e.name = ${f.p.add(sel.event)}
@@ -50,7 +56,7 @@ function eventsWhere(sel: RetentionQuery['start'], f: Frame): string {
  * before the first period has a minimum before it and drops out); recurring: every period with a start.
  */
 function cohortSql(query: RetentionQuery, f: Frame): string {
-  const key = userKeySql();
+  const key = userKey();
   if (query.mode === 'first_time') {
     return `firsts AS (
       SELECT ${key} AS u, min(e.ts) AS first FROM events e
@@ -68,7 +74,7 @@ function cohortSql(query: RetentionQuery, f: Frame): string {
 /** (u, p): each user and period number in which the user did the return event. */
 function returnsSql(query: RetentionQuery, f: Frame): string {
   return `returns AS (
-      SELECT DISTINCT ${userKeySql()} AS u, width_bucket(e.ts, ${f.periods}) AS p FROM events e
+      SELECT DISTINCT ${userKey()} AS u, width_bucket(e.ts, ${f.periods}) AS p FROM events e
       WHERE ${eventsWhere(query.return, f)} AND e.ts >= ${f.from} AND e.ts < ${f.end}
     )`;
 }
