@@ -25,6 +25,9 @@
  * wrote and Postgres parsed as a numeric), so a batch holding a dimension value JavaScript would write
  * as `1e+21` or `1e-7` (numeric prints every digit) goes the usual way, as does one whose value would
  * serialize through a toJSON or a wrapper object.
+ *
+ * And for user_activity_hourly: the user key is `coalesce(user_id, anonymous_id)`, which is the row's
+ * `userId ?? anonymousId` as COPY writes them (absent or null is NULL), and a row with neither has none.
  */
 import { canonicalTime } from '@tally/core';
 import { type EventRow, LATENCY_BUCKETS_MS, type RequestLogRow } from './rows.js';
@@ -36,7 +39,11 @@ export interface DirectPlan {
   groups: [tenants: string[], names: string[], hours: string[], counts: string[], weighted: string[]];
   /** event_props_hourly groups, as text columns for `unnest`; absent when the batch has none. */
   props?: PropsGroups;
+  /** user_activity_hourly groups: the distinct (tenant, name, hour, user key) of the batch. */
+  activity: ActivityGroups;
 }
+
+export type ActivityGroups = [tenants: string[], names: string[], hours: string[], users: string[]];
 
 export type PropsGroups = [
   tenants: string[],
@@ -63,6 +70,7 @@ export function planDirect(
   const hours: string[] = [];
   const counts: number[] = [];
   const weighted: number[] = [];
+  const activity = new ActivityRollup();
   let sorted = true;
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i] as EventRow;
@@ -87,12 +95,34 @@ export function planDirect(
     if (i > 0 && (rows[i - 1] as EventRow).id > r.id) sorted = false;
     const keys = props && dims.get(r.name);
     if (keys && !props.add(r, hour, keys)) return undefined;
+    activity.add(r, key);
   }
   return {
     rows: sorted ? rows : inIdOrder(rows),
     groups: [tenants, names, hours, counts.map(String), weighted.map(String)],
     ...(props && props.size > 0 ? { props: props.groups() } : {}),
+    activity: activity.columns,
   };
+}
+
+/** A batch's user_activity_hourly groups: each (tenant, name, hour, user key) once. */
+class ActivityRollup {
+  private readonly seen = new Set<string>();
+  readonly columns: ActivityGroups = [[], [], [], []];
+
+  /** `group`: the row's (tenant, name, hour) key of event_counts_hourly. */
+  add(r: EventRow, group: string): void {
+    const user = r.userId ?? r.anonymousId;
+    if (user === undefined || user === null) return;
+    const key = `${group}\u0000${user}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    const [tenants, names, hours, users] = this.columns;
+    tenants.push(r.tenantId);
+    names.push(r.name);
+    hours.push(`${r.timestamp.slice(0, 13)}:00:00Z`);
+    users.push(user);
+  }
 }
 
 /** A batch's event_props_hourly groups, counted as the SQL rollup counts them (rollups.ts `propsFigures`). */
@@ -296,14 +326,32 @@ ORDER BY 1, 2, 3
 ON CONFLICT (tenant_id, name, hour)
 DO UPDATE SET count = r.count + EXCLUDED.count, weighted = r.weighted + EXCLUDED.weighted`;
 
-/** The rollup of a batch COPY stored whole (groups are distinct, so no row is updated twice). */
-export const ROLLUP_GROUPS = INSERT_GROUPS;
+/**
+ * user_activity_hourly from the groups `$first`…`$first+3` (DirectPlan.activity). Sorted, as the SQL
+ * path sorts them (store.ts): two writers adding overlapping groups wait on each other's keys in one order,
+ * never in a circle. Presence only, so a group already there is left as it is.
+ */
+const insertActivity = (first: number) => `
+  INSERT INTO user_activity_hourly (tenant_id, name, hour, user_key)
+  SELECT t, n, h::timestamptz, u
+  FROM unnest($${first}::text[], $${first + 1}::text[], $${first + 2}::text[], $${first + 3}::text[]) AS g(t, n, h, u)
+  ORDER BY 1, 2, 3, 4
+  ON CONFLICT (tenant_id, name, hour, user_key) DO NOTHING`;
 
 /**
- * …with its property groups ($6–$11, DirectPlan.props). Both inserts are CTEs of a statement that reads
- * neither: Postgres then locks their tables in the order written (event_counts_hourly first), whether it
- * parses the statement or reuses its prepared plan, which is the order rebuildRollups locks them in.
+ * The rollups of a batch COPY stored whole (event_counts_hourly groups are distinct, so no row is updated
+ * twice): counts ($1–$5, DirectPlan.groups) and user activity ($6–$9). The inserts are CTEs of a
+ * statement that reads none of their tables: Postgres then locks the tables in the order written
+ * (event_counts_hourly, then event_props_hourly, then user_activity_hourly), whether it parses the
+ * statement or reuses its prepared plan, which is the order rebuildRollups locks them in.
  */
+export const ROLLUP_GROUPS = `
+WITH counts AS (${INSERT_GROUPS}
+), activity AS (${insertActivity(6)}
+)
+SELECT 1`;
+
+/** …with its property groups ($6–$11, DirectPlan.props); user activity is then $12–$15. */
 export const ROLLUP_GROUPS_PROPS = `
 WITH counts AS (${INSERT_GROUPS}
 ), props AS (
@@ -312,6 +360,7 @@ WITH counts AS (${INSERT_GROUPS}
   FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) AS g(t, n, k, v, h, c)
   ORDER BY 1, 2, 3, 5, 4
   ON CONFLICT (tenant_id, name, key, hour, value) DO UPDATE SET count = r.count + EXCLUDED.count
+), activity AS (${insertActivity(12)}
 )
 SELECT 1`;
 

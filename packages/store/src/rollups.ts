@@ -9,6 +9,9 @@
  * - event_props_hourly: per (tenant, name, key, value, UTC hour) the count of events whose top-level
  *   property `key` is a JSON string, number or boolean, valued as `properties->>key` prints it, for the
  *   (name, key) pairs registered in rollup_dimensions (the store's `dimensions`).
+ * - user_activity_hourly: per (tenant, name, UTC hour) each user key (`coalesce(user_id, anonymous_id)`)
+ *   that did the event, once; events with neither id are left out. Complete from rollup_coverage's
+ *   complete_from on.
  */
 import { INSERT_PATH_STATS } from './direct-copy.js';
 import type { RollupDimensions } from './query/types.js';
@@ -57,6 +60,18 @@ export const propsFigures = (source: string, names: string, keys: string) => `
   FROM ${source} JOIN unnest(${names}::text[], ${keys}::text[]) AS d(name, key) ON d.name = e.name
   WHERE jsonb_typeof(e.properties -> d.key) IN ('string', 'number', 'boolean')
   GROUP BY 1, 2, 3, 4, 5`;
+
+/**
+ * user_activity_hourly's (tenant_id, name, hour, user_key) of the event rows `source` (tenant_id, name,
+ * user_id, anonymous_id, ts), each once.
+ */
+export const activityFigures = (source: string) => `
+  SELECT DISTINCT tenant_id, name, date_trunc('hour', ts, 'UTC'), coalesce(user_id, anonymous_id)
+  FROM ${source} WHERE coalesce(user_id, anonymous_id) IS NOT NULL`;
+
+export const INSERT_ACTIVITY = `INSERT INTO user_activity_hourly (tenant_id, name, hour, user_key)`;
+/** Presence only: a (tenant, name, hour, user) already there stays as it is. */
+export const MERGE_ACTIVITY = `ON CONFLICT (tenant_id, name, hour, user_key) DO NOTHING`;
 
 export const INSERT_PROPS = `INSERT INTO event_props_hourly AS r (tenant_id, name, key, value, hour, count)`;
 export const MERGE_PROPS = `ON CONFLICT (tenant_id, name, key, hour, value) DO UPDATE SET count = r.count + EXCLUDED.count`;
@@ -151,6 +166,21 @@ export async function rollupDimensions(sql: SqlClient): Promise<Map<string, Map<
   return out;
 }
 
+/**
+ * From when a rollup of rollup_coverage (`user_activity_hourly`) holds every stored event: epoch ms of the
+ * first complete hour (-Infinity when complete for all time), or undefined when the schema has no such row.
+ */
+export async function rollupCoverageOf(sql: SqlClient, rollup: 'user_activity_hourly'): Promise<number | undefined> {
+  const [row] = await sql.query<{ always: boolean; ms: string | number | null }>(
+    `SELECT complete_from = '-infinity'::timestamptz AS always,
+            CASE WHEN isfinite(complete_from) THEN (extract(epoch FROM complete_from) * 1000)::float8 END AS ms
+     FROM rollup_coverage WHERE rollup = $1`,
+    [rollup],
+  );
+  if (!row) return undefined;
+  return row.always ? Number.NEGATIVE_INFINITY : Number(row.ms);
+}
+
 // ---------------------------------------------------------------- rebuild
 
 export interface RebuildOptions {
@@ -178,7 +208,8 @@ export interface RebuildResult {
 }
 
 const DAY_MS = 86_400_000;
-const ROLLUP_LOCK = `LOCK TABLE event_counts_hourly, event_props_hourly, path_stats_hourly IN SHARE ROW EXCLUSIVE MODE`;
+const ROLLUP_LOCK = `LOCK TABLE event_counts_hourly, event_props_hourly, user_activity_hourly, path_stats_hourly
+  IN SHARE ROW EXCLUSIVE MODE`;
 
 /**
  * A detail row's (tenant, day) whose detail is not all there: an archive part of that tenant, table and
@@ -228,20 +259,41 @@ const REBUILD_PROPS = [
    )}`,
 ];
 
+/** As REBUILD_EVENT_COUNTS. */
+const REBUILD_ACTIVITY = [
+  `DELETE FROM user_activity_hourly r
+   WHERE hour >= $1::timestamptz AND hour < $2::timestamptz AND NOT ${archivedDay('r')}`,
+  `WITH ins AS (
+     ${INSERT_ACTIVITY}
+     ${activityFigures(`(SELECT * FROM events x WHERE ts >= $1::timestamptz AND ts < $2::timestamptz AND NOT ${archivedDay('x')}) e`)}
+     RETURNING 1)
+   SELECT count(*)::float8 AS n FROM ins`,
+];
+
+/**
+ * The first hour a rebuild of all detail leaves complete: the day after the last archived day of events
+ * not restored (the rollups cannot be recomputed for rows only an archive file holds), else '-infinity'.
+ */
+const REBUILT_FROM = `coalesce(
+  (SELECT max(day) + 1 FROM archive_metadata WHERE table_name = 'events' AND restored_at IS NULL)::timestamp
+    AT TIME ZONE 'UTC',
+  '-infinity'::timestamptz)`;
+
 const ARCHIVED_DAYS = `SELECT count(*)::int AS n FROM (
   SELECT DISTINCT tenant_id, table_name FROM archive_metadata WHERE day = $1::date AND restored_at IS NULL) a`;
 
 /**
- * Recomputes event_counts_hourly, path_stats_hourly and event_props_hourly from the detail rows, one UTC
- * day per transaction: that day's rollup rows are deleted and inserted anew from the day's detail, by the
- * formulas the insert paths use. A (tenant, table, day) with an archive part not restored is left as it
+ * Recomputes event_counts_hourly, path_stats_hourly, event_props_hourly and user_activity_hourly from
+ * the detail rows, one UTC day per transaction: that day's rollup rows are deleted and inserted anew
+ * from the day's detail, by the formulas the insert paths use. A (tenant, table, day) with an archive part not restored is left as it
  * is (its rollups count rows the detail no longer holds). Without `from` and `to` the whole range of
  * detail is rebuilt, and every rebuilt dimension that is registered becomes complete from '-infinity'
  * (or from the day after the last archived day of events, when there is one: the rollup of a dimension
- * cannot be recomputed for rows only an archive file holds).
+ * cannot be recomputed for rows only an archive file holds), as does user_activity_hourly in
+ * rollup_coverage.
  *
  * Exactly once beside running writers: each day's transaction first takes SHARE ROW EXCLUSIVE on the
- * three rollup tables, which conflicts with the ROW EXCLUSIVE every insert into them takes (and with
+ * rollup tables, which conflicts with the ROW EXCLUSIVE every insert into them takes (and with
  * itself) but not with inserts into the detail tables nor with readers. A writer's transaction stores its
  * detail and its rollup upsert together (one statement on the SQL path; COPY then the upsert on the
  * direct path), so when the lock is granted:
@@ -250,8 +302,8 @@ const ARCHIVED_DAYS = `SELECT count(*)::int AS n FROM (
  * - a writer that had not reached its upsert has not committed, so its detail is invisible here; its
  *   upsert waits for this transaction to commit and then adds its rows onto the rebuilt figures.
  * Either way each row is counted once. Writers take the rollup tables in the order event_counts_hourly,
- * event_props_hourly (store.ts), the order LOCK TABLE takes them here, so neither waits on the other in
- * a circle. Readers are never blocked: they see the day's old figures until it commits.
+ * event_props_hourly, user_activity_hourly (store.ts), the order LOCK TABLE takes them here, so neither
+ * waits on the other in a circle. Readers are never blocked: they see the day's old figures until it commits.
  */
 export async function rebuildRollups(store: Store, options: RebuildOptions = {}): Promise<RebuildResult> {
   const { sql } = store;
@@ -277,6 +329,7 @@ export async function rebuildRollups(store: Store, options: RebuildOptions = {})
         const dayParams = [...bounds, date];
         const events = await rebuild(tx, REBUILD_EVENT_COUNTS, [...dayParams, 'events']);
         const requestLogs = await rebuild(tx, REBUILD_PATH_STATS, [...dayParams, 'request_logs']);
+        await rebuild(tx, REBUILD_ACTIVITY, [...dayParams, 'events']);
         if (names.length > 0) {
           for (const statement of REBUILD_PROPS) await tx.query(statement, [...dayParams, 'events', names, keys]);
         }
@@ -296,12 +349,17 @@ export async function rebuildRollups(store: Store, options: RebuildOptions = {})
     // up to now and then miss every event stored after.
     await sql.query(
       `UPDATE rollup_dimensions r
-       SET complete_from = least(r.complete_from, coalesce(
-         (SELECT max(day) + 1 FROM archive_metadata WHERE table_name = 'events' AND restored_at IS NULL)::timestamp
-           AT TIME ZONE 'UTC',
-         '-infinity'::timestamptz))
+       SET complete_from = least(r.complete_from, ${REBUILT_FROM})
        WHERE (name, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
       [names, keys],
+    );
+  }
+  if (whole) {
+    // Writers maintain user_activity_hourly whatever the store's configuration, so a rebuild of all
+    // detail leaves it complete (up to the archive rule above).
+    await sql.query(
+      `UPDATE rollup_coverage SET complete_from = least(complete_from, ${REBUILT_FROM})
+       WHERE rollup = 'user_activity_hourly'`,
     );
   }
   return result;

@@ -24,9 +24,12 @@ import {
   type DimensionMap,
   dimensionArrays,
   dimensionMap,
+  activityFigures,
   EVENT_COUNTS_FIGURES,
+  INSERT_ACTIVITY,
   INSERT_PROPS,
   latencyBucket,
+  MERGE_ACTIVITY,
   MERGE_PROPS,
   PATH_STATS_FIGURES,
   propsFigures,
@@ -46,7 +49,8 @@ const EVENT_COLUMNS = 'id, tenant_id, name, user_id, anonymous_id, properties, c
  *
  * With `dims` (the parameter numbers of the dimensions' names and keys: a batch holding an event of a
  * name that has dimensions), the inserted rows' properties are rolled up too (rollups.ts). The CTEs take
- * event_counts_hourly before event_props_hourly, in the order rebuildRollups locks them.
+ * event_counts_hourly, event_props_hourly and user_activity_hourly in that order, the order rebuildRollups
+ * locks them in.
  */
 const insertEventsFrom = (input: string, dims?: [names: string, keys: string]) => `
 WITH input AS (${input}), ins AS (
@@ -56,7 +60,7 @@ WITH input AS (${input}), ins AS (
   -- Sorted, so two writers inserting overlapping batches lock rows in the same order (no deadlock).
   ORDER BY id
   ON CONFLICT (id) DO NOTHING
-  RETURNING id, tenant_id, name, ts, context${dims ? ', properties' : ''}
+  RETURNING id, tenant_id, name, user_id, anonymous_id, ts, context${dims ? ', properties' : ''}
 ), rollup AS (
   INSERT INTO event_counts_hourly AS r (tenant_id, name, hour, count, weighted)
   SELECT ${EVENT_COUNTS_FIGURES}
@@ -72,7 +76,13 @@ WITH input AS (${input}), ins AS (
   ${MERGE_PROPS}
 )`
     : ''
-}
+}, activity AS (
+  ${INSERT_ACTIVITY}
+  ${activityFigures('ins')}
+  -- Sorted, as the keys of event_counts_hourly above: concurrent writers wait on shared keys in one order.
+  ORDER BY 1, 2, 3, 4
+  ${MERGE_ACTIVITY}
+)
 SELECT id::text AS id FROM ins`;
 
 /** The batch as nine text arrays, one per column (PGlite, which has no COPY from a stream). */
@@ -332,7 +342,7 @@ export function buildStore(engine: Engine, options: { dimensions?: RollupDimensi
           copy: DIRECT_COPY,
           binary: eventsBinary(plan.rows, contextJson),
           rollup: plan.props ? ROLLUP_GROUPS_PROPS : ROLLUP_GROUPS,
-          params: plan.props ? [...plan.groups, ...plan.props] : plan.groups,
+          params: plan.props ? [...plan.groups, ...plan.props, ...plan.activity] : [...plan.groups, ...plan.activity],
           rows: plan.rows,
         };
         const staged = hasDims(rows) ? { stage: EVENTS_STAGING_PROPS, params: dimParams } : { stage: EVENTS_STAGING };
