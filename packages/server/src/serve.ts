@@ -244,9 +244,18 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       exports,
       timeoutMs: config.query.timeoutMs,
       maxRows: config.query.maxRows,
+      listedEvents: Object.keys(catalog.events),
       exportPageRows: options.exportPageRows,
     });
-    await mountAdmin(app, { config, store, writer, archiveTarget, keys, replayRejected });
+    await mountAdmin(app, {
+      config,
+      store,
+      writer,
+      archiveTarget,
+      keys,
+      replayRejected,
+      listedEvents: Object.keys(catalog.events),
+    });
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;

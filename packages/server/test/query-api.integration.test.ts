@@ -111,6 +111,9 @@ describe.each(backends)('query API (%s)', (backend) => {
     const names = (r: Answer) => (r.json.rows as unknown[][]).map((row) => row[0]);
     expect(names(a)).toEqual(expect.arrayContaining(['conversation_started', 'escalation_triggered']));
     expect(names(a)).not.toContain('checkout_completed');
+    // The server's catalog lists these: explore says so, to make events nobody declared stand out.
+    expect((a.json.columns as { name: string }[]).map((c) => c.name)).toContain('listed');
+    for (const row of a.json.rows as unknown[][]) expect(row[3]).toBe(true);
     expect(names(b)).toEqual(['checkout_completed']);
     // The server-wide admin key reads the tenant it names.
     expect(names(await q(explore, keys.admin, '/v1/query?tenant=globex'))).toEqual(['checkout_completed']);

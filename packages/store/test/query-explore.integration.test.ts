@@ -115,6 +115,14 @@ describe.each(engines)('explore on %s', (engine) => {
     }
   });
 
+  it("marks each event listed or not when given the catalog's names", async () => {
+    const q = parse({ what: 'events', range: { from: '2026-01-01', to: '2026-04-30' }, limit: 1000 });
+    const result = await store.query(data.tenant, q, { now: data.to, listedEvents: ['view', 'signup', 'nope'] });
+    expect(result.columns.map((c) => c.name)).toEqual(['event', 'count', 'last_seen', 'listed']);
+    expect(result.rows.length).toBeGreaterThan(2);
+    for (const row of result.rows) expect(row[3]).toBe(row[0] === 'view' || row[0] === 'signup');
+  });
+
   it('lists property keys of the most recent events, with types and top values, as the oracle does', async () => {
     const rand = seeded(10);
     const mine = rows.filter((r) => r.tenantId === data.tenant);

@@ -10,7 +10,7 @@
  * simply connects.
  */
 import { join } from 'node:path';
-import { ErrorCodes, TallyError } from '@tally/core';
+import { type Catalog, ErrorCodes, TallyError } from '@tally/core';
 import { VERSION } from '@tally/node';
 import { createStore, createWriter, type Writer, writeEnvelopes } from '@tally/store';
 import { loadCatalog } from '../catalog-module.js';
@@ -183,11 +183,12 @@ async function tryServer(
 
 async function openLocalOps(config: Config, migrate: boolean, unlock: () => Promise<void>): Promise<AdminOps> {
   let store;
+  let catalog: Catalog;
   try {
     // The same rollup dimensions as tally serve: rows this process stores (replays, restores) are rolled
     // up as the server's are.
-    const dimensions = catalogDimensions(await loadCatalog(config.catalogModule));
-    store = await createStore({ ...config.store, dimensions });
+    catalog = await loadCatalog(config.catalogModule);
+    store = await createStore({ ...config.store, dimensions: catalogDimensions(catalog) });
   } catch (e) {
     await unlock();
     throw e;
@@ -205,6 +206,7 @@ async function openLocalOps(config: Config, migrate: boolean, unlock: () => Prom
   return createLocalOps({
     store,
     config,
+    listedEvents: Object.keys(catalog.events),
     target: { store: describeStore(config) },
     archiveTarget: () =>
       (target ??= targetFromUrl(config.lifecycle.target, { dataDir: config.dataDir, ...config.lifecycle.s3 })),
@@ -213,7 +215,7 @@ async function openLocalOps(config: Config, migrate: boolean, unlock: () => Prom
     async replayRejected(filter, options) {
       const replay = createReplayer({
         store,
-        catalog: await loadCatalog(config.catalogModule),
+        catalog,
         config,
         publish: async (events) => {
           const r = await writeEnvelopes(openWriter(), events);

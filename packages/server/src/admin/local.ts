@@ -49,6 +49,8 @@ export interface LocalOpsDeps {
   writer: () => Writer;
   /** Replays refused events: through the server's transport inside it, through `writer` in the CLI. */
   replayRejected: Replayer;
+  /** The catalog's event names: an explore of events marks each listed or not. */
+  listedEvents?: readonly string[];
   /** The running server's key cache: changes made here drop what it cached. */
   keys?: KeyCache;
   /** Called once by close() (the CLI closes what it opened; the server closes its own at shutdown). */
@@ -206,7 +208,11 @@ export function createLocalOps(deps: LocalOpsDeps): AdminOps {
       }
       const parsed = parseQuery(query);
       if (!parsed.ok) throw parsed.error;
-      return store.query(tenant, parsed.query, { timeoutMs: config.query.timeoutMs, maxRows: config.query.maxRows });
+      return store.query(tenant, parsed.query, {
+        timeoutMs: config.query.timeoutMs,
+        maxRows: config.query.maxRows,
+        listedEvents: deps.listedEvents,
+      });
     },
 
     async rebuildRollups({ from, to }, onProgress) {

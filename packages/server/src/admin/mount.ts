@@ -33,6 +33,8 @@ export interface AdminDeps {
   keys: KeyCache;
   /** `tally rejected replay`: judged like the collector's events, published through the transport. */
   replayRejected: Replayer;
+  /** The catalog's event names (see LocalOpsDeps). */
+  listedEvents: readonly string[];
 }
 
 export async function mountAdmin(app: FastifyInstance, deps: AdminDeps): Promise<void> {
@@ -45,6 +47,7 @@ export async function mountAdmin(app: FastifyInstance, deps: AdminDeps): Promise
     writer: () => deps.writer,
     keys: deps.keys,
     replayRejected: deps.replayRejected,
+    listedEvents: deps.listedEvents,
   });
   await app.register(adminRoutes, {
     prefix: '/v1/admin',

@@ -28,6 +28,8 @@ export interface QueryRoutesOptions {
   timeoutMs: number;
   /** Most rows one answer holds. */
   maxRows: number;
+  /** The catalog's event names: an explore of events marks each listed or not. */
+  listedEvents?: readonly string[];
   /** Rows per page of an export. Default 5000. */
   exportPageRows?: number;
 }
@@ -92,7 +94,11 @@ export async function queryRoutes(app: FastifyInstance, options: QueryRoutesOpti
     const format = answerFormat(request);
     const parsed = parseQuery(request.body);
     if (!parsed.ok) throw parsed.error;
-    const result = await store.query(tenant, parsed.query, { timeoutMs: options.timeoutMs, maxRows: options.maxRows });
+    const result = await store.query(tenant, parsed.query, {
+      timeoutMs: options.timeoutMs,
+      maxRows: options.maxRows,
+      listedEvents: options.listedEvents,
+    });
     if (format === 'csv') {
       return reply
         .type('text/csv; charset=utf-8; header=present')

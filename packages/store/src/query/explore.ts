@@ -61,9 +61,12 @@ async function events(q: ExploreQuery, ctx: QueryContext): Promise<KindAnswer> {
      FROM top t ORDER BY t.count DESC, t.name COLLATE "C"`,
     p.values,
   );
-  const rows = found
-    .slice(0, limit)
-    .map((r): Cell[] => [String(r.name), Number(r.count), r.last_seen === null ? null : String(r.last_seen)]);
+  const listed = ctx.listedEvents;
+  const rows = found.slice(0, limit).map((r): Cell[] => {
+    const row: Cell[] = [String(r.name), Number(r.count), r.last_seen === null ? null : String(r.last_seen)];
+    if (listed) row.push(listed.has(String(r.name)));
+    return row;
+  });
   const whole = inner.from === ctx.from && inner.to === ctx.to;
   const reason =
     inner.from === inner.to
@@ -71,7 +74,8 @@ async function events(q: ExploreQuery, ctx: QueryContext): Promise<KindAnswer> {
       : whole
         ? 'counts summed from the hourly rollup (event_counts_hourly); last_seen from the detail rows, one index step per event'
         : 'counts of the whole UTC hours from the hourly rollup (event_counts_hourly), of the partial hours at the ends of the range from the detail rows; last_seen from the detail rows';
-  return { columns: EVENT_COLUMNS, rows, source: 'detail', reason, truncated: found.length > limit };
+  const columns = listed ? [...EVENT_COLUMNS, { name: 'listed', type: 'boolean' as const }] : EVENT_COLUMNS;
+  return { columns, rows, source: 'detail', reason, truncated: found.length > limit };
 }
 
 const PROPERTY_COLUMNS: Column[] = [

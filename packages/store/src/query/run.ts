@@ -66,6 +66,7 @@ export async function runQuery(
         now,
         maxRows: options.maxRows ?? DEFAULT_MAX_ROWS,
         dimensions: options.dimensions ?? {},
+        ...(options.listedEvents ? { listedEvents: new Set(options.listedEvents) } : {}),
       });
     });
   } catch (error) {

@@ -52,6 +52,12 @@ export interface QueryOptions {
   timeoutMs?: number;
   /** Most rows an answer holds; more are cut and `meta.truncated` set. Default 10 000. */
   maxRows?: number;
+  /**
+   * The event names the caller's catalog lists: an `explore` of events then says of each whether it is
+   * listed (a column `listed`), so events nobody declared stand out. Names, not the catalog: options
+   * cross to the store's worker thread by structured clone.
+   */
+  listedEvents?: readonly string[];
 }
 
 /** What a kind's runner gets: a connection that sees only the tenant's rows, and the resolved range. */
@@ -66,6 +72,7 @@ export interface QueryContext {
   now: number;
   maxRows: number;
   dimensions: RollupDimensions;
+  listedEvents?: ReadonlySet<string>;
 }
 
 /** A kind runner's answer; runQuery adds the timing, the range and the explanation. */
