@@ -37,7 +37,7 @@
  * BENCH_EVENTS / BENCH_REQUEST_LOGS / BENCH_PGLITE_EVENTS override the sizes; BENCH_RUNS the runs.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseQuery, type Query, resolveRange } from '@tally/core';
@@ -622,6 +622,17 @@ async function openPgliteData(): Promise<{ store: Store; load?: LoadReport; dir:
   if (KEEP) {
     rmSync(markerFile, { force: true });
     rmSync(dir, { recursive: true, force: true });
+    // Older kept data of the same size (another generator version or migration set) goes too.
+    for (const file of readdirSync(tmpdir())) {
+      if (!/^tally-bench-query-pglite-[0-9a-f]+\.json$/.test(file)) continue;
+      const stale = join(tmpdir(), file);
+      const m = JSON.parse(readFileSync(stale, 'utf8')) as Marker;
+      if (m.bench === 'query' && m.events === options.events) {
+        console.error(`PGlite: removing the stale kept data ${stale.slice(0, -5)}`);
+        rmSync(stale.slice(0, -5), { recursive: true, force: true });
+        rmSync(stale, { force: true });
+      }
+    }
   }
   const store = await open();
   await store.migrate();
