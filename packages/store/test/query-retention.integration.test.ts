@@ -2,8 +2,13 @@
  * Retention against the brute-force evaluator (oracle/retention.ts) on every engine: random queries over
  * generated data (periods, modes, filters, time zones across DST changes and a half-hour offset), then
  * hand-written cases at period edges whose answers are written out here, late events, tenants, hostile
- * strings and the documented columns.
+ * strings and the documented columns. Both sources (user_activity_hourly and detail) are forced on the
+ * same queries and compared, and a store migrated with events already stored answers from detail until
+ * its rollups are rebuilt.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   isoTime,
   parseQuery,
@@ -14,8 +19,11 @@ import {
   uuidv7,
 } from '@tally/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventRow, Store } from '../src/index.js';
+import { createStore, type EventRow, rebuildRollups, type Store } from '../src/index.js';
+import { loadMigrations, migrate } from '../src/migrate.js';
 import type { QueryOptions } from '../src/query/index.js';
+import { answerRetention, planRetention } from '../src/query/retention.js';
+import type { QueryContext } from '../src/query/types.js';
 import { retentionOracle } from './support/oracle/retention.js';
 import {
   CHANNELS,
@@ -28,7 +36,7 @@ import {
   type Rand,
   seeded,
 } from './support/query-data.js';
-import { engines, openStore } from './support/stores.js';
+import { dropSchema, engines, freshSchema, isPostgres, openStore, PG_URL } from './support/stores.js';
 
 const DAY = 86_400_000;
 const TZS = ['UTC', 'Europe/Berlin', 'Asia/Kolkata', 'America/New_York'] as const;
@@ -46,6 +54,32 @@ async function both(store: Store, rows: readonly EventRow[], tenant: string, inp
   const result = await store.query(tenant, q as Query, options);
   const { from, to } = resolveRange(q.range, q.tz, now);
   return { result, expected: retentionOracle(rows, q, { tenant, from, to, now }) };
+}
+
+/** runQuery's context as `tenant`, for answering on a forced source. */
+function withContext<T>(
+  store: Store,
+  tenant: string,
+  q: RetentionQuery,
+  now: number,
+  fn: (ctx: QueryContext) => Promise<T>,
+) {
+  return store.asTenant(tenant, (sql) =>
+    fn({ sql, tenantId: tenant, tz: q.tz, ...resolveRange(q.range, q.tz, now), now, maxRows: 10_000, dimensions: {} }),
+  );
+}
+
+/** The plan for `q`, and the answers from that plan and from each source forced. */
+function sources(store: Store, tenant: string, q: RetentionQuery, now: number) {
+  return withContext(store, tenant, q, now, async (ctx) => {
+    const plan = await planRetention(q, ctx);
+    return {
+      plan,
+      planned: await answerRetention(q, ctx, plan),
+      rollup: await answerRetention(q, ctx, { source: 'rollup', reason: 'forced' }),
+      detail: await answerRetention(q, ctx, { source: 'detail', reason: 'forced' }),
+    };
+  });
 }
 
 function randomFilters(rand: Rand): PropertyFilter[] {
@@ -167,6 +201,61 @@ describe.each(engines)('retention: %s', (engine) => {
     const nobody = await store.query('nobody', parse(input), { now: data.to });
     expect(nobody.rows.length).toBe(mine.result.rows.length);
     expect(nobody.rows.every((r) => r[1] === 0 && r[3] === 0 && r[4] === null)).toBe(true);
+  });
+
+  it('the user activity rollup answers exactly as the detail rows when every period is whole UTC hours', async () => {
+    const rand = seeded(61);
+    const planned = { rollup: 0, detail: 0 };
+    let returned = 0;
+    for (let i = 0; i < 60; i++) {
+      const { input, now } = randomQuery(rand, data);
+      // Unfiltered: what the rollup can answer. Asia/Kolkata's periods start on the half hour.
+      const q = parse({
+        ...input,
+        start: { event: (input.start as { event: string }).event },
+        return: { event: (input.return as { event: string }).event },
+      });
+      const { plan, planned: answer, rollup, detail } = await sources(store, data.tenant, q, now);
+      const what = `query ${i}: ${JSON.stringify(q)} now ${isoTime(now)} (${plan.reason})`;
+      expect(plan.source, what).toBe(q.tz === 'Asia/Kolkata' ? 'detail' : 'rollup');
+      planned[plan.source]++;
+      expect(answer.rows, what).toEqual(detail.rows);
+      if (plan.source === 'rollup') {
+        expect(rollup.rows, what).toEqual(detail.rows);
+        returned += detail.rows.filter((r) => (r[3] as number) > 0).length;
+      } else {
+        // Half-hour periods: the hours of the rollup straddle their bounds, and the forced rollup errs.
+        expect(plan.reason, what).toContain('off the UTC hour');
+      }
+    }
+    expect(planned.rollup, JSON.stringify(planned)).toBeGreaterThan(30);
+    expect(planned.detail, JSON.stringify(planned)).toBeGreaterThan(5);
+    expect(returned).toBeGreaterThan(100);
+  });
+
+  it('a filter on either event, or a period off the UTC hour, is read from detail', async () => {
+    const base = parse({
+      kind: 'retention',
+      range: { from: '2026-02-01', to: '2026-03-01' },
+      tz: 'UTC',
+      period: 'week',
+      periods: 3,
+      mode: 'recurring',
+      start: { event: 'signup' },
+      return: { event: 'view' },
+    });
+    const filter: PropertyFilter = { property: 'properties.plan', op: 'eq', value: 'pro' };
+    const cases: [RetentionQuery, string][] = [
+      [{ ...base, start: { ...base.start, filters: [filter] } }, 'a filter on properties.plan (start event)'],
+      [{ ...base, return: { ...base.return, filters: [filter] } }, 'a filter on properties.plan (return event)'],
+      [{ ...base, tz: 'Asia/Kolkata' }, 'off the UTC hour (2026-01-25T18:30:00.000Z)'],
+    ];
+    for (const [q, why] of cases) {
+      const { plan, planned, detail } = await sources(store, data.tenant, q, data.to);
+      expect(plan.source, why).toBe('detail');
+      expect(plan.reason).toContain(why);
+      expect(planned.rows).toEqual(detail.rows);
+    }
   });
 
   describe('period edges', () => {
@@ -400,13 +489,116 @@ describe.each(engines)('retention: %s', (engine) => {
     ]);
     expect(result.rows).toEqual(expected);
     expect(result.meta.truncated).toBe(false);
-    expect(result.meta.source).toBe('detail');
-    expect(result.meta.explain).toEqual({ source: 'detail', reason: expect.stringContaining('detail rows') });
-    expect(result.meta.explain?.reason).toContain('first start event over all history');
+    expect(result.meta.source).toBe('rollup');
+    expect(result.meta.explain).toEqual({
+      source: 'rollup',
+      reason:
+        "cohorts by each user's first start event over all history and returns by day in Europe/Berlin, every period whole UTC hours: read from the hourly user activity rollup",
+    });
+    const filtered = await store.query(
+      data.tenant,
+      parse({
+        ...input,
+        mode: 'recurring',
+        return: { event: 'view', filters: [{ property: 'userId', op: 'is_set' }] },
+      }),
+      { now: data.to },
+    );
+    expect(filtered.meta.explain).toEqual({
+      source: 'detail',
+      reason:
+        'cohorts by every start event and returns by day in Europe/Berlin: a filter on userId (return event) needs the detail rows',
+    });
     const cut = await store.query(data.tenant, parse(input), { now: data.to, maxRows: 25 });
     expect(cut.rows).toEqual(expected.slice(0, 25));
     expect(cut.meta.truncated).toBe(true);
     const whole = await store.query(data.tenant, parse(input), { now: data.to, maxRows: expected.length });
     expect(whole.meta.truncated).toBe(false);
+  });
+});
+
+describe.each(engines)('retention on a store migrated with events already stored: %s', (engine) => {
+  const schema = freshSchema();
+  const dataDir = engine === 'pglite' ? mkdtempSync(join(tmpdir(), 'tally-pglite-')) : undefined;
+  let store: Store;
+  const tenant = 'migrated';
+  const rows: EventRow[] = [];
+  beforeAll(async () => {
+    const worker = engine.endsWith('-worker');
+    store = isPostgres(engine)
+      ? await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 2, worker })
+      : await createStore({ kind: 'pglite', schema, worker, ...(dataDir ? { dataDir } : {}) });
+    // The schema before user_activity_hourly, and events stored in it as its writers stored them.
+    await migrate(
+      store.sql,
+      loadMigrations().filter((m) => m.version < 7),
+    );
+    const rand = seeded(7);
+    for (let i = 0; i < 300; i++) {
+      const at = Date.parse('2026-02-02T00:00:00Z') + Math.floor(rand() * 40 * DAY);
+      const who = rand() < 0.1 ? { anon: `anon-${i % 7}` } : rand() < 0.05 ? {} : `u${Math.floor(rand() * 25)}`;
+      rows.push(ev(tenant, rand() < 0.3 ? 'signup' : 'view', who, isoTime(at)));
+    }
+    const column = (f: (r: EventRow) => string | null | undefined) => rows.map((r) => f(r) ?? null);
+    await store.sql.query(
+      `INSERT INTO events (id, tenant_id, name, user_id, anonymous_id, properties, context, ts, received_at)
+       SELECT id::uuid, t, n, u, a, '{}', '{}', ts::timestamptz, ts::timestamptz
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS x(id, t, n, u, a, ts)`,
+      [
+        column((r) => r.id),
+        column((r) => r.tenantId),
+        column((r) => r.name),
+        column((r) => r.userId),
+        column((r) => r.anonymousId),
+        column((r) => r.timestamp),
+      ],
+    );
+    await store.migrate();
+  }, 60_000);
+  afterAll(async () => {
+    await store.close();
+    if (isPostgres(engine)) await dropSchema(schema);
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const query = (mode: string) =>
+    parse({
+      kind: 'retention',
+      range: { from: '2026-02-02', to: '2026-03-16' },
+      tz: 'Europe/Berlin',
+      period: 'week',
+      periods: 4,
+      mode,
+      start: { event: 'signup' },
+      return: { event: 'view' },
+    });
+  const now = Date.parse('2026-04-01T00:00:00Z');
+  const oracle = (q: RetentionQuery) => retentionOracle(rows, q, { tenant, ...resolveRange(q.range, q.tz, now), now });
+
+  it('answers from detail until rebuildRollups, then from the rollup, alike', async () => {
+    for (const mode of ['first_time', 'recurring']) {
+      const q = query(mode);
+      const expected = oracle(q);
+      expect(expected.some((r) => (r[3] as number) > 0)).toBe(true);
+      const before = await sources(store, tenant, q, now);
+      expect(before.plan.source, mode).toBe('detail');
+      expect(before.plan.reason, mode).toMatch(
+        /user activity rollup is complete only from \d{4}-\d\d-\d\dT\d\d:00:00\.000Z/,
+      );
+      expect(before.planned.rows, mode).toEqual(expected);
+      // The rollup holds none of the events stored before the migration: forced, it would count nobody.
+      expect(before.rollup.rows, mode).not.toEqual(expected);
+      expect(before.rollup.rows.every((r) => r[1] === 0)).toBe(true);
+    }
+    await rebuildRollups(store);
+    for (const mode of ['first_time', 'recurring']) {
+      const q = query(mode);
+      const after = await sources(store, tenant, q, now);
+      expect(after.plan.source, mode).toBe('rollup');
+      expect(after.planned.rows, mode).toEqual(oracle(q));
+      const result = await store.query(tenant, q, { now });
+      expect(result.meta.source).toBe('rollup');
+      expect(result.rows).toEqual(oracle(q));
+    }
   });
 });

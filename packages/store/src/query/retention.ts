@@ -1,13 +1,18 @@
 /**
  * Retention: cohorts of users by the period of their start event, and per cohort and offset n how many
- * of them did the return event in the n-th period after. Answered from detail in one statement: cohort
- * membership, the distinct (user, period) pairs of return events, and a join of the two on the user.
+ * of them did the return event in the n-th period after. Answered in one statement: cohort membership,
+ * the distinct (user, period) pairs of return events, and a join of the two on the user. Those pairs are
+ * read from user_activity_hourly (each user per event name and UTC hour) when every period boundary is a
+ * whole UTC hour, neither event is filtered and the rollup is complete over what the query reads: an
+ * event's hour then lies in the event's period, so the pairs are the same; else from the detail rows.
  *
  * Periods are numbered by the list of period starts core's bucketsBetween computes, bound as one
  * timestamptz[] and looked up with width_bucket (a binary search): SQL and JS then agree on every
  * boundary, across DST changes and in half-hour zones, with no week or month arithmetic in SQL.
  */
 import { bucketsBetween, nextBucket, type RetentionQuery } from '@tally/core';
+import { rollupCoverageOf } from '../rollups.js';
+import { firstOffHour } from './hours.js';
 import { filtersSql, Params, timeParam, userKeySql } from './sql.js';
 import type { Cell, Column, KindAnswer, KindRunner, QueryContext } from './types.js';
 
@@ -29,8 +34,19 @@ function retentionPeriods(query: RetentionQuery, ctx: QueryContext): { starts: n
   return { starts, end: last === undefined ? ctx.from : nextBucket(last, query.period, ctx.tz) };
 }
 
+/** Where the (user, time) of one event name's occurrences are read from, and how. */
+interface Reader {
+  table: string;
+  /** The occurrence's time: the event's, or the start of its UTC hour. */
+  ts: string;
+  key: string;
+  /** The occurrences of the selector's event (with a user) of the frame's tenant. */
+  where: (sel: RetentionQuery['start'], f: Frame) => string;
+}
+
 /** What the SQL of one answer shares: the tenant, the period list and the span of the periods. */
 interface Frame {
+  read: Reader;
   p: Params;
   tenant: string;
   periods: string;
@@ -45,10 +61,25 @@ interface Frame {
 const userKey = () => `(${userKeySql()} COLLATE "C")`;
 
 /** The events of one name and filters with a user, from the index on (tenant, name, ts). */
-function eventsWhere(sel: RetentionQuery['start'], f: Frame): string {
-  return `e.tenant_id = ${f.tenant} AND e.name = ${f.p.add(sel.event)}
-      AND (e.user_id IS NOT NULL OR e.anonymous_id IS NOT NULL) AND ${filtersSql(sel.filters, f.p)}`;
-}
+const DETAIL: Reader = {
+  table: 'events e',
+  ts: 'e.ts',
+  key: userKey(),
+  where: (sel, f) => `e.tenant_id = ${f.tenant} AND e.name = ${f.p.add(sel.event)}
+      AND (e.user_id IS NOT NULL OR e.anonymous_id IS NOT NULL) AND ${filtersSql(sel.filters, f.p)}`,
+};
+
+/**
+ * The hours in which each user did the event (user_activity_hourly holds users only; no filters). Its
+ * hours stand for the events' times: with every period boundary a whole UTC hour, an event and its hour
+ * fall in the same period and on the same side of each bound.
+ */
+const ROLLUP: Reader = {
+  table: 'user_activity_hourly e',
+  ts: 'e.hour',
+  key: `(e.user_key COLLATE "C")`,
+  where: (sel, f) => `e.tenant_id = ${f.tenant} AND e.name = ${f.p.add(sel.event)}`,
+};
 
 /**
  * (u, c): user and cohort number (1-based). first_time: the user's first start event ever must fall in
@@ -56,33 +87,35 @@ function eventsWhere(sel: RetentionQuery['start'], f: Frame): string {
  * before the first period has a minimum before it and drops out); recurring: every period with a start.
  */
 function cohortSql(query: RetentionQuery, f: Frame): string {
-  const key = userKey();
+  const { table, ts, key, where } = f.read;
   if (query.mode === 'first_time') {
     return `firsts AS (
-      SELECT ${key} AS u, min(e.ts) AS first FROM events e
-      WHERE ${eventsWhere(query.start, f)} AND e.ts < ${f.end}
+      SELECT ${key} AS u, min(${ts}) AS first FROM ${table}
+      WHERE ${where(query.start, f)} AND ${ts} < ${f.end}
       GROUP BY 1
     ),
     cohort AS (SELECT u, width_bucket(first, ${f.periods}) AS c FROM firsts WHERE first >= ${f.from})`;
   }
   return `cohort AS (
-      SELECT DISTINCT ${key} AS u, width_bucket(e.ts, ${f.periods}) AS c FROM events e
-      WHERE ${eventsWhere(query.start, f)} AND e.ts >= ${f.from} AND e.ts < ${f.end}
+      SELECT DISTINCT ${key} AS u, width_bucket(${ts}, ${f.periods}) AS c FROM ${table}
+      WHERE ${where(query.start, f)} AND ${ts} >= ${f.from} AND ${ts} < ${f.end}
     )`;
 }
 
 /** (u, p): each user and period number in which the user did the return event. */
 function returnsSql(query: RetentionQuery, f: Frame): string {
+  const { table, ts, key, where } = f.read;
   return `returns AS (
-      SELECT DISTINCT ${userKey()} AS u, width_bucket(e.ts, ${f.periods}) AS p FROM events e
-      WHERE ${eventsWhere(query.return, f)} AND e.ts >= ${f.from} AND e.ts < ${f.end}
+      SELECT DISTINCT ${key} AS u, width_bucket(${ts}, ${f.periods}) AS p FROM ${table}
+      WHERE ${where(query.return, f)} AND ${ts} >= ${f.from} AND ${ts} < ${f.end}
     )`;
 }
 
 /** One row per cohort with members: its size, and per offset with returns (n null when none) the count. */
-function statement(query: RetentionQuery, ctx: QueryContext, starts: number[], end: number) {
+function statement(query: RetentionQuery, ctx: QueryContext, read: Reader, starts: number[], end: number) {
   const p = new Params();
   const f: Frame = {
+    read,
     p,
     tenant: p.add(ctx.tenantId),
     periods: `${p.add(starts.map((s) => new Date(s).toISOString()))}::timestamptz[]`,
@@ -128,16 +161,65 @@ interface Row {
   returned: string | number | null;
 }
 
-function reason(query: RetentionQuery, tz: string): string {
+export type RetentionPlan = { source: 'detail' | 'rollup'; reason: string };
+
+/** The cohorts and returns a query asks for, in words. */
+function what(query: RetentionQuery, tz: string): string {
   const cohorts = query.mode === 'first_time' ? "each user's first start event over all history" : 'every start event';
-  return `cohorts by ${cohorts} and returns by ${query.period} in ${tz} are per user, which no rollup keeps: read from the detail rows (index on event name and time)`;
+  return `cohorts by ${cohorts} and returns by ${query.period} in ${tz}`;
 }
 
-export const retention: KindRunner<RetentionQuery> = async (query, ctx): Promise<KindAnswer> => {
+const since = (ms: number) => (ms === Number.NEGATIVE_INFINITY ? 'all time' : new Date(ms).toISOString());
+
+/**
+ * Picks the source: user_activity_hourly when it answers exactly (no filters, every period boundary a
+ * whole UTC hour, the rollup complete over every hour read: all history for first_time cohorts, from the
+ * first period on for recurring ones), else the detail rows. Reads rollup_coverage.
+ */
+export async function planRetention(query: RetentionQuery, ctx: QueryContext): Promise<RetentionPlan> {
+  const words = what(query, ctx.tz);
+  const filtered = (['start', 'return'] as const).find((s) => query[s].filters.length > 0);
+  if (filtered) {
+    const f = query[filtered].filters[0]?.property;
+    return { source: 'detail', reason: `${words}: a filter on ${f} (${filtered} event) needs the detail rows` };
+  }
   const { starts, end } = retentionPeriods(query, ctx);
-  const base = { columns: COLUMNS, source: 'detail' as const, reason: reason(query, ctx.tz) };
+  const off = firstOffHour([...starts, end]);
+  if (off !== undefined) {
+    return {
+      source: 'detail',
+      reason: `${words}: a period starts off the UTC hour (${new Date(off).toISOString()}), which the hourly user activity rollup cannot split: read from the detail rows`,
+    };
+  }
+  const earliest = query.mode === 'first_time' ? Number.NEGATIVE_INFINITY : (starts[0] ?? ctx.from);
+  const complete = await rollupCoverageOf(ctx.sql, 'user_activity_hourly');
+  if (complete === undefined || complete > earliest) {
+    const has = complete === undefined ? 'not kept' : `complete only from ${since(complete)}`;
+    return {
+      source: 'detail',
+      reason: `${words}: the hourly user activity rollup is ${has}, after the first hour read (${since(earliest)}): read from the detail rows`,
+    };
+  }
+  return {
+    source: 'rollup',
+    reason: `${words}, every period whole UTC hours: read from the hourly user activity rollup`,
+  };
+}
+
+/** The answer from the source `plan` names (exported so that tests can force each source). */
+export async function answerRetention(
+  query: RetentionQuery,
+  ctx: QueryContext,
+  plan: RetentionPlan,
+): Promise<KindAnswer> {
+  const { starts, end } = retentionPeriods(query, ctx);
+  const base = { columns: COLUMNS, source: plan.source, reason: plan.reason };
   if (starts.length === 0) return { ...base, rows: [] };
-  const { text, values } = statement(query, ctx, starts, end);
+  const read = plan.source === 'rollup' ? ROLLUP : DETAIL;
+  const { text, values } = statement(query, ctx, read, starts, end);
   const { rows, truncated } = grid(query, starts, await ctx.sql.query<Row>(text, values), ctx.maxRows);
   return { ...base, rows, truncated };
-};
+}
+
+export const retention: KindRunner<RetentionQuery> = async (query, ctx) =>
+  answerRetention(query, ctx, await planRetention(query, ctx));

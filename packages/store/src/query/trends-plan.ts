@@ -4,11 +4,10 @@
  * number of UTC hours, and — for a breakdown — when the property is a rolled-up dimension complete over
  * the range. Everything else reads the detail rows.
  */
-import { bucketsBetween, parsePropertyPath, type TrendsQuery } from '@tally/core';
+import { parsePropertyPath, type TrendsQuery } from '@tally/core';
+import { bucketBoundaryOffHour, firstOffHour } from './hours.js';
 import { isoSql } from './sql.js';
 import type { QueryContext } from './types.js';
-
-const HOUR = 3_600_000;
 
 export type TrendsPlan =
   | { source: 'detail'; reason: string }
@@ -25,10 +24,7 @@ export function trendsRanges(query: TrendsQuery, ctx: QueryContext): { from: num
 
 /**
  * Why the rollups cannot answer by their shape alone (measures, filters, buckets), or undefined when they
- * can. Bucket boundaries are checked one by one rather than by the zone's offset: what matters is that
- * each UTC hour of the rollup falls inside one bucket, and that holds exactly when every bucket boundary
- * inside the range, and the range's own ends, are whole UTC hours (half-hour zones, and zones that change
- * offset off the hour, fail it; whole-hour DST changes pass it).
+ * can: every bucket boundary inside the range, and the range's own ends, must be whole UTC hours (hours.ts).
  */
 function shapeRefusal(query: TrendsQuery, ctx: QueryContext): string | undefined {
   for (const [i, s] of query.series.entries()) {
@@ -39,7 +35,7 @@ function shapeRefusal(query: TrendsQuery, ctx: QueryContext): string | undefined
     if (f) return `a filter on ${f.property} (series ${letter(i)}) needs the detail rows`;
   }
   const { lo, from, to } = trendsRanges(query, ctx);
-  if (lo % HOUR !== 0 || from % HOUR !== 0 || to % HOUR !== 0) {
+  if (firstOffHour([lo, from, to]) !== undefined) {
     return 'the range does not start and end on whole UTC hours, which the hourly rollups cannot split: read from the detail rows';
   }
   for (const [start, end] of lo === from
@@ -48,9 +44,7 @@ function shapeRefusal(query: TrendsQuery, ctx: QueryContext): string | undefined
         [lo, from],
         [from, to],
       ]) {
-    const off = bucketsBetween(start!, end!, query.interval, query.tz)
-      .slice(1)
-      .find((b) => b % HOUR !== 0);
+    const off = bucketBoundaryOffHour(start!, end!, query.interval, query.tz);
     if (off !== undefined) {
       return `${query.interval} buckets in ${query.tz} start off the UTC hour (${new Date(off).toISOString()}), which the hourly rollups cannot split: read from the detail rows`;
     }
