@@ -2,9 +2,10 @@
  * The query engine's rollups on every engine: the property rollup (event_props_hourly) kept exactly
  * once by both insert paths (`pglite` on disk and Postgres store by direct COPY with figures made in
  * JavaScript; `pglite-worker`, in memory, by INSERT … unnest; a batch the direct path cannot take goes
- * through staging), the registration of dimensions, and the rebuild of every rollup from detail.
+ * through staging), the user activity rollup (user_activity_hourly) likewise, the registration of
+ * dimensions, and the rebuild of every rollup from detail.
  *
- * The oracle is a GROUP BY over the detail rows actually stored: after random batches, resends and
+ * The oracle is a GROUP BY (a SELECT DISTINCT for user activity) over the detail rows actually stored: after random batches, resends and
  * rebuilds, each rollup must equal it row for row.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { isoTime, uuidv7 } from '@tally/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rebuildRollups, rollupCoverage } from '../src/index.js';
+import { rollupCoverageOf } from '../src/rollups.js';
 import { createStore, type EventRow, type RequestLogRow, type Store, type StoreConfig } from '../src/index.js';
 import {
   dropSchema,
@@ -131,7 +133,12 @@ function randomEvent(rand: () => number, days: number): EventRow {
     }
   }
   const offset = rand() < 0.03;
+  // Who, from the time (not from `rand`, whose sequence the other tests' figures follow): mostly a user,
+  // some anonymous visitors, some both (the user counts), some neither (not in user activity).
+  const who = ms % 10;
   return eventRow({
+    userId: who < 6 || who === 8 ? `u${ms % 17}` : undefined,
+    anonymousId: who >= 6 && who <= 8 ? `a${ms % 5}` : undefined,
     id: uuidv7(ms),
     tenantId: rand() < 0.7 ? 'tenant-a' : 'tenant-b',
     name: NAMES[Math.floor(rand() * NAMES.length)] as string,
@@ -207,6 +214,21 @@ async function propsAgainstDetail(store: Store, dims: Dimensions): Promise<{ rol
   return { rollup, detail };
 }
 
+/** user_activity_hourly and a SELECT DISTINCT over detail, as comparable rows. */
+async function activityAgainstDetail(store: Store): Promise<{ rollup: Row[]; detail: Row[] }> {
+  const rollup = await rows(
+    store,
+    `SELECT tenant_id, name, ${HOUR} AS hour, user_key FROM user_activity_hourly ORDER BY 1, 2, 3, 4`,
+  );
+  const detail = await rows(
+    store,
+    `SELECT DISTINCT tenant_id, name, to_char(date_trunc('hour', ts, 'UTC') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24') AS hour,
+            coalesce(user_id, anonymous_id) AS user_key
+     FROM events WHERE user_id IS NOT NULL OR anonymous_id IS NOT NULL ORDER BY 1, 2, 3, 4`,
+  );
+  return { rollup, detail };
+}
+
 /** event_counts_hourly and path_stats_hourly as comparable rows (float sums rounded: their order differs). */
 async function countRollups(store: Store): Promise<Row[][]> {
   return Promise.all([
@@ -264,6 +286,47 @@ describe.each(engines)('rollups: %s', (engine) => {
          OR (name = 'chat.escalated' AND key = 'vip')`,
     );
     expect(stray).toEqual([0]);
+  });
+
+  it('user activity equals a SELECT DISTINCT over detail, after random batches and resends', async () => {
+    const { rollup, detail } = await activityAgainstDetail(store);
+    expect(detail.length).toBeGreaterThan(300);
+    expect(rollup).toEqual(detail);
+    // Anonymous visitors count by their anonymous id, a user by the user id; nobody is left out.
+    const keys = new Set(rollup.map((r) => String(r[3])));
+    expect([...keys].some((k) => k.startsWith('a'))).toBe(true);
+    expect([...keys].some((k) => k.startsWith('u'))).toBe(true);
+    // A batch of one user's events within an hour, resent and mixed with new ones: one row per name and hour.
+    // The day of the value test below: no day is added to the rebuild's range.
+    const hour = DAY0 + 30 * 86_400_000 + 2 * 3_600_000;
+    const mine = (i: number, name = 'chat.ended') =>
+      eventRow({ id: uuidv7(hour + i), tenantId: 'activity', name, userId: 'só', timestamp: isoTime(hour + i * 1000) });
+    const batch = [mine(1), mine(2), mine(3, 'chat.started'), eventRow({ ...mine(4), userId: undefined })];
+    await store.insertEvents(batch);
+    await store.insertEvents([...batch, mine(5), mine(6, 'chat.escalated')]);
+    const found = await rows(
+      store,
+      `SELECT name, ${HOUR} AS hour, user_key FROM user_activity_hourly WHERE tenant_id = 'activity' ORDER BY 1`,
+    );
+    expect(found).toEqual([
+      ['chat.ended', '2026-04-08T02', 'só'],
+      ['chat.escalated', '2026-04-08T02', 'só'],
+      ['chat.started', '2026-04-08T02', 'só'],
+    ]);
+    const again = await activityAgainstDetail(store);
+    expect(again.rollup).toEqual(again.detail);
+  });
+
+  it('a tenant reads its own user activity, nothing of another tenant', async () => {
+    const seen = await store.asTenant('tenant-b', (sql) =>
+      sql.query<{ tenants: string[]; complete: boolean }>(
+        `SELECT array_agg(DISTINCT tenant_id) AS tenants,
+                (SELECT complete_from = '-infinity' FROM rollup_coverage WHERE rollup = 'user_activity_hourly') AS complete
+         FROM user_activity_hourly`,
+      ),
+    );
+    expect(seen[0]?.tenants).toEqual(['tenant-b']);
+    expect(seen[0]?.complete).toBe(true);
   });
 
   it('values are the text `properties->>key` prints: strings, booleans, numbers as Postgres writes them', async () => {
@@ -366,6 +429,13 @@ describe.each(engines)('rollups: %s', (engine) => {
       [isoTime(DAY0 + 7_200_000)],
     );
     expect(await countRollups(store)).not.toEqual(expected);
+    await store.sql.query(`DELETE FROM user_activity_hourly WHERE user_key LIKE 'u1%'`);
+    await store.sql.query(`INSERT INTO user_activity_hourly VALUES ('tenant-a', 'chat.started', $1, 'ghost')`, [
+      isoTime(DAY0 + 7_200_000),
+    ]);
+    await store.sql.query(`UPDATE rollup_coverage SET complete_from = now()`);
+    const activity = await activityAgainstDetail(store);
+    expect(activity.rollup).not.toEqual(activity.detail);
 
     const progress: { day: string; events: number; requestLogs: number }[] = [];
     const result = await rebuildRollups(store, { onProgress: (p) => progress.push(p) });
@@ -381,6 +451,9 @@ describe.each(engines)('rollups: %s', (engine) => {
     expect(progress.reduce((n, p) => n + p.events, 0)).toBe(totals.events);
     // A full rebuild computed every hour: every rebuilt dimension is complete from the beginning.
     expect(await rollupCoverage(store.sql, 'chat.started', 'channel')).toBe(Number.NEGATIVE_INFINITY);
+    const rebuilt = await activityAgainstDetail(store);
+    expect(rebuilt.rollup).toEqual(rebuilt.detail);
+    expect(await rollupCoverageOf(store.sql, 'user_activity_hourly')).toBe(Number.NEGATIVE_INFINITY);
   });
 
   it('rebuild of a range touches only its days', async () => {
@@ -417,8 +490,9 @@ describe.each(engines)('rollups: %s', (engine) => {
       [day, isoTime(DAY0)],
     );
     await store.sql.query(`DELETE FROM events WHERE tenant_id = 'tenant-b' AND ts < $1`, [isoTime(DAY0 + 86_400_000)]);
-    // As if the dimensions were registered just now, after that day was archived.
+    // As if the dimensions and user activity were rolled up from just now, after that day was archived.
     await store.sql.query(`UPDATE rollup_dimensions SET complete_from = now()`);
+    await store.sql.query(`UPDATE rollup_coverage SET complete_from = now()`);
     const result = await rebuildRollups(store);
     expect(result.archived).toBe(1);
     const [after] = await rows(
@@ -429,6 +503,11 @@ describe.each(engines)('rollups: %s', (engine) => {
     expect(after).toEqual(before);
     // Properties of the archived day's events cannot be recomputed: complete only from the day after.
     expect(await rollupCoverage(store.sql, 'chat.started', 'channel')).toBe(DAY0 + 86_400_000);
+    expect(await rollupCoverageOf(store.sql, 'user_activity_hourly')).toBe(DAY0 + 86_400_000);
+    // A rebuild of a range changes no coverage.
+    await store.sql.query(`UPDATE rollup_coverage SET complete_from = now()`);
+    await rebuildRollups(store, { from: new Date(DAY0), to: new Date(DAY0 + 3 * 86_400_000) });
+    expect(await rollupCoverageOf(store.sql, 'user_activity_hourly')).toBeGreaterThan(DAY0 + 86_400_000);
     await store.sql.query(`DELETE FROM archive_metadata`);
   });
 });
@@ -510,6 +589,8 @@ describe.each(engines.filter(isPostgres))('rebuild beside a writer: %s', (engine
       expect(props.rollup).toEqual(props.detail);
       const counts = await countsAgainstDetail(store);
       expect(counts.rollup).toEqual(counts.detail);
+      const activity = await activityAgainstDetail(store);
+      expect(activity.rollup).toEqual(activity.detail);
       const totals = await store.totals();
       expect(totals.pathRollup).toBe(totals.requestLogs);
       // And what the rebuild makes of the same detail is what the writers made of it.
