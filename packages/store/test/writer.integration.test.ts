@@ -38,7 +38,8 @@ describe.each(engines)('Writer on %s', (engine) => {
     const before = (await store.totals()).events;
     const calls = Array.from({ length: 40 }, () => eventRows(25));
     const results = await Promise.all(calls.map((rows) => writer.writeEvents(rows)));
-    for (const r of results) expect(r).toEqual({ ok: true, stored: 25, duplicates: 0, rejected: [], spooled: 0 });
+    for (const r of results)
+      expect(r).toEqual({ ok: true, stored: 25, duplicates: 0, duplicateIndexes: [], rejected: [], spooled: 0 });
     expect((await store.totals()).events - before).toBe(1000);
     expect(writer.stats().batches).toBeLessThanOrEqual(8);
   });
