@@ -85,5 +85,6 @@ export {
   type RebuildOptions,
   type RebuildResult,
   rollupCoverage,
+  rollupCoverageOf,
   rollupDimensions,
 } from './rollups.js';

@@ -282,6 +282,8 @@ const STAT_TABLES = [
   'request_logs',
   'event_counts_hourly',
   'path_stats_hourly',
+  'event_props_hourly',
+  'user_activity_hourly',
   'archive_metadata',
   'job_runs',
 ];
