@@ -39,8 +39,11 @@ export interface DirectPlan {
   groups: [tenants: string[], names: string[], hours: string[], counts: string[], weighted: string[]];
   /** event_props_hourly groups, as text columns for `unnest`; absent when the batch has none. */
   props?: PropsGroups;
-  /** user_activity_hourly groups: the distinct (tenant, name, hour, user key) of the batch. */
-  activity: ActivityGroups;
+  /**
+   * user_activity_hourly groups: the distinct (tenant, name, hour, user key) of the batch; absent when the
+   * store does not keep that rollup (StoreConfig.activityRollup).
+   */
+  activity?: ActivityGroups;
 }
 
 export type ActivityGroups = [tenants: string[], names: string[], hours: string[], users: string[]];
@@ -56,11 +59,13 @@ export type PropsGroups = [
 
 /**
  * The plan for a batch that may take the direct path, or undefined when it must go the usual way.
- * `dims`: the property keys rolled up, by event name (rollups.ts `dimensionMap`).
+ * `dims`: the property keys rolled up, by event name (rollups.ts `dimensionMap`); `activity`: whether the
+ * store keeps user_activity_hourly (when not, its groups are not even computed).
  */
 export function planDirect(
   rows: readonly EventRow[],
   dims: ReadonlyMap<string, readonly string[]> = new Map(),
+  activity = false,
 ): DirectPlan | undefined {
   if (!rows.every(hasCanonicalTime)) return undefined;
   const props = dims.size > 0 ? new PropsRollup() : undefined;
@@ -70,7 +75,7 @@ export function planDirect(
   const hours: string[] = [];
   const counts: number[] = [];
   const weighted: number[] = [];
-  const activity = new ActivityRollup();
+  const users = activity ? new ActivityRollup() : undefined;
   let sorted = true;
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i] as EventRow;
@@ -95,13 +100,13 @@ export function planDirect(
     if (i > 0 && (rows[i - 1] as EventRow).id > r.id) sorted = false;
     const keys = props && dims.get(r.name);
     if (keys && !props.add(r, hour, keys)) return undefined;
-    activity.add(r, key);
+    users?.add(r, key);
   }
   return {
     rows: sorted ? rows : inIdOrder(rows),
     groups: [tenants, names, hours, counts.map(String), weighted.map(String)],
     ...(props && props.size > 0 ? { props: props.groups() } : {}),
-    activity: activity.columns,
+    ...(users ? { activity: users.columns } : {}),
   };
 }
 
@@ -338,31 +343,47 @@ const insertActivity = (first: number) => `
   ORDER BY 1, 2, 3, 4
   ON CONFLICT (tenant_id, name, hour, user_key) DO NOTHING`;
 
-/**
- * The rollups of a batch COPY stored whole (event_counts_hourly groups are distinct, so no row is updated
- * twice): counts ($1–$5, DirectPlan.groups) and user activity ($6–$9). The inserts are CTEs of a
- * statement that reads none of their tables: Postgres then locks the tables in the order written
- * (event_counts_hourly, then event_props_hourly, then user_activity_hourly), whether it parses the
- * statement or reuses its prepared plan, which is the order rebuildRollups locks them in.
- */
-export const ROLLUP_GROUPS = `
-WITH counts AS (${INSERT_GROUPS}
-), activity AS (${insertActivity(6)}
-)
-SELECT 1`;
-
-/** …with its property groups ($6–$11, DirectPlan.props); user activity is then $12–$15. */
-export const ROLLUP_GROUPS_PROPS = `
-WITH counts AS (${INSERT_GROUPS}
-), props AS (
+/** event_props_hourly from the groups `$first`…`$first+5` (DirectPlan.props). */
+const insertProps = (first: number) => `
   INSERT INTO event_props_hourly AS r (tenant_id, name, key, value, hour, count)
   SELECT t, n, k, v, h::timestamptz, c::bigint
-  FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) AS g(t, n, k, v, h, c)
+  FROM unnest(${[0, 1, 2, 3, 4, 5].map((i) => `$${first + i}::text[]`).join(', ')}) AS g(t, n, k, v, h, c)
   ORDER BY 1, 2, 3, 5, 4
-  ON CONFLICT (tenant_id, name, key, hour, value) DO UPDATE SET count = r.count + EXCLUDED.count
-), activity AS (${insertActivity(12)}
-)
-SELECT 1`;
+  ON CONFLICT (tenant_id, name, key, hour, value) DO UPDATE SET count = r.count + EXCLUDED.count`;
+
+/**
+ * The rollups of a batch COPY stored whole (event_counts_hourly groups are distinct, so no row is updated
+ * twice): counts ($1–$5, DirectPlan.groups), then property groups when the batch has some (the next six
+ * parameters, DirectPlan.props), then user activity when the store keeps it (the next four,
+ * DirectPlan.activity). The inserts are CTEs of a statement that reads none of their tables: Postgres then
+ * locks the tables in the order written (event_counts_hourly, then event_props_hourly, then
+ * user_activity_hourly), whether it parses the statement or reuses its prepared plan, which is the order
+ * rebuildRollups locks them in.
+ */
+function rollupGroups(props: boolean, activity: boolean): string {
+  const ctes = [`counts AS (${INSERT_GROUPS}\n)`];
+  let next = 6;
+  if (props) {
+    ctes.push(`props AS (${insertProps(next)}\n)`);
+    next += 6;
+  }
+  if (activity) ctes.push(`activity AS (${insertActivity(next)}\n)`);
+  return `\nWITH ${ctes.join(', ')}\nSELECT 1`;
+}
+
+/** The four statements, by [props][activity], built once (a prepared statement is reused by its text). */
+const ROLLUP_GROUPS = [
+  [rollupGroups(false, false), rollupGroups(false, true)],
+  [rollupGroups(true, false), rollupGroups(true, true)],
+] as const;
+
+/** The rollup statement of a plan and its parameters, numbered as rollupGroups says. */
+export function directRollup(plan: DirectPlan): { statement: string; params: string[][] } {
+  const params: string[][] = [...plan.groups];
+  if (plan.props) params.push(...plan.props);
+  if (plan.activity) params.push(...plan.activity);
+  return { statement: ROLLUP_GROUPS[plan.props ? 1 : 0][plan.activity ? 1 : 0], params };
+}
 
 /**
  * Does a failed direct COPY send the batch the usual way? Yes for what the usual way handles or reports

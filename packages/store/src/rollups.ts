@@ -10,8 +10,9 @@
  *   property `key` is a JSON string, number or boolean, valued as `properties->>key` prints it, for the
  *   (name, key) pairs registered in rollup_dimensions (the store's `dimensions`).
  * - user_activity_hourly: per (tenant, name, UTC hour) each user key (`coalesce(user_id, anonymous_id)`)
- *   that did the event, once; events with neither id are left out. Complete from rollup_coverage's
- *   complete_from on.
+ *   that did the event, once; events with neither id are left out. Kept only by stores opened with
+ *   `activityRollup` (it costs about half again the ingest CPU); complete from rollup_coverage's
+ *   complete_from on, which is 'infinity' while a store that does not keep it runs (registerActivity).
  */
 import { INSERT_PATH_STATS } from './direct-copy.js';
 import type { RollupDimensions } from './query/types.js';
@@ -167,17 +168,47 @@ export async function rollupDimensions(sql: SqlClient): Promise<Map<string, Map<
 }
 
 /**
+ * Records whether a store's writers keep user_activity_hourly (store.ts calls it where it registers
+ * dimensions: after migrating, and before its first insert), so that rollup_coverage never claims hours
+ * nobody maintained:
+ * - `keeps` false: complete_from becomes 'infinity' (complete nowhere; retention reads detail). A store
+ *   that stops keeping the rollup thereby invalidates it, and one that starts again begins afresh.
+ * - `keeps` true: 'infinity' (or no row) becomes the start of the next UTC hour (events of the current
+ *   hour stored before now may be missing; `tally rollups rebuild` fills in the past); a finite value,
+ *   or '-infinity', is left as it is.
+ * Returns false when the schema has no rollup_coverage yet (not migrated): nothing was done.
+ */
+export async function registerActivity(sql: SqlClient, keeps: boolean): Promise<boolean> {
+  return sql.transaction(async (tx) => {
+    const [found] = await tx.query<{ t: string | null }>(`SELECT to_regclass('rollup_coverage')::text AS t`);
+    if (!found?.t) return false;
+    await tx.query(
+      keeps
+        ? `INSERT INTO rollup_coverage AS c (rollup, complete_from)
+           VALUES ('user_activity_hourly', date_trunc('hour', now(), 'UTC') + interval '1 hour')
+           ON CONFLICT (rollup) DO UPDATE SET complete_from = EXCLUDED.complete_from
+           WHERE c.complete_from = 'infinity'::timestamptz`
+        : `INSERT INTO rollup_coverage AS c (rollup, complete_from) VALUES ('user_activity_hourly', 'infinity')
+           ON CONFLICT (rollup) DO UPDATE SET complete_from = EXCLUDED.complete_from
+           WHERE c.complete_from <> 'infinity'::timestamptz`,
+    );
+    return true;
+  });
+}
+
+/**
  * From when a rollup of rollup_coverage (`user_activity_hourly`) holds every stored event: epoch ms of the
- * first complete hour (-Infinity when complete for all time), or undefined when the schema has no such row.
+ * first complete hour (-Infinity when complete for all time), or undefined when it is not kept (no row,
+ * or 'infinity': the store's writers do not maintain it).
  */
 export async function rollupCoverageOf(sql: SqlClient, rollup: 'user_activity_hourly'): Promise<number | undefined> {
-  const [row] = await sql.query<{ always: boolean; ms: string | number | null }>(
-    `SELECT complete_from = '-infinity'::timestamptz AS always,
+  const [row] = await sql.query<{ always: boolean; never: boolean; ms: string | number | null }>(
+    `SELECT complete_from = '-infinity'::timestamptz AS always, complete_from = 'infinity'::timestamptz AS never,
             CASE WHEN isfinite(complete_from) THEN (extract(epoch FROM complete_from) * 1000)::float8 END AS ms
      FROM rollup_coverage WHERE rollup = $1`,
     [rollup],
   );
-  if (!row) return undefined;
+  if (!row || row.never) return undefined;
   return row.always ? Number.NEGATIVE_INFINITY : Number(row.ms);
 }
 
@@ -283,13 +314,14 @@ const ARCHIVED_DAYS = `SELECT count(*)::int AS n FROM (
   SELECT DISTINCT tenant_id, table_name FROM archive_metadata WHERE day = $1::date AND restored_at IS NULL) a`;
 
 /**
- * Recomputes event_counts_hourly, path_stats_hourly, event_props_hourly and user_activity_hourly from
- * the detail rows, one UTC day per transaction: that day's rollup rows are deleted and inserted anew
- * from the day's detail, by the formulas the insert paths use. A (tenant, table, day) with an archive part not restored is left as it
+ * Recomputes event_counts_hourly, path_stats_hourly, event_props_hourly and (when the store's writers
+ * keep it: rollup_coverage is not 'infinity') user_activity_hourly from the detail rows, one UTC day per
+ * transaction: that day's rollup rows are deleted and inserted anew from the day's detail, by the
+ * formulas the insert paths use. A (tenant, table, day) with an archive part not restored is left as it
  * is (its rollups count rows the detail no longer holds). Without `from` and `to` the whole range of
  * detail is rebuilt, and every rebuilt dimension that is registered becomes complete from '-infinity'
  * (or from the day after the last archived day of events, when there is one: the rollup of a dimension
- * cannot be recomputed for rows only an archive file holds), as does user_activity_hourly in
+ * cannot be recomputed for rows only an archive file holds), as does a kept user_activity_hourly in
  * rollup_coverage.
  *
  * Exactly once beside running writers: each day's transaction first takes SHARE ROW EXCLUSIVE on the
@@ -314,6 +346,9 @@ export async function rebuildRollups(store: Store, options: RebuildOptions = {})
       : new Map([...registered].map(([name, keys]) => [name, [...keys.keys()]]));
   const [names, keys] = dimensionArrays(dims);
   const whole = options.from === undefined && options.to === undefined;
+  // user_activity_hourly only when the store's writers keep it (registerActivity): rebuilding a rollup
+  // nobody maintains would cost a pass over detail for nothing.
+  const activity = (await rollupCoverageOf(sql, 'user_activity_hourly')) !== undefined;
 
   const range = await detailRange(sql);
   const first = options.from ? floorDay(options.from.getTime()) : range?.first;
@@ -329,7 +364,7 @@ export async function rebuildRollups(store: Store, options: RebuildOptions = {})
         const dayParams = [...bounds, date];
         const events = await rebuild(tx, REBUILD_EVENT_COUNTS, [...dayParams, 'events']);
         const requestLogs = await rebuild(tx, REBUILD_PATH_STATS, [...dayParams, 'request_logs']);
-        await rebuild(tx, REBUILD_ACTIVITY, [...dayParams, 'events']);
+        if (activity) await rebuild(tx, REBUILD_ACTIVITY, [...dayParams, 'events']);
         if (names.length > 0) {
           for (const statement of REBUILD_PROPS) await tx.query(statement, [...dayParams, 'events', names, keys]);
         }
@@ -354,12 +389,12 @@ export async function rebuildRollups(store: Store, options: RebuildOptions = {})
       [names, keys],
     );
   }
-  if (whole) {
-    // Writers maintain user_activity_hourly whatever the store's configuration, so a rebuild of all
-    // detail leaves it complete (up to the archive rule above).
+  if (whole && activity) {
+    // Complete (up to the archive rule above) only while writers keep it: a store opened without
+    // activityRollup since the rebuild began has set 'infinity', which stays.
     await sql.query(
       `UPDATE rollup_coverage SET complete_from = least(complete_from, ${REBUILT_FROM})
-       WHERE rollup = 'user_activity_hourly'`,
+       WHERE rollup = 'user_activity_hourly' AND complete_from <> 'infinity'::timestamptz`,
     );
   }
   return result;

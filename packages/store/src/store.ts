@@ -12,8 +12,7 @@ import {
   planDirect,
   planDirectLogs,
   refusesDirect,
-  ROLLUP_GROUPS,
-  ROLLUP_GROUPS_PROPS,
+  directRollup,
   ROLLUP_PATH_GROUPS,
 } from './direct-copy.js';
 import { requestHistory, requestLog } from './history.js';
@@ -33,6 +32,7 @@ import {
   MERGE_PROPS,
   PATH_STATS_FIGURES,
   propsFigures,
+  registerActivity,
   registerDimensions,
 } from './rollups.js';
 import type { EventRow, RequestLogRow } from './rows.js';
@@ -48,11 +48,12 @@ const EVENT_COLUMNS = 'id, tenant_id, name, user_id, anonymous_id, properties, c
  * (which the writer classifies) whichever way the rows came in.
  *
  * With `dims` (the parameter numbers of the dimensions' names and keys: a batch holding an event of a
- * name that has dimensions), the inserted rows' properties are rolled up too (rollups.ts). The CTEs take
- * event_counts_hourly, event_props_hourly and user_activity_hourly in that order, the order rebuildRollups
- * locks them in.
+ * name that has dimensions), the inserted rows' properties are rolled up too (rollups.ts); with
+ * `activity` (the store keeps user_activity_hourly: StoreConfig.activityRollup), their user keys per hour.
+ * The CTEs take event_counts_hourly, event_props_hourly and user_activity_hourly in that order, the order
+ * rebuildRollups locks them in.
  */
-const insertEventsFrom = (input: string, dims?: [names: string, keys: string]) => `
+const insertEventsFrom = (input: string, dims: [names: string, keys: string] | undefined, activity: boolean) => `
 WITH input AS (${input}), ins AS (
   INSERT INTO events (${EVENT_COLUMNS})
   SELECT id::uuid, tenant_id, name, user_id, anonymous_id, properties::jsonb, context::jsonb, ts::timestamptz, received_at::timestamptz
@@ -60,7 +61,7 @@ WITH input AS (${input}), ins AS (
   -- Sorted, so two writers inserting overlapping batches lock rows in the same order (no deadlock).
   ORDER BY id
   ON CONFLICT (id) DO NOTHING
-  RETURNING id, tenant_id, name, user_id, anonymous_id, ts, context${dims ? ', properties' : ''}
+  RETURNING id, tenant_id, name, ${activity ? 'user_id, anonymous_id, ' : ''}ts, context${dims ? ', properties' : ''}
 ), rollup AS (
   INSERT INTO event_counts_hourly AS r (tenant_id, name, hour, count, weighted)
   SELECT ${EVENT_COUNTS_FIGURES}
@@ -76,21 +77,30 @@ WITH input AS (${input}), ins AS (
   ${MERGE_PROPS}
 )`
     : ''
-}, activity AS (
+}${
+  activity
+    ? `, activity AS (
   ${INSERT_ACTIVITY}
   ${activityFigures('ins')}
   -- Sorted, as the keys of event_counts_hourly above: concurrent writers wait on shared keys in one order.
   ORDER BY 1, 2, 3, 4
   ${MERGE_ACTIVITY}
-)
+)`
+    : ''
+}
 SELECT id::text AS id FROM ins`;
 
 /** The batch as nine text arrays, one per column (PGlite, which has no COPY from a stream). */
 const UNNEST_EVENTS = `SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
     AS t(${EVENT_COLUMNS})`;
-const INSERT_EVENTS = insertEventsFrom(UNNEST_EVENTS);
-/** …and their properties' rollup: the dimensions' names and keys are $10 and $11. */
-const INSERT_EVENTS_PROPS = insertEventsFrom(UNNEST_EVENTS, ['$10', '$11']);
+/**
+ * By [props][activity]: without and with the properties' rollup (the dimensions' names and keys are $10
+ * and $11), and without and with user activity.
+ */
+const INSERT_EVENTS = [
+  [insertEventsFrom(UNNEST_EVENTS, undefined, false), insertEventsFrom(UNNEST_EVENTS, undefined, true)],
+  [insertEventsFrom(UNNEST_EVENTS, ['$10', '$11'], false), insertEventsFrom(UNNEST_EVENTS, ['$10', '$11'], true)],
+] as const;
 
 /**
  * A staging table for COPY (Postgres): the batch is COPYed in, then inserted from it by the very
@@ -121,11 +131,13 @@ function staging(table: string, columns: string, insertFrom: (input: string) => 
   };
 }
 
-const EVENTS_STAGING = staging('tally_staged_events', EVENT_COLUMNS, (input) => insertEventsFrom(input));
-/** …and their properties' rollup: the dimensions' names and keys are $1 and $2. */
-const EVENTS_STAGING_PROPS = staging('tally_staged_events', EVENT_COLUMNS, (input) =>
-  insertEventsFrom(input, ['$1', '$2']),
-);
+/** By [props][activity], as INSERT_EVENTS; with properties, the dimensions' names and keys are $1 and $2. */
+const stagedEvents = (dims: [string, string] | undefined, activity: boolean) =>
+  staging('tally_staged_events', EVENT_COLUMNS, (input) => insertEventsFrom(input, dims, activity));
+const EVENTS_STAGING = [
+  [stagedEvents(undefined, false), stagedEvents(undefined, true)],
+  [stagedEvents(['$1', '$2'], false), stagedEvents(['$1', '$2'], true)],
+] as const;
 /** A batch of new events straight into the table (direct-copy.ts; Postgres, and PGlite on disk). */
 const DIRECT_COPY = `COPY events (${EVENT_COLUMNS}) FROM STDIN`;
 
@@ -258,7 +270,10 @@ function sharedJson(): (value: unknown) => string {
 }
 
 /** The Store on an opened engine: the same SQL on every engine, COPY where the engine has it. */
-export function buildStore(engine: Engine, options: { dimensions?: RollupDimensions } = {}): Store {
+export function buildStore(
+  engine: Engine,
+  options: { dimensions?: RollupDimensions; activityRollup?: boolean } = {},
+): Store {
   const { kind, schema, sql, capabilities } = engine;
   // Events and request logs go by direct COPY (direct-copy.ts) until the server refuses it to this role.
   let direct = true;
@@ -270,20 +285,29 @@ export function buildStore(engine: Engine, options: { dimensions?: RollupDimensi
   const wanted = dimensionMap(options.dimensions);
   let dims: DimensionMap = new Map();
   let dimParams: [string[], string[]] = [[], []];
-  let registration: 'due' | 'done' | 'absent' = options.dimensions === undefined ? 'done' : 'due';
+  // The user activity rollup likewise: kept once rollup_coverage says from when it is complete, and a
+  // store that does not keep it marks it so (registerActivity), whichever it is, at the same moments.
+  const activityWanted = options.activityRollup === true;
+  let activity = false;
+  let registration: 'due' | 'done' | 'absent' = 'due';
   let registering: Promise<void> | undefined;
+  const registerAll = async () => {
+    let ok = true;
+    if (options.dimensions !== undefined) {
+      ok = await registerDimensions(sql, wanted);
+      if (ok) {
+        dims = wanted;
+        dimParams = dimensionArrays(wanted);
+      }
+    }
+    const found = await registerActivity(sql, activityWanted);
+    activity = found && activityWanted;
+    registration = ok && found ? 'done' : 'absent';
+  };
   const register = () =>
-    (registering ??= registerDimensions(sql, wanted)
-      .then((ok) => {
-        registration = ok ? 'done' : 'absent';
-        if (ok) {
-          dims = wanted;
-          dimParams = dimensionArrays(wanted);
-        }
-      })
-      .finally(() => {
-        registering = undefined;
-      }));
+    (registering ??= registerAll().finally(() => {
+      registering = undefined;
+    }));
   const hasDims = (rows: readonly EventRow[]) => dims.size > 0 && rows.some((r) => dims.has(r.name));
 
   /**
@@ -315,7 +339,7 @@ export function buildStore(engine: Engine, options: { dimensions?: RollupDimensi
     sql,
     async migrate() {
       const result = await migrate(sql);
-      if (options.dimensions !== undefined) await register();
+      await register();
       return result;
     },
 
@@ -324,7 +348,7 @@ export function buildStore(engine: Engine, options: { dimensions?: RollupDimensi
       if (registration === 'due') await register();
       const contextJson = sharedJson();
       if (sql.copyIn) {
-        const plan = direct ? planDirect(rows, dims) : undefined;
+        const plan = direct ? planDirect(rows, dims, activity) : undefined;
         // EVENT_COLUMNS order, as the arrays below. Written out rather than through a shared values array
         // (as request logs do): that measured 0.6–0.8 µs a row slower, ~3 % of the collector's CPU per event.
         const text = () => {
@@ -338,14 +362,18 @@ export function buildStore(engine: Engine, options: { dimensions?: RollupDimensi
           }
           return data.bytes();
         };
-        const directly: Direct | undefined = plan && {
-          copy: DIRECT_COPY,
-          binary: eventsBinary(plan.rows, contextJson),
-          rollup: plan.props ? ROLLUP_GROUPS_PROPS : ROLLUP_GROUPS,
-          params: plan.props ? [...plan.groups, ...plan.props, ...plan.activity] : [...plan.groups, ...plan.activity],
-          rows: plan.rows,
-        };
-        const staged = hasDims(rows) ? { stage: EVENTS_STAGING_PROPS, params: dimParams } : { stage: EVENTS_STAGING };
+        const rollup = plan && directRollup(plan);
+        const directly: Direct | undefined = plan &&
+          rollup && {
+            copy: DIRECT_COPY,
+            binary: eventsBinary(plan.rows, contextJson),
+            rollup: rollup.statement,
+            params: rollup.params,
+            rows: plan.rows,
+          };
+        const withDims = hasDims(rows);
+        const stage = EVENTS_STAGING[withDims ? 1 : 0][activity ? 1 : 0];
+        const staged = withDims ? { stage, params: dimParams } : { stage };
         return copied(text, staged, directly);
       }
       const cols: (string | null)[][] = [[], [], [], [], [], [], [], [], []];
@@ -360,9 +388,9 @@ export function buildStore(engine: Engine, options: { dimensions?: RollupDimensi
         cols[7]?.push(r.timestamp);
         cols[8]?.push(r.receivedAt);
       }
-      const [statement, params] = hasDims(rows)
-        ? [INSERT_EVENTS_PROPS, [...cols, ...dimParams]]
-        : [INSERT_EVENTS, cols];
+      const withDims = hasDims(rows);
+      const statement = INSERT_EVENTS[withDims ? 1 : 0][activity ? 1 : 0];
+      const params = withDims ? [...cols, ...dimParams] : cols;
       return (await sql.query<{ id: string }>(statement, params)).map((r) => r.id);
     },
 

@@ -11,7 +11,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isoTime, uuidv7 } from '@tally/core';
+import { isoTime, parseQuery, uuidv7 } from '@tally/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rebuildRollups, rollupCoverage } from '../src/index.js';
 import { rollupCoverageOf } from '../src/rollups.js';
@@ -37,22 +37,35 @@ const DIMENSIONS: Dimensions = {
   constructor: ['toString'],
 };
 
-/** A store with `dimensions`, migrated after it opened (as `tally serve` does), in `schema`. */
+/**
+ * A store with `dimensions`, migrated after it opened (as `tally serve` does), in `schema`; it keeps the
+ * user activity rollup unless `activityRollup` is false.
+ */
 async function openWith(
   engine: Engine,
   dimensions: Dimensions | undefined,
   at: { schema: string; dataDir?: string },
   migrate = true,
+  activityRollup = true,
 ): Promise<Store> {
   if (isPostgres(engine)) pg.assertMet();
   const worker = engine.endsWith('-worker');
   const store = isPostgres(engine)
-    ? await createStore({ kind: 'postgres', url: PG_URL, schema: at.schema, poolSize: 4, worker, dimensions })
+    ? await createStore({
+        kind: 'postgres',
+        url: PG_URL,
+        schema: at.schema,
+        poolSize: 4,
+        worker,
+        dimensions,
+        activityRollup,
+      })
     : await createStore({
         kind: 'pglite',
         schema: at.schema,
         worker,
         dimensions,
+        activityRollup,
         ...(at.dataDir ? { dataDir: at.dataDir } : {}),
       });
   if (migrate) await store.migrate();
@@ -541,6 +554,114 @@ describe.each(engines)('rollup dimensions over reopenings: %s', (engine) => {
 
       store = await openWith(engine, { b: ['z'] }, at);
       expect(await rows(store, `SELECT name, key FROM rollup_dimensions`)).toEqual([['b', 'z']]);
+      await store.close();
+    } finally {
+      await removePlace(engine, at);
+    }
+  });
+});
+
+describe.each(engines)('the user activity rollup turned off and on: %s', (engine) => {
+  const HOUR_MS = 3_600_000;
+  const nextHour = (ms: number) => Math.floor(ms / HOUR_MS) * HOUR_MS + HOUR_MS;
+  const coverage = async (store: Store) =>
+    (
+      await rows(store, `SELECT complete_from::text FROM rollup_coverage WHERE rollup = 'user_activity_hourly'`)
+    )[0]?.[0];
+  const stored = async (store: Store) => (await rows(store, `SELECT count(*)::int FROM user_activity_hourly`))[0]?.[0];
+  /** Events of 'on-off' a day apart, so that retention has cohorts and returns (day periods are whole hours). */
+  const batch = (first: number, n: number) =>
+    Array.from({ length: n }, (_, i) =>
+      eventRow({
+        id: uuidv7(DAY0 + (first + i) * 1000),
+        tenantId: 'on-off',
+        name: i % 3 === 0 ? 'chat.started' : 'chat.ended',
+        userId: `u${(first + i) % 9}`,
+        timestamp: isoTime(DAY0 + ((first + i) % 4) * 86_400_000 + i * 1000),
+      }),
+    );
+  const retention = (store: Store) => {
+    const parsed = parseQuery({
+      kind: 'retention',
+      range: { from: isoTime(DAY0), to: isoTime(DAY0 + 4 * 86_400_000) },
+      tz: 'UTC',
+      period: 'day',
+      periods: 4,
+      mode: 'recurring',
+      start: { event: 'chat.started' },
+      return: { event: 'chat.ended' },
+      explain: true,
+    });
+    if (!parsed.ok) throw parsed.error;
+    return store.query('on-off', parsed.query, { now: DAY0 + 10 * 86_400_000 });
+  };
+
+  it('off: nothing kept, coverage infinity, retention from detail; on later: complete from the next hour; off again: invalidated', async () => {
+    const at = place(engine, true);
+    try {
+      // Off (the default): neither insert path writes the rollup, and opening marks it not covered (a fresh
+      // schema's migration had made it complete from '-infinity').
+      let store = await openWith(engine, DIMENSIONS, at, true, false);
+      expect(await coverage(store)).toBe('infinity');
+      expect(await rollupCoverageOf(store.sql, 'user_activity_hourly')).toBeUndefined();
+      const first = batch(0, 40);
+      await store.insertEvents(first);
+      // Through staging too: an id already stored makes the direct COPY fall back.
+      await store.insertEvents([...first.slice(30), ...batch(40, 20)]);
+      await storeRandomEvents(store, random(9), 300, 3);
+      expect(await stored(store)).toBe(0);
+      // The other rollups are kept as ever.
+      const counts = await countsAgainstDetail(store);
+      expect(counts.rollup).toEqual(counts.detail);
+      const props = await propsAgainstDetail(store, DIMENSIONS);
+      expect(props.rollup).toEqual(props.detail);
+      const offAnswer = await retention(store);
+      expect(offAnswer.meta.source).toBe('detail');
+      expect(offAnswer.meta.explain?.reason).toContain('the hourly user activity rollup is not kept');
+      expect(offAnswer.rows.some((r) => (r[3] as number) > 0)).toBe(true);
+      // A rebuild does not make a rollup nobody keeps complete, nor fill it.
+      await rebuildRollups(store);
+      expect(await coverage(store)).toBe('infinity');
+      expect(await stored(store)).toBe(0);
+      await store.close();
+
+      // On, not migrated again: the first insert marks it complete from the start of the next UTC hour,
+      // and only what is stored from then on is in it.
+      const before = Date.now();
+      store = await openWith(engine, DIMENSIONS, at, false, true);
+      await store.insertEvents(batch(100, 30));
+      const after = Date.now();
+      const from = await rollupCoverageOf(store.sql, 'user_activity_hourly');
+      expect([nextHour(before), nextHour(after)]).toContain(from);
+      const kept = await rows(store, `SELECT DISTINCT user_key FROM user_activity_hourly ORDER BY 1`);
+      expect(kept).toEqual([...new Set(batch(100, 30).map((e) => e.userId))].sort().map((u) => [u]));
+      // Its hours before the next one are incomplete: retention over them reads detail, as answered before.
+      const onAnswer = await retention(store);
+      expect(onAnswer.meta.source).toBe('detail');
+      expect(onAnswer.meta.explain?.reason).toContain('the hourly user activity rollup is complete only from');
+      // Reopened on, a finite coverage is left as it is.
+      await store.close();
+      store = await openWith(engine, DIMENSIONS, at, true, true);
+      expect(await rollupCoverageOf(store.sql, 'user_activity_hourly')).toBe(from);
+      // A rebuild fills in the past: complete for all time, and retention reads the rollup, alike.
+      await rebuildRollups(store);
+      expect(await rollupCoverageOf(store.sql, 'user_activity_hourly')).toBe(Number.NEGATIVE_INFINITY);
+      const activity = await activityAgainstDetail(store);
+      expect(activity.rollup).toEqual(activity.detail);
+      const rebuilt = await retention(store);
+      expect(rebuilt.meta.source).toBe('rollup');
+      expect(rebuilt.rows).toEqual(onAnswer.rows);
+      await store.close();
+
+      // Off again: a store that stops keeping it invalidates it, whatever it held; what it stores is not added.
+      store = await openWith(engine, DIMENSIONS, at, true, false);
+      expect(await coverage(store)).toBe('infinity');
+      const held = await stored(store);
+      await store.insertEvents(batch(200, 30).map((e) => ({ ...e, userId: `late-${e.userId}` })));
+      expect(await stored(store)).toBe(held);
+      const offAgain = await retention(store);
+      expect(offAgain.meta.source).toBe('detail');
+      expect(offAgain.meta.explain?.reason).toContain('the hourly user activity rollup is not kept');
       await store.close();
     } finally {
       await removePlace(engine, at);
