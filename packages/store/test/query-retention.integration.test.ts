@@ -36,7 +36,7 @@ import {
   type Rand,
   seeded,
 } from './support/query-data.js';
-import { dropSchema, engines, freshSchema, isPostgres, openStore, PG_URL } from './support/stores.js';
+import { dropSchema, type Engine, engines, freshSchema, isPostgres, PG_URL, pg } from './support/stores.js';
 
 const DAY = 86_400_000;
 const TZS = ['UTC', 'Europe/Berlin', 'Asia/Kolkata', 'America/New_York'] as const;
@@ -126,6 +126,32 @@ function randomQuery(rand: Rand, data: EventData): { input: Record<string, unkno
       return: selector(),
     },
     now,
+  };
+}
+
+/**
+ * A migrated store in a fresh schema (`pglite` on disk, which stores by direct COPY; `pglite-worker` in
+ * memory, by INSERT … unnest), keeping the user activity rollup unless `activityRollup` is false.
+ */
+async function openStore(
+  engine: Engine,
+  activityRollup = true,
+): Promise<{ store: Store; dispose: () => Promise<void> }> {
+  if (isPostgres(engine)) pg.assertMet();
+  const schema = freshSchema();
+  const worker = engine.endsWith('-worker');
+  const dataDir = engine === 'pglite' ? mkdtempSync(join(tmpdir(), 'tally-pglite-')) : undefined;
+  const store = isPostgres(engine)
+    ? await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 4, worker, activityRollup })
+    : await createStore({ kind: 'pglite', schema, worker, activityRollup, ...(dataDir ? { dataDir } : {}) });
+  await store.migrate();
+  return {
+    store,
+    dispose: async () => {
+      await store.close();
+      if (isPostgres(engine)) await dropSchema(schema);
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -526,8 +552,8 @@ describe.each(engines)('retention on a store migrated with events already stored
   beforeAll(async () => {
     const worker = engine.endsWith('-worker');
     store = isPostgres(engine)
-      ? await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 2, worker })
-      : await createStore({ kind: 'pglite', schema, worker, ...(dataDir ? { dataDir } : {}) });
+      ? await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 2, worker, activityRollup: true })
+      : await createStore({ kind: 'pglite', schema, worker, activityRollup: true, ...(dataDir ? { dataDir } : {}) });
     // The schema before user_activity_hourly, and events stored in it as its writers stored them.
     await migrate(
       store.sql,
@@ -599,6 +625,49 @@ describe.each(engines)('retention on a store migrated with events already stored
       const result = await store.query(tenant, q, { now });
       expect(result.meta.source).toBe('rollup');
       expect(result.rows).toEqual(oracle(q));
+    }
+  });
+});
+
+describe.each(engines)('retention on a store that does not keep user activity: %s', (engine) => {
+  let store: Store;
+  let dispose: () => Promise<void>;
+  let data: EventData;
+  beforeAll(async () => {
+    ({ store, dispose } = await openStore(engine, false));
+    data = await loadEvents(store, {
+      seed: 1602,
+      events: 800,
+      users: 40,
+      from: Date.parse('2026-01-05T00:00:00Z'),
+      to: Date.parse('2026-02-16T00:00:00Z'),
+    });
+  }, 120_000);
+  afterAll(() => dispose());
+
+  it('stores no user activity and answers from detail, saying the rollup is not kept', async () => {
+    const [kept] = await store.sql.query<{ n: number; from: string }>(
+      `SELECT (SELECT count(*)::int FROM user_activity_hourly) AS n,
+              (SELECT complete_from::text FROM rollup_coverage WHERE rollup = 'user_activity_hourly') AS from`,
+    );
+    expect(kept).toEqual({ n: 0, from: 'infinity' });
+    for (const mode of ['first_time', 'recurring']) {
+      const input = {
+        kind: 'retention',
+        range: { from: '2026-01-12', to: '2026-02-09' },
+        tz: 'UTC',
+        period: 'week',
+        periods: 3,
+        mode,
+        start: { event: 'signup' },
+        return: { event: 'view' },
+        explain: true,
+      };
+      const { result, expected } = await both(store, data.stored, data.tenant, input, { now: data.to });
+      expect(result.rows, mode).toEqual(expected);
+      expect(expected.some((r) => (r[3] as number) > 0)).toBe(true);
+      expect(result.meta.source, mode).toBe('detail');
+      expect(result.meta.explain?.reason, mode).toContain('the hourly user activity rollup is not kept');
     }
   });
 });
