@@ -17,6 +17,11 @@ export interface NatsConfig {
 
 export interface Config {
   store: StoreConfig;
+  /**
+   * Keep user_activity_hourly (StoreConfig.activityRollup): passed to createStore beside the catalog's
+   * dimensions by every process that stores (serve, the CLI opening the store itself).
+   */
+  activityRollup: boolean;
   /** Where spool and dead-letter files live. */
   spoolDir: string;
   dataDir: string;
@@ -209,6 +214,12 @@ export const SETTINGS = [
     doc: 'Open `GET /v1/live` streams at once, all tenants together; one more is refused with 503 `TALLY_UNAVAILABLE`.',
   },
   {
+    flag: '--activity-rollup',
+    env: 'TALLY_ACTIVITY_ROLLUP',
+    default: 'off',
+    doc: '`on`: keep which users were active per event and hour (user_activity_hourly): retention answers several times faster, at about 1.5–2× the ingest CPU. Turned on, it covers hours from the next one on (`tally rollups rebuild` fills in the past); turned off, retention reads the detail rows.',
+  },
+  {
     flag: '--catalog',
     env: 'TALLY_CATALOG',
     default: '(built-in catalogs)',
@@ -361,6 +372,10 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     maxRowsPerTenant: integer(get('quarantine-max-rows') ?? '100000', 'TALLY_QUARANTINE_MAX_ROWS', 1, 1e9),
     days: integer(get('quarantine-days') ?? '30', 'TALLY_QUARANTINE_DAYS', 1, 36500),
   };
+  const activityRollup = get('activity-rollup') ?? 'off';
+  if (activityRollup !== 'on' && activityRollup !== 'off') {
+    throw new TallyConfigError(`TALLY_ACTIVITY_ROLLUP must be "on" or "off", not "${activityRollup}"`);
+  }
   const catalog = get('catalog');
   const jobs = get('jobs') ?? 'on';
   if (jobs !== 'on' && jobs !== 'off') throw new TallyConfigError(`TALLY_JOBS must be "on" or "off", not "${jobs}"`);
@@ -395,6 +410,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
   };
   return {
     store,
+    activityRollup: activityRollup === 'on',
     dataDir,
     spoolDir: resolve(dataDir, 'spool'),
     host,

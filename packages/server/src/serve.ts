@@ -91,12 +91,14 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
   const announced = await announceServer(config);
   // The catalog's enum and boolean properties are rolled up per hour (breakdowns and filters on them
   // are answered without the detail rows); the CLI opens the store with the same ones.
-  const store = await createStore({ ...config.store, dimensions: catalogDimensions(catalog) }).catch(
-    async (e: unknown) => {
-      await announced.remove();
-      throw e;
-    },
-  );
+  const store = await createStore({
+    ...config.store,
+    dimensions: catalogDimensions(catalog),
+    activityRollup: config.activityRollup,
+  }).catch(async (e: unknown) => {
+    await announced.remove();
+    throw e;
+  });
   const cleanup: (() => Promise<unknown>)[] = [announced.remove, () => store.close()];
   const unwind = async () => {
     for (const fn of cleanup.reverse()) await fn().catch(() => undefined);

@@ -185,10 +185,15 @@ async function openLocalOps(config: Config, migrate: boolean, unlock: () => Prom
   let store;
   let catalog: Catalog;
   try {
-    // The same rollup dimensions as tally serve: rows this process stores (replays, restores) are rolled
-    // up as the server's are.
+    // The same rollup dimensions and user activity as tally serve: rows this process stores (replays,
+    // restores) are rolled up as the server's are, and opening it with the other setting would mark the
+    // user activity rollup covered or not behind the server's back.
     catalog = await loadCatalog(config.catalogModule);
-    store = await createStore({ ...config.store, dimensions: catalogDimensions(catalog) });
+    store = await createStore({
+      ...config.store,
+      dimensions: catalogDimensions(catalog),
+      activityRollup: config.activityRollup,
+    });
   } catch (e) {
     await unlock();
     throw e;
