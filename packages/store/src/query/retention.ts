@@ -194,11 +194,11 @@ export async function planRetention(query: RetentionQuery, ctx: QueryContext): P
   const earliest = query.mode === 'first_time' ? Number.NEGATIVE_INFINITY : (starts[0] ?? ctx.from);
   const complete = await rollupCoverageOf(ctx.sql, 'user_activity_hourly');
   if (complete === undefined || complete > earliest) {
-    const has = complete === undefined ? 'not kept' : `complete only from ${since(complete)}`;
-    return {
-      source: 'detail',
-      reason: `${words}: the hourly user activity rollup is ${has}, after the first hour read (${since(earliest)}): read from the detail rows`,
-    };
+    const why =
+      complete === undefined
+        ? 'the hourly user activity rollup is not kept (--activity-rollup off)'
+        : `the hourly user activity rollup is complete only from ${since(complete)}, after the first hour read (${since(earliest)}; tally rollups rebuild fills it in)`;
+    return { source: 'detail', reason: `${words}: ${why}: read from the detail rows` };
   }
   return {
     source: 'rollup',
