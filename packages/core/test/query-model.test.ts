@@ -253,6 +253,16 @@ const BAD: [string, unknown, string][] = [
     'steps[0].window',
   ],
   ['step event missing', steps({ event: undefined }), 'steps[2].event'],
+  [
+    'a step window in any order',
+    { kind: 'funnel', order: 'any', steps: [{ event: 'a' }, { event: 'b', window: '1h' }] },
+    'steps[1].window',
+  ],
+  [
+    'exclusions in any order',
+    { kind: 'funnel', order: 'any', steps: [{ event: 'a' }, { event: 'b' }], exclusions: [{ event: 'x' }] },
+    'exclusions',
+  ],
   ['funnel order unknown', { kind: 'funnel', order: 'unordered', steps: [{ event: 'a' }, { event: 'b' }] }, 'order'],
   ['funnel window too long', { kind: 'funnel', window: '100d', steps: [{ event: 'a' }, { event: 'b' }] }, 'window'],
   [

@@ -330,6 +330,16 @@ function funnel(input: unknown): FunnelQuery {
     order: o.order === undefined ? 'ordered' : oneOf(o.order, 'order', ['ordered', 'strict', 'any'] as const),
     exclusions,
   };
+  // In any order there is no "previous step" for a step window or an exclusion's span to be measured from.
+  if (q.order === 'any') {
+    const windowed = steps.findIndex((s) => s.window !== undefined);
+    if (windowed >= 0)
+      bad(
+        at(nth('steps', windowed), 'window'),
+        'steps have no window of their own in order "any": give the funnel\'s window',
+      );
+    if (exclusions.length > 0) bad('exclusions', 'exclusions need ordered steps: use order "ordered" or "strict"');
+  }
   const b = breakdown(o.breakdown, 'breakdown');
   if (b) q.breakdown = b;
   return q;
