@@ -36,7 +36,15 @@ import {
   type Rand,
   seeded,
 } from './support/query-data.js';
-import { dropSchema, type Engine, engines, freshSchema, isPostgres, PG_URL, pg } from './support/stores.js';
+import {
+  dropSchema,
+  type Engine,
+  engines,
+  freshSchema,
+  isPostgres,
+  openStore as openShared,
+  PG_URL,
+} from './support/stores.js';
 
 const DAY = 86_400_000;
 const TZS = ['UTC', 'Europe/Berlin', 'Asia/Kolkata', 'America/New_York'] as const;
@@ -129,31 +137,8 @@ function randomQuery(rand: Rand, data: EventData): { input: Record<string, unkno
   };
 }
 
-/**
- * A migrated store in a fresh schema (`pglite` on disk, which stores by direct COPY; `pglite-worker` in
- * memory, by INSERT … unnest), keeping the user activity rollup unless `activityRollup` is false.
- */
-async function openStore(
-  engine: Engine,
-  activityRollup = true,
-): Promise<{ store: Store; dispose: () => Promise<void> }> {
-  if (isPostgres(engine)) pg.assertMet();
-  const schema = freshSchema();
-  const worker = engine.endsWith('-worker');
-  const dataDir = engine === 'pglite' ? mkdtempSync(join(tmpdir(), 'tally-pglite-')) : undefined;
-  const store = isPostgres(engine)
-    ? await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 4, worker, activityRollup })
-    : await createStore({ kind: 'pglite', schema, worker, activityRollup, ...(dataDir ? { dataDir } : {}) });
-  await store.migrate();
-  return {
-    store,
-    dispose: async () => {
-      await store.close();
-      if (isPostgres(engine)) await dropSchema(schema);
-      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
+/** A store of `engine` that keeps the user activity rollup unless told not to. */
+const openStore = (engine: Engine, activityRollup = true) => openShared(engine, undefined, { activityRollup });
 
 let evSeq = 0;
 /** One event of `tenant` at the ISO instant `at`; `who` is a user id, or `{ anon }` / `{}` for none. */

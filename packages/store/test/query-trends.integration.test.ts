@@ -12,14 +12,11 @@ import {
   resolveRange,
   type TrendsQuery,
 } from '@tally/core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answerTrends } from '../src/query/trends.js';
 import { planTrends } from '../src/query/trends-plan.js';
 import type { Cell, QueryContext, QueryResult } from '../src/query/types.js';
-import { createStore, type EventRow, rebuildRollups, type Store } from '../src/index.js';
+import { type EventRow, rebuildRollups, type Store } from '../src/index.js';
 import { trendsOracle } from './support/oracle/trends.js';
 import {
   CHANNELS,
@@ -32,7 +29,7 @@ import {
   type Rand,
   seeded,
 } from './support/query-data.js';
-import { dropSchema, engines, type Engine, freshSchema, isPostgres, PG_URL } from './support/stores.js';
+import { engines, openStore } from './support/stores.js';
 
 const DAY = 86_400_000;
 const FROM = Date.parse('2026-03-01T00:00:00Z');
@@ -169,32 +166,13 @@ const hasDimension = (q: TrendsQuery) => {
   return key !== undefined && q.series.every((s) => DIMENSIONS[s.event]?.includes(key));
 };
 
-/** As support/stores.ts openStore, with the store's rollup dimensions. */
-async function openWithDimensions(engine: Engine): Promise<{ store: Store; dispose: () => Promise<void> }> {
-  const schema = freshSchema();
-  const worker = engine.endsWith('-worker');
-  const dataDir = engine === 'pglite' ? mkdtempSync(join(tmpdir(), 'tally-pglite-')) : undefined;
-  const store = isPostgres(engine)
-    ? await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 4, worker, dimensions: DIMENSIONS })
-    : await createStore({ kind: 'pglite', schema, worker, dimensions: DIMENSIONS, ...(dataDir ? { dataDir } : {}) });
-  await store.migrate();
-  return {
-    store,
-    dispose: async () => {
-      await store.close();
-      if (isPostgres(engine)) await dropSchema(schema);
-      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
 describe.each(engines)('trends: %s', (engine) => {
   let store: Store;
   let dispose: () => Promise<void>;
   let data: EventData;
 
   beforeAll(async () => {
-    ({ store, dispose } = await openWithDimensions(engine));
+    ({ store, dispose } = await openStore(engine, undefined, { dimensions: DIMENSIONS }));
     data = await loadEvents(store, { seed: 16, events: 2500, from: FROM, to: TO });
     // The dimensions were registered with the first insert, complete from the next hour of real time;
     // a rebuild from detail makes them complete for all time, as `tally rollups rebuild` does.

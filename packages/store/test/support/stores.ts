@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isoTime, type TallyEvent, uuidv7 } from '@tally/core';
 import postgres from 'postgres';
-import { createStore, type EventRow, type RequestLogRow, type Store } from '../../src/index.js';
+import { createStore, type EventRow, type RequestLogRow, type Store, type StoreConfig } from '../../src/index.js';
 import { needs, portOpen, probePostgres } from '../../../node/test/support/service-gate.js';
 
 export const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -55,10 +55,14 @@ export function freshSchema(): string {
   return `tally_test_${randomBytes(6).toString('hex')}`;
 }
 
-/** A migrated store in a fresh schema, and a disposer that drops the schema. */
+/**
+ * A migrated store in a fresh schema, and a disposer that drops the schema. `options`: the rollups it
+ * keeps beyond the default ones (property dimensions, user activity).
+ */
 export async function openStore(
   engine: Engine,
   schema = freshSchema(),
+  options: Pick<StoreConfig, 'dimensions' | 'activityRollup'> = {},
 ): Promise<{ store: Store; dispose: () => Promise<void> }> {
   if (isPostgres(engine)) pg.assertMet();
   const worker = engine.endsWith('-worker');
@@ -66,8 +70,8 @@ export async function openStore(
   // in memory, which stores by INSERT … unnest. Between them the suites cover both ways.
   const dataDir = engine === 'pglite' ? mkdtempSync(join(tmpdir(), 'tally-pglite-')) : undefined;
   const store = isPostgres(engine)
-    ? await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 4, worker })
-    : await createStore({ kind: 'pglite', schema, worker, ...(dataDir ? { dataDir } : {}) });
+    ? await createStore({ kind: 'postgres', url: PG_URL, schema, poolSize: 4, worker, ...options })
+    : await createStore({ kind: 'pglite', schema, worker, ...options, ...(dataDir ? { dataDir } : {}) });
   await store.migrate();
   return {
     store,
