@@ -246,9 +246,10 @@ describe('tally query beside a running server', () => {
     const dir = ['--data-dir', tmp.dir];
     const r = await tallyProcess(['query', 'explore', ...dir]);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/^event\s+count\s+last_seen$/m);
-    expect(r.out).toMatch(/^conversation_started\s+2\s/m);
-    expect(r.out).toMatch(/^escalation_triggered\s+1\s/m);
+    // listed: the server's catalog declares these events.
+    expect(r.out).toMatch(/^event\s+count\s+last_seen\s+listed$/m);
+    expect(r.out).toMatch(/^conversation_started\s+2\s.*\strue$/m);
+    expect(r.out).toMatch(/^escalation_triggered\s+1\s.*\strue$/m);
 
     const logs = await run(['query', 'logs', '--status', '502', '--format', 'json', ...dir]);
     expect(logs.code, logs.err).toBe(0);
