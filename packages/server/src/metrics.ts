@@ -45,6 +45,21 @@ export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tally_process_' });
   const registers = [registry];
+  // Monotonic totals kept elsewhere (the writer, the transport, the live hub): a counter advanced by the
+  // difference at each scrape.
+  const mirror = (name: string, help: string, read: () => number) => {
+    let seen = 0;
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        const v = read();
+        if (v > seen) this.inc(v - seen);
+        seen = v;
+      },
+    });
+  };
 
   const accepted = new Counter({
     name: 'tally_events_accepted_total',
@@ -183,19 +198,6 @@ export function createMetrics(): Metrics {
           this.set(exports());
         },
       });
-      const mirror = (name: string, help: string, read: () => number) => {
-        let seen = 0;
-        new Counter({
-          name,
-          help,
-          registers,
-          collect() {
-            const v = read();
-            if (v > seen) this.inc(v - seen);
-            seen = v;
-          },
-        });
-      };
       mirror('tally_live_dropped_total', 'Live frames dropped for clients that did not keep up', () => live().dropped);
       mirror(
         'tally_live_unresolved_total',
@@ -204,20 +206,6 @@ export function createMetrics(): Metrics {
       );
     },
     watch({ writer, transport, dbUp, natsUp }) {
-      // Monotonic totals kept elsewhere: a counter advanced by the difference at each scrape.
-      const mirror = (name: string, help: string, read: () => number) => {
-        let seen = 0;
-        new Counter({
-          name,
-          help,
-          registers,
-          collect() {
-            const v = read();
-            if (v > seen) this.inc(v - seen);
-            seen = v;
-          },
-        });
-      };
       mirror(
         'tally_writer_retries_total',
         'Insert statements retried after a transient error',
