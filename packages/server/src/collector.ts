@@ -27,7 +27,7 @@ import { answerClientError, answerOf, requestError } from './http-errors.js';
 import { bodyEncoding, inflatingBody } from './ingest/inflate.js';
 import type { HttpLimits } from './config.js';
 import { drainOnClose } from './http-drain.js';
-import type { KeyCache } from './key-cache.js';
+import { type KeyCache, keyOwner } from './key-cache.js';
 import { type Acceptor, createAcceptor } from './ingest/accept.js';
 import { type ParseResult, parsePosthog, parseSegment, parseTally, SEGMENT_TYPES } from './ingest/formats.js';
 import type { Snapshot } from './lifecycle/snapshots.js';
@@ -238,16 +238,7 @@ export async function buildCollector(options: CollectorOptions): Promise<Fastify
         `no ${need} key: send "Authorization: Bearer <key>" (or Basic with the key as user, Segment-style)`,
       );
     }
-    let owner: KeyOwner | undefined;
-    try {
-      owner = await options.keys.resolve(key);
-    } catch (e) {
-      request.log.error({ err: e }, 'key lookup failed');
-      throw new TallyError(ErrorCodes.UNAVAILABLE, 'cannot check the key now (database unreachable)', {
-        retryAfterS: 1,
-      });
-    }
-    if (!owner) throw new TallyError(ErrorCodes.UNAUTHORIZED, 'unknown or revoked key');
+    const owner = await keyOwner(options.keys, key, request.log);
     if (!SCOPES_FOR[need].includes(owner.scope) || owner.tenant === null) {
       throw new TallyError(
         ErrorCodes.FORBIDDEN,

@@ -3,6 +3,7 @@
  * request. Revoking a key therefore takes effect within `ttlMs` (30 s by default) on a running server.
  * Unknown keys are cached too (briefly), so a client hammering with a wrong key costs no queries.
  */
+import { ErrorCodes, TallyError } from '@tally/core';
 import { findKeyOwner, type KeyOwner, type Store } from '@tally/store';
 
 export interface KeyCache {
@@ -43,4 +44,27 @@ export function createKeyCache(store: Store, options: { ttlMs?: number; missTtlM
       for (const [key, entry] of entries) if (select(entry.owner)) entries.delete(key);
     },
   };
+}
+
+/**
+ * The owner of a key a request carries: 401 when it is unknown or revoked; 503 with Retry-After when the
+ * lookup itself fails (the database is unreachable), logged, so that a client retries instead of taking
+ * its key for a bad one.
+ */
+export async function keyOwner(
+  keys: KeyCache,
+  key: string,
+  log: { error(details: object, message: string): void },
+): Promise<KeyOwner> {
+  let owner: KeyOwner | undefined;
+  try {
+    owner = await keys.resolve(key);
+  } catch (e) {
+    log.error({ err: e }, 'key lookup failed');
+    throw new TallyError(ErrorCodes.UNAVAILABLE, 'cannot check the key now (database unreachable)', {
+      retryAfterS: 1,
+    });
+  }
+  if (!owner) throw new TallyError(ErrorCodes.UNAUTHORIZED, 'unknown or revoked key');
+  return owner;
 }

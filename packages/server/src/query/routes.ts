@@ -11,10 +11,10 @@ import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream';
 import type { Readable } from 'node:stream';
 import { ErrorCodes, isUuid, parseQuery, TallyError } from '@tally/core';
-import type { KeyOwner, Store } from '@tally/store';
+import type { Store } from '@tally/store';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { headerKey } from '../collector.js';
-import type { KeyCache } from '../key-cache.js';
+import { type KeyCache, keyOwner } from '../key-cache.js';
 import { csvTable } from './csv.js';
 import { type ExportRegistry, type ExportRequest, exportStream, parseExportParams } from './export.js';
 import type { LiveFilter, LiveHub, LiveKind } from './live.js';
@@ -53,16 +53,7 @@ export async function queryRoutes(app: FastifyInstance, options: QueryRoutesOpti
     if (key === undefined) {
       throw new TallyError(ErrorCodes.UNAUTHORIZED, 'no read key: send "Authorization: Bearer <read key>"');
     }
-    let owner: KeyOwner | undefined;
-    try {
-      owner = await options.keys.resolve(key);
-    } catch (e) {
-      request.log.error({ err: e }, 'key lookup failed');
-      throw new TallyError(ErrorCodes.UNAVAILABLE, 'cannot check the key now (database unreachable)', {
-        retryAfterS: 1,
-      });
-    }
-    if (!owner) throw new TallyError(ErrorCodes.UNAUTHORIZED, 'unknown or revoked key');
+    const owner = await keyOwner(options.keys, key, request.log);
     if (owner.scope === 'write') {
       throw new TallyError(
         ErrorCodes.FORBIDDEN,
