@@ -40,7 +40,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseQuery, type Query, resolveRange } from '@tally/core';
+import { catalogDimensions, parseQuery, type Query, resolveRange, supportBotCatalog } from '@tally/core';
 import { createStore, LATENCY_BUCKETS_MS, loadMigrations, type SqlClient, type Store } from '@tally/store';
 import { fmt, round } from './support/figures.js';
 import { check, printTable, runBench } from './support/harness.js';
@@ -52,7 +52,6 @@ import {
   QUERY_DATA_VERSION,
   type QueryDataOptions,
   queryDataOptions,
-  supportBotDimensions,
   TENANT,
 } from './support/query-data.js';
 
@@ -74,7 +73,7 @@ const QUERY_TIMEOUT_MS = 600_000;
 const LOAD = { batchSize: 5000, inFlight: 3 };
 /** BENCH_EXPLAIN=funnel,retention: after measuring, print Tally's statements for those with EXPLAIN ANALYZE. */
 const EXPLAIN = new Set(process.env.BENCH_EXPLAIN?.split(',').map((s) => s.trim()) ?? []);
-const DIMENSIONS = supportBotDimensions();
+const DIMENSIONS = catalogDimensions(supportBotCatalog);
 
 const failures: string[] = [];
 const { admin, ensureReachable, newSchema, dropSchema, tempDir, cleanup } = benchPostgres({ name: 'query' });

@@ -17,7 +17,7 @@
  * Request logs cover ~30 routes of the bot's API with a lognormal latency per route and a mix of
  * statuses (redirects, client errors, a few server errors, timeouts).
  */
-import { type JsonValue, supportBotCatalog } from '@tally/core';
+import type { JsonValue } from '@tally/core';
 import type { EventRow, RequestLogRow, Store } from '@tally/store';
 import { hex, int, pick, type Rand, seeded, weighted } from './seeded.js';
 
@@ -65,23 +65,6 @@ export function queryDataOptions(events: number, requestLogs: number): QueryData
 /** Start of the first UTC day of the data. */
 export function dataStart(o: QueryDataOptions): number {
   return Math.floor(o.now / DAY) * DAY - (o.days - 1) * DAY;
-}
-
-/**
- * The rollup dimensions the server derives from a catalog (packages/server/src/query/dimensions.ts):
- * per event, its top-level properties of kind enum or boolean (here `channel`, `role`, `automatic`,
- * `interval`). Written out here so the benchmark depends on the store only.
- */
-export function supportBotDimensions(): Record<string, string[]> {
-  const dimensions: Record<string, string[]> = {};
-  for (const [name, def] of Object.entries(supportBotCatalog.events)) {
-    const keys = Object.entries(def.properties)
-      .filter(([, field]) => field.kind === 'enum' || field.kind === 'boolean')
-      .map(([key]) => key)
-      .sort();
-    if (keys.length > 0) dimensions[name] = keys;
-  }
-  return dimensions;
 }
 
 // ---------------------------------------------------------------- randomness

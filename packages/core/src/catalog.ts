@@ -157,6 +157,25 @@ export function mergeCatalogs<A extends EventDefinitions, B extends EventDefinit
   return defineCatalog({ ...a.events, ...b.events } as A & B);
 }
 
+/**
+ * The rollup dimensions a catalog implies: per event, its top-level properties of kind `enum` or
+ * `boolean`. Their values are few by construction, so rolling them up per hour and value stays small,
+ * and a breakdown or an equality filter on one is answered from the rollup instead of the detail rows.
+ * Every process that opens the store (the server, the CLI working alone, the benchmark) passes the same
+ * dimensions, so rows stored by any of them are rolled up alike.
+ */
+export function catalogDimensions(catalog: Catalog): Record<string, string[]> {
+  const dimensions: Record<string, string[]> = {};
+  for (const [name, def] of Object.entries(catalog.events)) {
+    const keys = Object.entries(def.properties)
+      .filter(([, field]) => field.kind === 'enum' || field.kind === 'boolean')
+      .map(([key]) => key)
+      .sort();
+    if (keys.length > 0) dimensions[name] = keys;
+  }
+  return dimensions;
+}
+
 const ISSUE_CODES: Record<SchemaIssue['kind'], ErrorCode> = {
   missing: ErrorCodes.MISSING_PROPERTY,
   type: ErrorCodes.INVALID_TYPE,

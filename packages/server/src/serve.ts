@@ -7,7 +7,7 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
-import type { Transport } from '@tally/core';
+import { catalogDimensions, type Transport } from '@tally/core';
 import { createNatsTransport } from '@tally/nats';
 import { countApiKeys, createApiKey, createStore, createWriter, type Store, type Writer } from '@tally/store';
 import type { FastifyInstance } from 'fastify';
@@ -20,7 +20,6 @@ import { createLogger, type LogFormat } from './log-format.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadCatalog } from './catalog-module.js';
 import { collectorAcceptOptions } from './ingest/accept.js';
-import { catalogDimensions } from './query/dimensions.js';
 import { createExportRegistry } from './query/export.js';
 import { createLiveHub, type LiveHub, type LiveOptions } from './query/live.js';
 import { queryRoutes } from './query/routes.js';

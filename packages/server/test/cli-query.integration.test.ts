@@ -3,11 +3,10 @@
  * (the CLI opens it), and beside a running `tally serve` that holds it (through its admin API). The
  * answers are checked against the events stored; mistakes exit 2 naming the flag, failures exit 1.
  */
-import { isoTime, mergeCatalogs, productCatalog, supportBotCatalog, uuidv7 } from '@tally/core';
+import { catalogDimensions, isoTime, mergeCatalogs, productCatalog, supportBotCatalog, uuidv7 } from '@tally/core';
 import { createStore, ensureTenant, type EventRow, type RequestLogRow, rollupDimensions } from '@tally/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../node/test/support/helpers.js';
-import { catalogDimensions } from '../src/query/dimensions.js';
 import { tally as run, tallyProcess } from './support/cli.js';
 import { type ServeProcess, spawnServe } from './support/child-process.js';
 import { event, requestLog, send } from './support/read-api.js';

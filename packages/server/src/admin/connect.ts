@@ -10,12 +10,11 @@
  * simply connects.
  */
 import { join } from 'node:path';
-import { type Catalog, ErrorCodes, TallyError } from '@tally/core';
+import { type Catalog, catalogDimensions, ErrorCodes, TallyError } from '@tally/core';
 import { VERSION } from '@tally/node';
 import { createStore, createWriter, type Writer, writeEnvelopes } from '@tally/store';
 import { loadCatalog } from '../catalog-module.js';
 import type { Config } from '../config.js';
-import { catalogDimensions } from '../query/dimensions.js';
 import { createReplayer } from '../quarantine.js';
 import { type ArchiveTarget, targetFromUrl } from '../lifecycle/targets/index.js';
 import { createRemoteOps, fetchStatus } from './client.js';
