@@ -6,7 +6,8 @@ import tseslint from 'typescript-eslint';
 
 /**
  * The package graph of DESIGN.md, one way only: core ← node ← fastify; core ← store ← server;
- * core ← nats ← server. Each package's src may import these workspace packages and no other.
+ * core ← nats ← server; core ← dashboard ← server (the server mounts the dashboard's files; the dashboard
+ * asks the server over HTTP only). Each package's src may import these workspace packages and no other.
  *
  * Enforced with ESLint's own `no-restricted-imports`, per package folder, rather than TypeScript project
  * references: those need a composite tsconfig per package and `tsc -b` in every script, still let an
@@ -21,7 +22,8 @@ const GRAPH = {
   store: ['core'],
   nats: ['core'],
   fastify: ['core', 'node'],
-  server: ['core', 'node', 'store', 'nats'],
+  dashboard: ['core'],
+  server: ['core', 'node', 'store', 'nats', 'dashboard'],
 };
 
 // Every workspace folder, so a package added later is covered by the relative-path check at once.
@@ -63,7 +65,7 @@ function graphRules(pkg, deps) {
   } else {
     rules['no-restricted-imports'] = ['error', { patterns }];
   }
-  return { files: [`packages/${pkg}/src/**/*.ts`], rules };
+  return { files: [`packages/${pkg}/src/**/*.{ts,tsx}`], rules };
 }
 
 export default tseslint.config(
@@ -84,9 +86,14 @@ export default tseslint.config(
   },
   ...Object.entries(GRAPH).map(([pkg, deps]) => graphRules(pkg, deps)),
   {
+    // The dashboard's browser code: browser globals, not Node's.
+    files: ['packages/dashboard/src/app/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser, process: 'off', Buffer: 'off', require: 'off' } },
+  },
+  {
     // One module reads the environment (DESIGN.md, Config), and tests read it through one helper. The
     // child-process helpers only hand PATH and HOME on to a `tally serve` they start with an otherwise empty env.
-    files: ['packages/*/src/**/*.ts', 'packages/*/test/**/*.ts'],
+    files: ['packages/*/src/**/*.{ts,tsx}', 'packages/*/test/**/*.ts'],
     ignores: [
       'packages/server/src/config.ts',
       'packages/node/test/support/service-gate.ts',

@@ -46,6 +46,8 @@ export interface Config {
   query: QueryConfig;
   /** `auto`: pretty on a terminal, JSON otherwise (decided where stdout is known). */
   logFormat: 'auto' | 'pretty' | 'json';
+  /** Serve the dashboard at `/` (and its files at `/assets/`). */
+  dashboard: boolean;
 }
 
 export interface QueryConfig {
@@ -220,6 +222,12 @@ export const SETTINGS = [
     doc: '`on`: keep which users were active per event and hour (user_activity_hourly): retention answers several times faster, at about 1.5–2× the ingest CPU. Turned on, it covers hours from the next one on (`tally rollups rebuild` fills in the past); turned off, retention reads the detail rows.',
   },
   {
+    flag: '--dashboard',
+    env: 'TALLY_DASHBOARD',
+    default: 'on',
+    doc: '`on`: `tally serve` serves the dashboard at `/` on its port (sign in with a read or admin key); `off`: no dashboard, `/` answers 404 like any unknown path.',
+  },
+  {
     flag: '--catalog',
     env: 'TALLY_CATALOG',
     default: '(built-in catalogs)',
@@ -376,6 +384,10 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
   if (activityRollup !== 'on' && activityRollup !== 'off') {
     throw new TallyConfigError(`TALLY_ACTIVITY_ROLLUP must be "on" or "off", not "${activityRollup}"`);
   }
+  const dashboard = get('dashboard') ?? 'on';
+  if (dashboard !== 'on' && dashboard !== 'off') {
+    throw new TallyConfigError(`TALLY_DASHBOARD must be "on" or "off", not "${dashboard}"`);
+  }
   const catalog = get('catalog');
   const jobs = get('jobs') ?? 'on';
   if (jobs !== 'on' && jobs !== 'off') throw new TallyConfigError(`TALLY_JOBS must be "on" or "off", not "${jobs}"`);
@@ -426,6 +438,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     lifecycle,
     query,
     logFormat,
+    dashboard: dashboard === 'on',
   };
 }
 

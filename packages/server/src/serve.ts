@@ -8,6 +8,7 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { catalogDimensions, type Transport } from '@tally/core';
+import { dashboardRoutes } from '@tally/dashboard';
 import { createNatsTransport } from '@tally/nats';
 import { countApiKeys, createApiKey, createStore, createWriter, type Store, type Writer } from '@tally/store';
 import type { FastifyInstance } from 'fastify';
@@ -257,6 +258,8 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       replayRejected,
       listedEvents: Object.keys(catalog.events),
     });
+    // The dashboard is static files that ask the query API above, with the key its user signs in with.
+    if (config.dashboard) await app.register(dashboardRoutes, { warn: (message) => log.warn(message) });
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;

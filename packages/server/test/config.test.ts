@@ -43,6 +43,13 @@ describe('config', () => {
     expect(loadConfig({ 'rate-limit': '0' }, {}).rateLimit.perSecond).toBe(0);
   });
 
+  it('--dashboard: on by default, off turns it off, anything else names the setting', () => {
+    expect(loadConfig({}, {}).dashboard).toBe(true);
+    expect(loadConfig({ dashboard: 'off' }, {}).dashboard).toBe(false);
+    expect(loadConfig({}, { TALLY_DASHBOARD: 'off' }).dashboard).toBe(false);
+    expect(() => loadConfig({}, { TALLY_DASHBOARD: 'no' })).toThrow(/TALLY_DASHBOARD must be "on" or "off"/);
+  });
+
   it('a JSON config file fills in what flags and environment leave unset', () => {
     const tmp = tempDir();
     try {

@@ -227,3 +227,41 @@ describe.each(backends)('query API (%s)', (backend) => {
       }
     });
 });
+
+describe('GET /v1/whoami', () => {
+  let s: TestServer;
+  const keys: Record<string, { key: string; id: string }> = {};
+  beforeAll(async () => {
+    s = await serveFor('pglite');
+    const sql = s.server.store.sql;
+    for (const [name, tenant, scope] of [
+      ['write', 'acme', 'write'],
+      ['read', 'acme', 'read'],
+      ['admin', 'acme', 'admin'],
+      ['wide', null, 'admin'],
+    ] as const) {
+      const created = await createApiKey(sql, tenant, { scope });
+      keys[name] = { key: created.key, id: created.info.id };
+    }
+  }, 120_000);
+  afterAll(() => s?.dispose());
+
+  const whoami = (key?: string) => call(s.server.url, 'GET', '/v1/whoami', { key });
+
+  it("says a read or admin key's tenant, scope and id; refuses a write key as any read; 401 without a known key", async () => {
+    expect((await whoami(keys.read?.key)).json).toEqual({ tenant: 'acme', scope: 'read', keyId: keys.read?.id });
+    expect((await whoami(keys.admin?.key)).json).toEqual({ tenant: 'acme', scope: 'admin', keyId: keys.admin?.id });
+    // A server-wide admin key belongs to no tenant (it names one per read with ?tenant=).
+    expect((await whoami(keys.wide?.key)).json).toEqual({ tenant: null, scope: 'admin', keyId: keys.wide?.id });
+
+    const write = await whoami(keys.write?.key);
+    expect(write.status).toBe(403);
+    expect(write.json.error.code).toBe('TALLY_FORBIDDEN');
+    expect(write.json.error.message).toMatch(/a write key cannot read: use a read key/);
+    for (const key of [undefined, 'tk_not_a_key']) {
+      const r = await whoami(key);
+      expect(r.status).toBe(401);
+      expect(r.json.error.code).toBe('TALLY_UNAUTHORIZED');
+    }
+  });
+});

@@ -1,8 +1,8 @@
 /**
  * The read side of the HTTP API, on the collector's app (its error answers, body limit and shutdown
  * refusal apply): `POST /v1/query` (any query kind, JSON or CSV), `GET /v1/query/logs/:id` (one request
- * log with its bodies), `GET /v1/live` (server-sent events of what this server stores) and
- * `GET /v1/export` (a range of detail rows, streamed).
+ * log with its bodies), `GET /v1/live` (server-sent events of what this server stores),
+ * `GET /v1/export` (a range of detail rows, streamed) and `GET /v1/whoami` (the key's tenant and scope).
  *
  * Who may read: a read key reads its tenant; an admin key of a tenant reads that tenant; a server-wide
  * admin key reads the tenant named by `?tenant=`. Write keys, which ship inside apps, never read.
@@ -54,12 +54,7 @@ export async function queryRoutes(app: FastifyInstance, options: QueryRoutesOpti
       throw new TallyError(ErrorCodes.UNAUTHORIZED, 'no read key: send "Authorization: Bearer <read key>"');
     }
     const owner = await keyOwner(options.keys, key, request.log);
-    if (owner.scope === 'write') {
-      throw new TallyError(
-        ErrorCodes.FORBIDDEN,
-        'a write key cannot read: use a read key of the tenant (tally keys create --tenant <id> --scope read)',
-      );
-    }
+    if (owner.scope === 'write') throw writeKeyCannotRead();
     const asked = (request.query as Record<string, unknown>).tenant;
     if (asked !== undefined && (typeof asked !== 'string' || !TENANT_ID.test(asked))) {
       throw new TallyError(ErrorCodes.BAD_QUERY, 'tenant: must be a tenant id', { path: 'tenant' });
@@ -79,6 +74,18 @@ export async function queryRoutes(app: FastifyInstance, options: QueryRoutesOpti
     }
     return owner.tenant.id;
   }
+
+  // Who a key is, for a client deciding what to show (the dashboard's sign-in): refused as any read is,
+  // so a write key learns here that it cannot read.
+  app.get('/v1/whoami', async (request) => {
+    const key = headerKey(request);
+    if (key === undefined) {
+      throw new TallyError(ErrorCodes.UNAUTHORIZED, 'no read key: send "Authorization: Bearer <read key>"');
+    }
+    const owner = await keyOwner(options.keys, key, request.log);
+    if (owner.scope === 'write') throw writeKeyCannotRead();
+    return { tenant: owner.tenant?.id ?? null, scope: owner.scope, keyId: owner.keyId };
+  });
 
   app.post('/v1/query', async (request, reply) => {
     const tenant = await readerOf(request);
@@ -194,6 +201,13 @@ export async function queryRoutes(app: FastifyInstance, options: QueryRoutesOpti
     if (gzip.encoding) void reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding');
     return reply.send(body);
   }
+}
+
+function writeKeyCannotRead(): TallyError {
+  return new TallyError(
+    ErrorCodes.FORBIDDEN,
+    'a write key cannot read: use a read key of the tenant (tally keys create --tenant <id> --scope read)',
+  );
 }
 
 /** Waits for the stream's first chunk (null at its end without one); rejects with its error. */
