@@ -257,6 +257,9 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       keys,
       replayRejected,
       listedEvents: Object.keys(catalog.events),
+      transport,
+      metrics,
+      live,
     });
     // The dashboard is static files that ask the query API above, with the key its user signs in with.
     if (config.dashboard) await app.register(dashboardRoutes, { warn: (message) => log.warn(message) });

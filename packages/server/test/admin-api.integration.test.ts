@@ -3,7 +3,7 @@
  * loopback only; admin keys by scope and tenant), its JSON errors, the streamed long operations through
  * the HTTP client the CLI uses, and the key cache it keeps current.
  */
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isoTime, TallyError, uuidv7 } from '@tally/core';
 import { createApiKey, hashKey } from '@tally/store';
@@ -12,6 +12,7 @@ import { tempDir } from '../../node/test/support/helpers.js';
 import { eventRow } from '../../store/test/support/stores.js';
 import { createRemoteOps } from '../src/admin/client.js';
 import { ensureAdminToken } from '../src/admin/state.js';
+import type { SystemStatus } from '../src/admin/system.js';
 import { createKeyCache } from '../src/key-cache.js';
 import { serveFor, type TestServer } from './support/services.js';
 
@@ -264,6 +265,76 @@ describe('key cache', () => {
       expect(await cache.resolve(early)).toBeUndefined(); // the miss is cached
       cache.forget((owner) => owner === undefined);
       expect((await cache.resolve(early))?.keyId).toBe('key_early');
+    } finally {
+      await s.dispose();
+    }
+  });
+});
+
+describe('admin API: GET /system', () => {
+  it("reports the lag, the writer's queue and counters and the spool's dead letters, to server-wide callers only", async () => {
+    const s = await serveFor('pglite');
+    try {
+      const token = readFileSync(join(s.dataDir, 'admin-token'), 'utf8').trim();
+      const get = async (auth: string) => {
+        const res = await fetch(`${s.server.url}/v1/admin/system`, { headers: { authorization: `Bearer ${auth}` } });
+        return { status: res.status, body: (await res.json()) as SystemStatus & { error: { code: string } } };
+      };
+      const sql = s.server.store.sql;
+      const serverAdmin = (await createApiKey(sql, null, { scope: 'admin' })).key;
+      for (const scope of ['read', 'admin'] as const) {
+        const tenantKey = (await createApiKey(sql, 'default', { scope })).key;
+        const r = await get(tenantKey);
+        expect(r.status, scope).toBe(403);
+        expect(r.body.error.code).toBe('TALLY_FORBIDDEN');
+      }
+
+      const before = await get(token);
+      expect(before.status).toBe(200);
+      // Nothing stored since start: no lag to speak of, and no spool directory yet.
+      expect(before.body).toMatchObject({
+        lagSeconds: null,
+        writer: { queued: 0, inFlight: 0, stored: 0, deadLettered: 0 },
+        transport: { inFlight: 0 },
+        live: { clients: 0 },
+        spool: { files: [], deadLetterRows: 0, pendingRows: 0 },
+      });
+
+      const ageMs = 90_000;
+      const posted = await fetch(`${s.server.url}/v1/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${s.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          batch: [
+            {
+              id: uuidv7(),
+              name: 'waitlist_joined',
+              properties: { source: 'x' },
+              timestamp: isoTime(Date.now() - ageMs),
+            },
+          ],
+        }),
+      });
+      expect(await posted.json()).toMatchObject({ accepted: 1, rejected: [] });
+      await s.server.writer.flush();
+
+      const spool = join(s.dataDir, 'spool');
+      mkdirSync(spool, { recursive: true });
+      writeFileSync(join(spool, 'dead-letters.jsonl'), '{"row":1}\n{"row":2}\n{"row":3, cut by a crash');
+      writeFileSync(join(spool, 'pending-1-2.jsonl'), '{"kind":"event"}\n');
+      writeFileSync(join(spool, 'dead-letters.jsonl.replayed-5'), '{"row":0}\n');
+      const after = await get(serverAdmin);
+      expect(after.status).toBe(200);
+      expect(after.body.writer).toMatchObject({ queued: 0, stored: 1 });
+      expect(after.body.lagSeconds).toBeGreaterThanOrEqual(ageMs / 1000);
+      expect(after.body.lagSeconds).toBeLessThan(ageMs / 1000 + 60);
+      expect(after.body.spool).toMatchObject({ dir: spool, deadLetterRows: 3, pendingRows: 1 });
+      expect(
+        after.body.spool.files.map((f: { file: string; kind: string; rows: number }) => [f.file, f.kind, f.rows]),
+      ).toEqual([
+        ['dead-letters.jsonl', 'dead-letters', 3],
+        ['pending-1-2.jsonl', 'pending', 1],
+      ]);
     } finally {
       await s.dispose();
     }

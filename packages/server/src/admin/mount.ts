@@ -5,17 +5,20 @@
  * listens, and `remove` after the store is closed, so no CLI opens the database while the server still
  * drains into it.
  */
-import { TallyConfigError } from '@tally/core';
+import { TallyConfigError, type Transport } from '@tally/core';
 import { VERSION } from '@tally/node';
 import type { Store, Writer } from '@tally/store';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import type { KeyCache } from '../key-cache.js';
 import type { ArchiveTarget } from '../lifecycle/targets/index.js';
+import type { Metrics } from '../metrics.js';
+import type { LiveHub } from '../query/live.js';
 import { databaseOf, describeStore } from './connect.js';
 import type { Replayer } from '../quarantine.js';
 import { createLocalOps } from './local.js';
 import { adminRoutes } from './routes.js';
+import { systemStatus } from './system.js';
 import {
   claimServerState,
   ensureAdminToken,
@@ -35,6 +38,10 @@ export interface AdminDeps {
   replayRejected: Replayer;
   /** The catalog's event names (see LocalOpsDeps). */
   listedEvents: readonly string[];
+  /** What GET /v1/admin/system reports beside the writer. */
+  transport: Transport;
+  metrics: Metrics;
+  live: LiveHub;
 }
 
 export async function mountAdmin(app: FastifyInstance, deps: AdminDeps): Promise<void> {
@@ -62,6 +69,14 @@ export async function mountAdmin(app: FastifyInstance, deps: AdminDeps): Promise
       database: databaseOf(config),
     },
     spoolDir: config.spoolDir,
+    system: () =>
+      systemStatus({
+        writer: deps.writer,
+        transport: deps.transport,
+        metrics: deps.metrics,
+        live: deps.live,
+        spoolDir: config.spoolDir,
+      }),
   });
 }
 

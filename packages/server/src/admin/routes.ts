@@ -22,6 +22,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyCache } from '../key-cache.js';
 import type { AdminOps, Progress, RejectedFilter, TenantSettings } from './ops.js';
 import { isLoopback } from './state.js';
+import type { SystemStatus } from './system.js';
 
 export interface AdminStatus {
   pid: number;
@@ -43,6 +44,8 @@ export interface AdminRoutesOptions {
   spoolDir: string;
   /** Seconds between keep-alive lines on a streamed answer. Default 10. */
   heartbeatS?: number;
+  /** The running server's ingestion state (GET /system); absent, the route answers 404. */
+  system?: () => Promise<SystemStatus>;
 }
 
 /** Who is calling: the admin token, or an admin key (of one tenant, or server-wide when tenant is null). */
@@ -206,6 +209,13 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
   app.get('/stats', async (request) => {
     serverWide(request);
     return ops.stats();
+  });
+
+  app.get('/system', async (request) => {
+    serverWide(request);
+    if (!options.system)
+      throw new TallyError(ErrorCodes.NOT_FOUND, 'this admin API has no running server to report on');
+    return options.system();
   });
 
   app.get<{ Querystring: { job?: string; limit?: number } }>(
