@@ -68,3 +68,26 @@ export function formatBytes(value: unknown): string {
   if (value < 1024 * 1024) return `${decimal.format(Math.round(value / 102.4) / 10)} KB`;
   return `${decimal.format(Math.round(value / (1024 * 102.4)) / 10)} MB`;
 }
+
+const axisFormats = new Map<string, Intl.DateTimeFormat>();
+
+/**
+ * A chart axis label: `29 Nov` for day steps; `14:00` for hour steps, `29 Nov` at local midnight (short, so
+ * labels do not run into each other at 1280 px or on a phone).
+ */
+export function formatAxisTime(ms: number, tz: string, step: 'day' | 'hour'): string {
+  const key = `${tz}|${step}`;
+  let f = axisFormats.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-GB', {
+      timeZone: tz,
+      ...(step === 'day'
+        ? { day: 'numeric', month: 'short' }
+        : { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
+    });
+    axisFormats.set(key, f);
+  }
+  const text = f.format(new Date(ms));
+  if (step === 'hour' && text === '00:00') return formatAxisTime(ms, tz, 'day');
+  return text;
+}

@@ -126,6 +126,8 @@ export async function seriousViolations(page: Page): Promise<AxeViolation[]> {
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const path = `${SCREENSHOTS}${name}.png`;
+  // The top of the page, as someone opening it sees it (a test may have scrolled to click something).
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path, fullPage: false, animations: 'disabled', caret: 'hide' });
   return path;
 }

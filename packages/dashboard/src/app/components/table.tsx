@@ -30,7 +30,8 @@ export function DataTable<T>(props: {
 }) {
   const { columns, rows } = props;
   return (
-    <div class="table-wrap">
+    // Focusable and named: at phone width the table scrolls sideways, and keyboard users must reach it.
+    <div class="table-wrap" tabIndex={0} role="region" aria-label={props.caption}>
       <table class="data-table">
         <caption class={props.showCaption ? undefined : 'visually-hidden'}>{props.caption}</caption>
         <thead>

@@ -1,6 +1,6 @@
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
-import { formatCompact, formatNumber, formatTime } from '../format.js';
+import { formatAxisTime, formatCompact, formatNumber, formatTime } from '../format.js';
 import { cssVar } from '../theme.js';
 
 export interface ChartSeries {
@@ -36,8 +36,14 @@ export function TimeChart(props: {
     if (!el) return;
     const make = () => {
       plot.current?.destroy();
-      plot.current = new uPlot(options(props, el.clientWidth || 600, height), data(props), el);
-      el.setAttribute('data-drawn', 'true');
+      el.removeAttribute('data-drawn');
+      const opts = options(props, el.clientWidth || 600, height);
+      opts.hooks = {
+        draw: [() => drawn(el, props.times.length > 0)],
+        // At rest the legend shows the latest bucket's values (uPlot's default is a row of dashes).
+        ready: [(u) => props.times.length > 0 && u.setLegend({ idx: props.times.length - 1 })],
+      };
+      plot.current = new uPlot(opts, data(props), el);
     };
     make();
     const resize = new ResizeObserver(() => {
@@ -60,6 +66,20 @@ export function TimeChart(props: {
   return <div class="chart" ref={box} role="img" aria-label={props.label} />;
 }
 
+/**
+ * Marks the chart drawn (`data-drawn`, which tests wait for) and, for the first chart of the page load
+ * that has data, the performance mark `tally:first-chart`: the dashboard's first meaningful paint.
+ */
+function drawn(el: HTMLElement, withData: boolean) {
+  el.setAttribute('data-drawn', 'true');
+  if (withData && performance.getEntriesByName('tally:first-chart').length === 0) performance.mark('tally:first-chart');
+}
+
+/** Days on an axis of daily (or longer) steps; hours otherwise, with the date at midnight. */
+function axisTime(ms: number, tz: string, incrSeconds: number): string {
+  return formatAxisTime(ms, tz, incrSeconds >= 86_400 ? 'day' : 'hour');
+}
+
 function data(props: { times: readonly number[]; series: readonly ChartSeries[] }): uPlot.AlignedData {
   return [props.times.map((t) => t / 1000), ...props.series.map((s) => s.values.map((v) => v ?? null))];
 }
@@ -69,20 +89,33 @@ function options(props: Parameters<typeof TimeChart>[0], width: number, height: 
   const grid = cssVar('--chart-grid') || '#ddd';
   const timeStyle = props.interval === 'hour' ? 'minute' : 'day';
   const format = props.format ?? ((v: number | null) => formatNumber(v));
-  const bars = props.kind === 'bars' ? uPlot.paths.bars?.({ size: [0.7, 48], gap: 1 }) : undefined;
+  const bars = props.kind === 'bars' ? uPlot.paths.bars?.({ size: [0.7, 64], gap: 1 }) : undefined;
+  // Bars are centred on their bucket's start: half a step of room at each end keeps the first and last whole.
+  const step = props.times.length > 1 ? ((props.times[1] as number) - (props.times[0] as number)) / 1000 : 3600;
+  const DAY_S = 86_400;
+  // Daily (or longer) buckets get ticks on whole days only, never at 08:00 and 16:00.
+  const incrs =
+    props.interval === 'hour'
+      ? undefined
+      : [DAY_S, 2 * DAY_S, 3 * DAY_S, 7 * DAY_S, 14 * DAY_S, 28 * DAY_S, 91 * DAY_S, 182 * DAY_S, 365 * DAY_S];
   return {
     width,
     height,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), props.tz),
     cursor: { points: { size: 6 }, drag: { x: false, y: false } },
     legend: { live: true },
-    scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
+    scales: {
+      x: bars ? { time: true, range: (_u, min, max) => [min - step / 2, max + step / 2] } : { time: true },
+      y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] },
+    },
     axes: [
       {
         stroke: axis,
         grid: { stroke: grid, width: 1 },
         ticks: { stroke: grid, width: 1 },
-        values: (_u, splits) => splits.map((s) => formatTime(s * 1000, props.tz, timeStyle)),
+        ...(incrs ? { incrs } : {}),
+        space: 60,
+        values: (_u, splits, _axis, _space, incr) => splits.map((s) => axisTime(s * 1000, props.tz, incr)),
       },
       {
         stroke: axis,
@@ -102,7 +135,7 @@ function options(props: Parameters<typeof TimeChart>[0], width: number, height: 
           width: 2,
           fill: bars ? color : undefined,
           paths: bars,
-          points: { show: props.times.length <= 60 },
+          points: { show: !bars && props.times.length <= 60 },
           value: (_u: uPlot, v: number | null) => format(v),
         };
       }),
