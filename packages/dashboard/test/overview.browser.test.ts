@@ -195,6 +195,104 @@ withChromium.describe('Overview page', () => {
     });
   });
 
+  it('dark theme: the toggle sets it, localStorage keeps it across a reload, axe finds no serious violation', async () => {
+    const t = await openPage(browser);
+    try {
+      await signIn(t.page, server.url, server.keys.read, VIEW);
+      await settled(t.page);
+      // Until the toggle is pressed, the system's (here light) choice applies.
+      expect(await t.page.evaluate(() => document.documentElement.getAttribute('data-theme'))).toBeNull();
+      await t.page.getByRole('button', { name: 'Switch to dark theme' }).click();
+      await settled(t.page);
+      const background = () => t.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      expect(await background()).toBe('rgb(15, 18, 22)');
+      expect(await t.page.evaluate(() => localStorage.getItem('tally.theme'))).toBe('dark');
+      await t.page.reload();
+      await settled(t.page);
+      expect(await background()).toBe('rgb(15, 18, 22)');
+      expect(await seriousViolations(t.page)).toEqual([]);
+      await t.page.screenshot({ path: '/tmp/tally-overview-dark.png' });
+      await t.page.getByRole('button', { name: 'Switch to light theme' }).click();
+      expect(await background()).toBe('rgb(246, 247, 249)');
+      expect(t.problems()).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a query the API refuses shows its code and message in each card, never a blank', async () => {
+    const t = await openPage(browser);
+    try {
+      // More than the 400 days a range may span.
+      await signIn(t.page, server.url, server.keys.read, '#/overview?from=2020-01-01&to=2026-01-01&tz=UTC');
+      t.expect(/^400 POST .*\/v1\/query$/);
+      t.expect(/status of 400/);
+      await t.page.locator('[data-card="top-events"] .error-box').waitFor();
+      const text = await t.page.locator('[data-card="top-events"] .error-box').textContent();
+      expect(text).toMatch(/TALLY_BAD_QUERY.*range/);
+      await t.page.locator('[data-card="top-routes"] .error-box').waitFor();
+      await t.page.locator('[data-card="recent-5xx"] .error-box').waitFor();
+      expect(await t.page.getByRole('alert').count()).toBeGreaterThanOrEqual(3);
+      expect(t.problems()).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a key revoked while signed in: the next load goes back to sign-in, saying why', async () => {
+    const t = await openPage(browser);
+    try {
+      const key = await server.createKey('read');
+      await signIn(t.page, server.url, key, VIEW);
+      await settled(t.page);
+      await server.revokeKey(key);
+      t.expect(/^401 POST .*\/v1\/query$/);
+      t.expect(/status of 401/);
+      await t.page.reload();
+      await t.page.getByLabel('Read key').waitFor();
+      expect(await t.page.getByRole('status').textContent()).toMatch(/no longer accepts this key/);
+      expect(await t.page.evaluate(() => sessionStorage.length)).toBe(0);
+      expect(t.problems()).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('keyboard: a skip link first, then the nav; focus is visible', async () => {
+    const t = await openPage(browser);
+    try {
+      await signIn(t.page, server.url, server.keys.read, VIEW);
+      await settled(t.page);
+      const focused = () =>
+        t.page.evaluate(() => {
+          const el = document.activeElement as HTMLElement;
+          const style = getComputedStyle(el);
+          return { text: el.textContent?.trim(), outline: style.outlineStyle, width: style.outlineWidth };
+        });
+      // From the top: the skip link, the brand, theme, sign-out, then the pages.
+      const names: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        await t.page.keyboard.press('Tab');
+        names.push((await focused()).text ?? '');
+        if (i === 0) expect(await focused()).toMatchObject({ outline: 'solid', width: '2px' });
+      }
+      expect(names).toEqual(['Skip to content', 'Tally', 'Dark', 'Sign out', 'Overview', 'Trends']);
+      expect(await focused()).toMatchObject({ outline: 'solid', width: '2px' });
+      await t.page.keyboard.press('Tab');
+      await t.page.keyboard.press('Enter');
+      await t.page.waitForURL(/#\/funnels\?/);
+      expect(t.page.url()).toContain(`tz=${encodeURIComponent(TZ)}`);
+      // The skip link moves focus past the header to the page.
+      await t.page.reload();
+      await t.page.keyboard.press('Tab');
+      await t.page.keyboard.press('Enter');
+      expect(await t.page.evaluate(() => document.activeElement?.id)).toBe('main');
+      expect(t.problems()).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a copied URL, reloaded in a new session, shows the same view', async () => {
     const a = await openPage(browser);
     const b = await openPage(browser);

@@ -131,6 +131,59 @@ withChromium.describe('dashboard: serving and sign-in', () => {
     }
   });
 
+  it('a server with no data: the Overview shows zeros and empty tables, no error', async () => {
+    const t = await openPage(browser);
+    try {
+      await signIn(t.page, server.url, server.keys.read, '#/overview?range=24h&tz=UTC');
+      await t.page.waitForFunction(
+        () =>
+          document.querySelectorAll('[data-card]').length > 0 &&
+          document.querySelectorAll('[aria-busy="true"], .loading').length === 0,
+      );
+      const stats = await t.page
+        .locator('.stat-value')
+        .evaluateAll((els) =>
+          els.map((e) => [e.parentElement?.getAttribute('data-stat'), e.getAttribute('data-value')]),
+        );
+      expect(Object.fromEntries(stats)).toMatchObject({
+        events: '0',
+        'active-users': '0',
+        requests: '0',
+        'error-rate': '0',
+      });
+      expect(await t.page.locator('[data-card="recent-5xx"] td.empty').textContent()).toBe(
+        'No server errors in this range.',
+      );
+      expect(await t.page.locator('.error-box').count()).toBe(0);
+      expect(t.problems()).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a server-wide admin key picks the tenant it reads; its reads name it', async () => {
+    const t = await openPage(browser);
+    try {
+      const key = await server.createKey('admin', null);
+      const asked: string[] = [];
+      t.page.on('request', (r) => {
+        if (r.url().includes('/v1/query')) asked.push(r.url());
+      });
+      await t.page.goto(`${server.url}/#/overview?range=24h&tz=UTC`);
+      await t.page.getByLabel('Read key').fill(key);
+      await t.page.getByRole('button', { name: 'Sign in' }).click();
+      await t.page.getByLabel('Tenant').selectOption('acme');
+      await t.page.getByRole('button', { name: 'Open' }).click();
+      await t.page.locator('[data-card="top-events"][aria-busy="false"]').waitFor();
+      expect(await t.page.locator('.tenant').textContent()).toContain('acme');
+      expect(asked.length).toBeGreaterThan(0);
+      for (const url of asked) expect(url).toMatch(/\/v1\/query\?tenant=acme$/);
+      expect(t.problems()).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a new tab (a new session) asks for the key again', async () => {
     const t = await openPage(browser);
     try {

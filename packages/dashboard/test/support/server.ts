@@ -33,6 +33,9 @@ export interface DashboardServer {
   process: ServeProcess;
   /** POST /v1/query with the read key: the answer the dashboard must show. */
   query(q: unknown): Promise<{ columns: { name: string }[]; rows: unknown[][]; meta: Record<string, unknown> }>;
+  /** Another key of the tenant (or a server-wide admin key with `tenant: null`), through the admin API. */
+  createKey(scope: 'read' | 'write' | 'admin', tenant?: string | null): Promise<string>;
+  revokeKey(key: string): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -56,11 +59,11 @@ export async function startDashboardServer(
     proc = await launchServe(CLI, ['--data-dir', data.dir, ...(options.args ?? [])]);
     const url = proc.url;
     const token = readFileSync(join(data.dir, 'admin-token'), 'utf8').trim();
-    const createKey = async (scope: 'read' | 'write' | 'admin') => {
+    const createKey = async (scope: 'read' | 'write' | 'admin', tenant: string | null = TENANT) => {
       const res = await fetch(`${url}/v1/admin/keys`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ tenant: TENANT, scope, name: `dashboard test ${scope}` }),
+        body: JSON.stringify({ tenant, scope, name: `dashboard test ${scope}` }),
       });
       const body = (await res.json()) as { key: string };
       if (res.status !== 200) throw new Error(`creating a ${scope} key: ${res.status} ${JSON.stringify(body)}`);
@@ -83,6 +86,15 @@ export async function startDashboardServer(
       return body;
     };
 
+    const revokeKey = async (key: string) => {
+      // By the key's shown prefix (its first 10 characters).
+      const res = await fetch(`${url}/v1/admin/keys/${encodeURIComponent(key.slice(0, 10))}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      if (res.status !== 200) throw new Error(`revoking a key: ${res.status} ${await res.text()}`);
+    };
+
     const anchor = Date.now();
     let seed: SeedData | undefined;
     if (options.seed !== false) {
@@ -101,7 +113,7 @@ export async function startDashboardServer(
       }
       await waitStored(query, seed);
     }
-    return { url, keys, seed, anchor, process: proc, query, dispose };
+    return { url, keys, seed, anchor, process: proc, query, createKey, revokeKey, dispose };
   } catch (e) {
     await dispose();
     throw e;
