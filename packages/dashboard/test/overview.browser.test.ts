@@ -293,6 +293,29 @@ withChromium.describe('Overview page', () => {
     }
   });
 
+  it('a custom range: first and last day shown, the URL holds from and the exclusive to', async () => {
+    const t = await openPage(browser);
+    try {
+      await signIn(t.page, server.url, server.keys.read, '#/overview?range=7d&tz=UTC');
+      await settled(t.page);
+      const day = (offset: number) => new Date(server.anchor - offset * 86_400_000).toISOString().slice(0, 10);
+      await t.page.getByLabel('Range').selectOption('custom');
+      await t.page.getByLabel('First day').fill(day(3));
+      await t.page.getByLabel('Last day').fill(day(1));
+      await t.page.getByRole('button', { name: 'Apply' }).click();
+      await t.page.waitForURL(new RegExp(`from=${day(3)}&to=${day(0)}`));
+      await settled(t.page);
+      expect(await t.page.getByLabel('Range').inputValue()).toBe('custom');
+      const events = recordsOf(
+        await server.query({ kind: 'explore', range: { from: day(3), to: day(0) }, tz: 'UTC', limit: 200 }),
+      );
+      expect(await statValue(t.page, 'events')).toBe(String(events.reduce((s, r) => s + Number(r.count), 0)));
+      expect(t.problems()).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a copied URL, reloaded in a new session, shows the same view', async () => {
     const a = await openPage(browser);
     const b = await openPage(browser);
