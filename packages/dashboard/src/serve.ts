@@ -149,7 +149,14 @@ function loadBuild(dir: string): Build | undefined {
   }
   const assets = new Map<string, StaticFile>();
   const assetDir = join(dir, 'assets');
-  for (const name of readdirSync(assetDir)) {
+  let names: string[];
+  try {
+    names = readdirSync(assetDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    names = [];
+  }
+  for (const name of names) {
     if (name.endsWith('.gz') || name.endsWith('.br') || name.endsWith('.tmp')) continue;
     try {
       assets.set(name, readFile(assetDir, name));
