@@ -33,7 +33,7 @@ export const PAGES: readonly PageDef[] = [
   { name: 'retention', title: 'Retention' },
   { name: 'routes', title: 'Routes' },
   { name: 'logs', title: 'Request logs' },
-  { name: 'live', title: 'Live' },
+  { name: 'live', title: 'Live', load: () => import('./live.js') },
   { name: 'catalog', title: 'Catalog' },
   { name: 'system', title: 'System' },
 ];
