@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ErrorCodes, TallyError } from '@tally/core';
+import { type ErrorCode, ErrorCodes, httpStatusOf } from '@tally/core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 
 export interface DashboardOptions {
@@ -79,7 +79,8 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app,
 
   app.get('/', async (request, reply) => {
     if (build === undefined) {
-      throw new TallyError(
+      return refuse(
+        reply,
         ErrorCodes.UNAVAILABLE,
         'the dashboard is not built on this server: run `npm run build` in the Tally checkout',
       );
@@ -89,10 +90,15 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app,
 
   app.get<{ Params: { '*': string } }>('/assets/*', async (request, reply) => {
     const file = build?.assets.get(request.params['*']);
-    if (file === undefined) throw new TallyError(ErrorCodes.NOT_FOUND, `no dashboard asset ${request.url}`);
+    if (file === undefined) return refuse(reply, ErrorCodes.NOT_FOUND, `no dashboard asset ${request.url}`);
     return send(request, reply, file, IMMUTABLE);
   });
 };
+
+/** The JSON error every Tally route answers with (answered here, so the plugin needs no host's handler). */
+function refuse(reply: FastifyReply, code: ErrorCode, message: string) {
+  return reply.code(httpStatusOf(code)).type('application/json; charset=utf-8').send({ error: { code, message } });
+}
 
 function send(request: FastifyRequest, reply: FastifyReply, file: StaticFile, cacheControl: string) {
   const encoding = chooseEncoding(request.headers['accept-encoding'], file);
