@@ -28,8 +28,8 @@ export interface PageDef {
 
 export const PAGES: readonly PageDef[] = [
   { name: 'overview', title: 'Overview', load: () => import('./overview.js') },
-  { name: 'trends', title: 'Trends' },
-  { name: 'funnels', title: 'Funnels' },
+  { name: 'trends', title: 'Trends', load: () => import('./trends.js') },
+  { name: 'funnels', title: 'Funnels', load: () => import('./funnels.js') },
   { name: 'retention', title: 'Retention' },
   { name: 'routes', title: 'Routes' },
   { name: 'logs', title: 'Request logs' },
