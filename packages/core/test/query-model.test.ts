@@ -56,6 +56,18 @@ describe('parseQuery: every kind with its defaults', () => {
     });
   });
 
+  it('all events: event null in a trends series and in retention, never in a funnel', () => {
+    const t = ok({ kind: 'trends', series: [{ event: null, measure: 'unique_users' }] });
+    expect(t.kind === 'trends' && t.series[0]).toEqual({ event: null, filters: [], measure: 'unique_users' });
+    const r = ok({ kind: 'retention', start: { event: null }, return: { event: null } });
+    expect(r.kind === 'retention' && [r.start, r.return]).toEqual([
+      { event: null, filters: [] },
+      { event: null, filters: [] },
+    ]);
+    const funnel = parseQuery({ kind: 'funnel', steps: [{ event: null }, { event: 'b' }] });
+    expect(funnel.ok || funnel.error.details).toEqual({ path: 'steps[0].event' });
+  });
+
   it('retention', () => {
     expect(ok({ kind: 'retention', start: { event: 'signup' }, return: { event: 'login' } })).toEqual({
       kind: 'retention',

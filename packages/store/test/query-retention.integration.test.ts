@@ -121,7 +121,8 @@ function randomQuery(rand: Rand, data: EventData): { input: Record<string, unkno
     range = { last: period === 'day' ? `${2 + Math.floor(rand() * 14)}d` : `${2 + Math.floor(rand() * 8)}w` };
     now = data.to - Math.floor(rand() * 20 * DAY);
   }
-  const selector = () => ({ event: pick(rand, EVENT_NAMES), filters: randomFilters(rand) });
+  // null: all events (a cohort by first seen at all; any activity as a return).
+  const selector = () => ({ event: rand() < 0.1 ? null : pick(rand, EVENT_NAMES), filters: randomFilters(rand) });
   return {
     input: {
       kind: 'retention',

@@ -99,7 +99,8 @@ function randomQuery(rand: Rand): unknown {
     const measure = plain ? 'count' : pick(rand, MEASURES);
     const filters = plain ? [] : Array.from({ length: Math.floor(rand() * 3) }, () => randomFilter(rand));
     return {
-      event: rand() < 0.05 ? 'never_sent' : pick(rand, EVENT_NAMES),
+      // null: all events (each once, whatever its name).
+      event: rand() < 0.05 ? 'never_sent' : rand() < 0.08 ? null : pick(rand, EVENT_NAMES),
       measure,
       ...(measure === 'count' || measure === 'unique_users' ? {} : { property: pick(rand, NUMERIC_PATHS) }),
       filters,
@@ -163,7 +164,7 @@ const DIMENSIONS: Record<string, string[]> = Object.fromEntries(
 );
 const hasDimension = (q: TrendsQuery) => {
   const key = q.breakdown?.property.replace(/^properties\./, '');
-  return key !== undefined && q.series.every((s) => DIMENSIONS[s.event]?.includes(key));
+  return key !== undefined && q.series.every((s) => s.event !== null && DIMENSIONS[s.event]?.includes(key));
 };
 
 describe.each(engines)('trends: %s', (engine) => {
@@ -310,6 +311,20 @@ describe.each(engines)('trends: %s', (engine) => {
     );
     const plan = (series: unknown[], range = base.range) =>
       run(parsed({ ...base, range, series, breakdown: { property: 'properties.plan' } }));
+    expect((await plan([{ event: null }])).meta.explain).toEqual({
+      source: 'detail',
+      reason:
+        "a breakdown of all events by properties.plan needs the detail rows: the per-value rollup holds the catalog's declared events only",
+    });
+    // All events counted from the hourly rollup, every name summed: the same as from detail.
+    const all = parsed({ ...base, series: [{ event: null }, { event: 'view' }], formula: 'B / A' }) as TrendsQuery;
+    const { planned, detail } = await withContext(all, async (ctx) => ({
+      planned: await answerTrends(all, ctx, await planTrends(all, ctx)),
+      detail: await answerTrends(all, ctx, { source: 'detail', reason: 'forced' }),
+    }));
+    expect(planned.source).toBe('rollup');
+    expect(planned.rows.length).toBeGreaterThan(0);
+    expect(planned.rows).toEqual(detail.rows);
     expect((await plan([{ event: 'view' }, { event: 'churn' }])).meta.explain).toEqual({
       source: 'detail',
       reason: 'a breakdown by properties.plan needs the detail rows: it is not a rolled-up dimension of churn',

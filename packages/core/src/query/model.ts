@@ -47,6 +47,16 @@ export interface EventSelector {
   filters: PropertyFilter[];
 }
 
+/**
+ * A selector that may also name every event: `event: null` is "all events" (each event once, whatever its
+ * name). Trends series and retention's start and return take one; funnel steps and exclusions name an
+ * event, since "any event" as a step would match every step at once.
+ */
+export interface AnyEventSelector {
+  event: string | null;
+  filters: PropertyFilter[];
+}
+
 /** Group a result by a property's values: the top `limit` values, the rest summed as "other". */
 export interface Breakdown {
   property: PropertyPath;
@@ -67,7 +77,7 @@ export type Measure = 'count' | 'unique_users' | 'sum' | 'avg' | 'min' | 'max' |
 /** The measures of a numeric property: they need `property`; the others must not have one. */
 export const NUMERIC_MEASURES: readonly Measure[] = ['sum', 'avg', 'min', 'max', 'p50', 'p90', 'p95', 'p99'];
 
-export interface TrendsSeries extends EventSelector {
+export interface TrendsSeries extends AnyEventSelector {
   measure: Measure;
   property?: PropertyPath;
 }
@@ -113,8 +123,8 @@ export interface FunnelQuery extends QueryCommon {
 export interface RetentionQuery extends QueryCommon {
   kind: 'retention';
   /** The event that puts a user in a cohort (the period it happened in; see `mode`). */
-  start: EventSelector;
-  return: EventSelector;
+  start: AnyEventSelector;
+  return: AnyEventSelector;
   period: 'day' | 'week' | 'month';
   periods: number;
   /** `first_time`: cohorts by the first start event ever; `recurring`: by every start event. */

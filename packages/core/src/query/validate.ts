@@ -10,6 +10,7 @@ import { parseFormula } from './formula.js';
 import {
   type Breakdown,
   type CalendarUnit,
+  type AnyEventSelector,
   type EventSelector,
   type ExploreQuery,
   type FilterOp,
@@ -192,6 +193,13 @@ function selector(v: unknown, path: string, extra: readonly string[] = []): { o:
   return { o, sel: { event: string(o.event, at(path, 'event')), filters: filters(o.filters, at(path, 'filters')) } };
 }
 
+/** A selector whose `event` may be null: all events (see AnyEventSelector). */
+function anySelector(v: unknown, path: string, extra: readonly string[] = []): { o: Obj; sel: AnyEventSelector } {
+  const o = object(v, path, ['event', 'filters', ...extra]);
+  const event = o.event === null ? null : string(o.event, at(path, 'event'));
+  return { o, sel: { event, filters: filters(o.filters, at(path, 'filters')) } };
+}
+
 function breakdown(v: unknown, path: string): Breakdown | undefined {
   if (v === undefined) return undefined;
   const o = object(v, path, ['property', 'limit']);
@@ -263,7 +271,7 @@ function trends(input: unknown): TrendsQuery {
   const { days, ...c } = common(o);
   const series = array(o.series, 'series', 1, L.series).map((s, i): TrendsSeries => {
     const path = nth('series', i);
-    const { o: so, sel } = selector(s, path, ['measure', 'property']);
+    const { o: so, sel } = anySelector(s, path, ['measure', 'property']);
     const measure = so.measure === undefined ? 'count' : oneOf(so.measure, at(path, 'measure'), MEASURES);
     const numeric = NUMERIC_MEASURES.includes(measure);
     if (numeric && so.property === undefined) bad(at(path, 'property'), `is required for measure "${measure}"`);
@@ -351,8 +359,8 @@ function retention(input: unknown): RetentionQuery {
   return {
     kind: 'retention',
     ...c,
-    start: selector(o.start, 'start').sel,
-    return: selector(o.return, 'return').sel,
+    start: anySelector(o.start, 'start').sel,
+    return: anySelector(o.return, 'return').sel,
     period: o.period === undefined ? 'week' : oneOf(o.period, 'period', ['day', 'week', 'month'] as const),
     periods: o.periods === undefined ? 8 : integer(o.periods, 'periods', 1, L.periods),
     mode: o.mode === undefined ? 'first_time' : oneOf(o.mode, 'mode', ['first_time', 'recurring'] as const),

@@ -13,7 +13,7 @@
 import { bucketsBetween, nextBucket, type RetentionQuery } from '@tally/core';
 import { rollupCoverageOf } from '../rollups.js';
 import { firstOffHour } from './hours.js';
-import { filtersSql, Params, timeParam, userKeySql } from './sql.js';
+import { filtersSql, nameSql, Params, timeParam, userKeySql } from './sql.js';
 import type { Cell, Column, KindAnswer, KindRunner, QueryContext } from './types.js';
 
 const COLUMNS: Column[] = [
@@ -34,7 +34,7 @@ function retentionPeriods(query: RetentionQuery, ctx: QueryContext): { starts: n
   return { starts, end: last === undefined ? ctx.from : nextBucket(last, query.period, ctx.tz) };
 }
 
-/** Where the (user, time) of one event name's occurrences are read from, and how. */
+/** Where the (user, time) of one event name's (or every event's) occurrences are read from, and how. */
 interface Reader {
   table: string;
   /** The occurrence's time: the event's, or the start of its UTC hour. */
@@ -65,7 +65,7 @@ const DETAIL: Reader = {
   table: 'events e',
   ts: 'e.ts',
   key: userKey(),
-  where: (sel, f) => `e.tenant_id = ${f.tenant} AND e.name = ${f.p.add(sel.event)}
+  where: (sel, f) => `e.tenant_id = ${f.tenant} AND ${nameSql('e.name', sel.event, f.p)}
       AND (e.user_id IS NOT NULL OR e.anonymous_id IS NOT NULL) AND ${filtersSql(sel.filters, f.p)}`,
 };
 
@@ -78,7 +78,7 @@ const ROLLUP: Reader = {
   table: 'user_activity_hourly e',
   ts: 'e.hour',
   key: `(e.user_key COLLATE "C")`,
-  where: (sel, f) => `e.tenant_id = ${f.tenant} AND e.name = ${f.p.add(sel.event)}`,
+  where: (sel, f) => `e.tenant_id = ${f.tenant} AND ${nameSql('e.name', sel.event, f.p)}`,
 };
 
 /**
@@ -165,7 +165,8 @@ export type RetentionPlan = { source: 'detail' | 'rollup'; reason: string };
 
 /** The cohorts and returns a query asks for, in words. */
 function what(query: RetentionQuery, tz: string): string {
-  const cohorts = query.mode === 'first_time' ? "each user's first start event over all history" : 'every start event';
+  const start = query.start.event === null ? 'event of any name' : 'start event';
+  const cohorts = query.mode === 'first_time' ? `each user's first ${start} over all history` : `every ${start}`;
   return `cohorts by ${cohorts} and returns by ${query.period} in ${tz}`;
 }
 

@@ -98,6 +98,10 @@ export function filtersSql(filters: readonly PropertyFilter[], p: Params, alias 
 }
 
 /** Who an event counts for in user-based measures: the user id, else the anonymous id (null: nobody). */
+/** An event name condition; `null` (all events) is none. */
+export const nameSql = (column: string, event: string | null, p: Params) =>
+  event === null ? 'true' : `${column} = ${p.add(event)}`;
+
 export const userKeySql = (alias = 'e') => `coalesce(${alias}.user_id, ${alias}.anonymous_id)`;
 
 /** The start of `ts`'s bucket in the time zone bound as `tz` (ISO weeks from Monday, as core's bucketStart). */

@@ -77,7 +77,13 @@ export async function planTrends(query: TrendsQuery, ctx: QueryContext): Promise
       reason: `${what}, every bucket whole UTC hours: summed from the hourly rollup`,
     };
   }
-  const names = [...new Set(query.series.map((s) => s.event))];
+  if (query.series.some((s) => s.event === null)) {
+    return {
+      source: 'detail',
+      reason: `a breakdown of all events by ${b.property} needs the detail rows: the per-value rollup holds the catalog's declared events only`,
+    };
+  }
+  const names = [...new Set(query.series.map((s) => s.event as string))];
   const key = topLevelKey(b.property);
   const undeclared = names.find((n) => key === undefined || !declared(ctx, n).includes(key));
   if (key === undefined || undeclared !== undefined) {

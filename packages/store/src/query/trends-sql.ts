@@ -15,7 +15,17 @@
  * (user_id, anonymous_id) holds: an index-only scan.
  */
 import { type Measure, parsePropertyPath, type TrendsQuery, type TrendsSeries } from '@tally/core';
-import { bucketSql, filtersSql, isoSql, numberSql, type Params, pathSql, timeParam, userKeySql } from './sql.js';
+import {
+  bucketSql,
+  filtersSql,
+  isoSql,
+  nameSql,
+  numberSql,
+  type Params,
+  pathSql,
+  timeParam,
+  userKeySql,
+} from './sql.js';
 import type { QueryContext } from './types.js';
 
 export interface TrendsCell {
@@ -98,7 +108,7 @@ const xSql = (s: TrendsSeries, p: Params) => (s.property ? numberSql(s.property,
 const uSql = (s: TrendsSeries) => (s.measure === 'unique_users' ? userKeySql() : 'NULL::text');
 
 function seriesWhere(s: TrendsSeries, sc: Scope, start: string, p: Params): string {
-  return `e.tenant_id = ${sc.tenant} AND e.name = ${p.add(s.event)} AND e.ts >= ${start} AND e.ts < ${sc.to}
+  return `e.tenant_id = ${sc.tenant} AND ${nameSql('e.name', s.event, p)} AND e.ts >= ${start} AND e.ts < ${sc.to}
       AND ${filtersSql(s.filters, p)}`;
 }
 
@@ -192,7 +202,7 @@ export function hourlySql(query: TrendsQuery, ctx: QueryContext, lo: number, p: 
       FROM (
         SELECT c.hour < ${sc.from} AS p, ${bucketSql(query.interval, 'c.hour', sc.tz)} AS b, c.count
           FROM event_counts_hourly c
-         WHERE c.tenant_id = ${sc.tenant} AND c.name = ${p.add(s.event)} AND c.hour >= ${sc.lo} AND c.hour < ${sc.to}
+         WHERE c.tenant_id = ${sc.tenant} AND ${nameSql('c.name', s.event, p)} AND c.hour >= ${sc.lo} AND c.hour < ${sc.to}
       ) r
       GROUP BY r.p, r.b`,
     )
@@ -210,6 +220,8 @@ export function dimensionSql(query: TrendsQuery, ctx: QueryContext, lo: number, 
   const k0 = p.add(key);
   const hours = query.series
     .map((s, k) => {
+      // planTrends answers a breakdown of all events from detail: the per-value rollup holds declared names.
+      if (s.event === null) throw new Error('dimensionSql: a series of all events has no per-value rollup');
       const name = p.add(s.event);
       const values = `FROM event_props_hourly v
          WHERE v.tenant_id = ${sc.tenant} AND v.name = ${name} AND v.key = ${k0} AND v.hour >= ${sc.lo} AND v.hour < ${sc.to}`;

@@ -19,8 +19,10 @@ export interface RetentionFrame {
 export function retentionOracle(rows: readonly EventRow[], q: RetentionQuery, frame: RetentionFrame): unknown[][] {
   const tz = q.tz;
   const mine = rows.filter((r) => r.tenantId === frame.tenant && userKey(r) !== undefined);
-  const isStart = (r: EventRow) => r.name === q.start.event && matchesAll(r, q.start.filters);
-  const isReturn = (r: EventRow) => r.name === q.return.event && matchesAll(r, q.return.filters);
+  const isStart = (r: EventRow) =>
+    (q.start.event === null || r.name === q.start.event) && matchesAll(r, q.start.filters);
+  const isReturn = (r: EventRow) =>
+    (q.return.event === null || r.name === q.return.event) && matchesAll(r, q.return.filters);
 
   // Cohort periods: every period whose start lies in [bucketStart(from), to).
   const cohortStarts: number[] = [];

@@ -2,7 +2,8 @@
  * Trends, brute force: loops over the stored rows, written from the semantics (docs/query.md "Trends"),
  * not from the SQL.
  *
- * - Each series: the tenant's events of its name passing all its filters, ts in the range.
+ * - Each series: the tenant's events of its name (every name when it is null) passing all its filters, ts
+ *   in the range.
  * - Measures: count; unique_users (distinct user id, else anonymous id; events with neither not
  *   counted); sum/avg/min/max/p50/p90/p95/p99 of the property's JSON numbers (other values ignored).
  *   Nothing to measure: 0 for count, unique_users and sum; null for the rest.
@@ -120,7 +121,11 @@ export function trendsOracle(
   const eventsOf = (s: TrendsSeries, start: number, end: number): EventRow[] =>
     stored.filter(
       (r) =>
-        r.tenantId === tenant && r.name === s.event && tsOf(r) >= start && tsOf(r) < end && matchesAll(r, s.filters),
+        r.tenantId === tenant &&
+        (s.event === null || r.name === s.event) &&
+        tsOf(r) >= start &&
+        tsOf(r) < end &&
+        matchesAll(r, s.filters),
     );
   const current = query.series.map((s) => eventsOf(s, from, to));
   const previous = query.series.map((s) => eventsOf(s, lo, from));
