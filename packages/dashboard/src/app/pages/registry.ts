@@ -34,7 +34,7 @@ export const PAGES: readonly PageDef[] = [
   { name: 'routes', title: 'Routes', load: () => import('./routes.js') },
   { name: 'logs', title: 'Request logs', load: () => import('./logs.js') },
   { name: 'live', title: 'Live', load: () => import('./live.js') },
-  { name: 'catalog', title: 'Catalog' },
+  { name: 'catalog', title: 'Catalog', load: () => import('./catalog.js') },
   { name: 'system', title: 'System' },
 ];
 
