@@ -34,6 +34,10 @@ export interface SystemStatus {
    * null before it stored any.
    */
   lagSeconds: number | null;
+  /**
+   * As the writer reports them. With the store in a worker thread (embedded PGlite) they are the copy
+   * the worker sent with its last answer: `inFlight` can still count the last batch after it is stored.
+   */
   writer: WriterStats;
   transport: TransportStats;
   live: LiveStats;

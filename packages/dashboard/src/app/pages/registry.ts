@@ -35,7 +35,7 @@ export const PAGES: readonly PageDef[] = [
   { name: 'logs', title: 'Request logs', load: () => import('./logs.js') },
   { name: 'live', title: 'Live', load: () => import('./live.js') },
   { name: 'catalog', title: 'Catalog', load: () => import('./catalog.js') },
-  { name: 'system', title: 'System' },
+  { name: 'system', title: 'System', adminOnly: true, load: () => import('./system.js') },
 ];
 
 export function pageOf(name: string): PageDef | undefined {
