@@ -82,10 +82,9 @@ withChromium.describe('System page', () => {
       await signInServerAdmin(page, server.url, serverKey, VIEW);
       await settled(page);
 
-      // Ingestion rate: hourly trends of every event name, summed, averaged over the hours begun.
-      const names = recordsOf(await server.query({ kind: 'explore', ...COMMON, limit: 200 })).map((r) => r.event);
+      // Ingestion rate: an hourly trends count of every event, averaged over the hours begun.
       const hourly = recordsOf(
-        await server.query({ kind: 'trends', ...COMMON, interval: 'hour', series: names.map((event) => ({ event })) }),
+        await server.query({ kind: 'trends', ...COMMON, interval: 'hour', series: [{ event: null }] }),
       );
       const perHour = new Map<string, number>();
       for (const r of hourly) perHour.set(r.time as string, (perHour.get(r.time as string) ?? 0) + Number(r.value));

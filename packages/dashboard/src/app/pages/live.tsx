@@ -266,7 +266,7 @@ function Filters({ route, setParams }: Pick<PageProps, 'route' | 'setParams'>) {
     });
   };
   return (
-    <form class="custom-range filters" onSubmit={apply} aria-label="Filters">
+    <form class="custom-range" onSubmit={apply} aria-label="Filters">
       <label class="field">
         <span class="field-label">Show</span>
         <select

@@ -1,13 +1,12 @@
 /**
  * System, for admin keys: how ingestion is going and what the server holds. The ingestion rate is
- * events per hour from the query API (trends counts of every event name, 10 series to a query, summed),
- * in the header's range and zone. The rest is the admin API: `GET /v1/admin/system` (ingestion lag, the
+ * events per hour from the query API (a trends count of every event), in the header's range and zone. The rest is the admin API: `GET /v1/admin/system` (ingestion lag, the
  * writer's queue and counters, the spool's dead letters), `/jobs`, `/archive`, `/stats` and `/keys`,
  * which tell about the whole server and answer a server-wide admin key only; a tenant's admin key sees
  * the rate and its own tenant's keys, and is told which key shows the rest.
  */
 import { type Interval, QUERY_LIMITS } from '@tally/core';
-import { type Loaded, query, records, request, useLoad, useQuery } from '../api.js';
+import { type Loaded, type QueryAnswer, records, request, useLoad, useQuery } from '../api.js';
 import { Card } from '../components/card.js';
 import { CsvButton } from '../components/csv-button.js';
 import { Stat } from '../components/stat.js';
@@ -19,7 +18,6 @@ import type { View } from '../url.js';
 import type { PageProps } from './registry.js';
 
 const HOUR = 3_600_000;
-const MAX_NAMES = 200;
 const JOB_RUNS = 30;
 const ARCHIVE_SHOWN = 50;
 
@@ -119,34 +117,14 @@ interface Rate {
   total: number[];
 }
 
-/** Events per bucket of every name in `names` (trends counts, 10 series to a query), summed. */
-async function eventsPer(names: readonly string[], interval: Interval, view: View, signal: AbortSignal): Promise<Rate> {
-  const groups: string[][] = [];
-  for (let i = 0; i < names.length; i += QUERY_LIMITS.series) groups.push(names.slice(i, i + QUERY_LIMITS.series));
-  const answers = await Promise.all(
-    groups.map((g) =>
-      query(
-        { kind: 'trends', range: view.range, tz: view.tz, interval, series: g.map((event) => ({ event })) },
-        { signal },
-      ),
-    ),
-  );
-  const index = new Map<number, number>();
-  const times: number[] = [];
-  const total: number[] = [];
-  for (const answer of answers) {
-    for (const r of records(answer)) {
-      const t = Date.parse(r.time as string);
-      let i = index.get(t);
-      if (i === undefined) {
-        index.set(t, (i = times.length));
-        times.push(t);
-        total.push(0);
-      }
-      total[i] = (total[i] as number) + Number(r.value ?? 0);
-    }
-  }
-  return { interval, times, total };
+/** The buckets of a trends count of every event (one series, `event: null`). */
+function rateOf(answer: QueryAnswer, interval: Interval): Rate {
+  const rows = records(answer);
+  return {
+    interval,
+    times: rows.map((r) => Date.parse(r.time as string)),
+    total: rows.map((r) => Number(r.value ?? 0)),
+  };
 }
 
 /** Average and peak per hour over the buckets that have begun. */
@@ -167,11 +145,8 @@ export default function System({ view }: PageProps) {
   const serverWide = session.tenant === null;
   const interval: Interval = view.to - view.from <= QUERY_LIMITS.hourlyRangeDays * 24 * HOUR ? 'hour' : 'day';
 
-  const names = useQuery({ kind: 'explore', what: 'events', limit: MAX_NAMES });
-  const nameList = names.data ? records(names.data).map((r) => r.event as string) : [];
-  const rate = useLoad(names.data ? JSON.stringify([nameList, interval, view.range, view.tz]) : null, async (signal) =>
-    nameList.length === 0 ? { interval, times: [], total: [] } : eventsPer(nameList, interval, view, signal),
-  );
+  const counts = useQuery({ kind: 'trends', interval, series: [{ event: null, measure: 'count' }] });
+  const rate: Loaded<Rate> = { ...counts, data: counts.data && rateOf(counts.data, interval) };
   const admin =
     <T,>(path: string) =>
     (signal: AbortSignal) =>
@@ -184,7 +159,7 @@ export default function System({ view }: PageProps) {
   const keys = useLoad(`keys|${session.keyId}`, admin<{ keys: KeyInfo[] }>('/v1/admin/keys'));
 
   const refresh = () => {
-    for (const l of [names, rate, status, jobs, archive, stats, keys]) l.reload();
+    for (const l of [counts, status, jobs, archive, stats, keys]) l.reload();
   };
   const r = rate.data ? perHour(rate.data) : undefined;
   const s = status.data;
