@@ -124,6 +124,11 @@ withChromium.describe('Overview page', () => {
       );
       const perHour = new Map<string, number>();
       for (const r of hourly) perHour.set(r.time as string, (perHour.get(r.time as string) ?? 0) + Number(r.value));
+      // The page asks for all events at once (`event: null`): the same counts as the names summed.
+      const all = recordsOf(
+        await server.query({ kind: 'trends', ...common, interval: 'hour', series: [{ event: null }] }),
+      );
+      expect(new Map(all.map((r) => [r.time as string, Number(r.value)]))).toEqual(perHour);
       const begun = [...perHour].filter(([time]) => Date.parse(time) <= Date.now());
       expect(begun.reduce((s, [, v]) => s + v, 0)).toBe(total);
       const average = Math.round((total / begun.length) * 100) / 100;

@@ -12,10 +12,12 @@ export function Stat(props: {
   /** A line under the number: what it counts, over what. */
   hint?: ComponentChildren;
   id?: string;
+  /** Its answer is on the way: marked busy (tests and screen readers wait for it). */
+  loading?: boolean;
 }) {
   const format = props.format ?? formatNumber;
   return (
-    <div class="stat" data-stat={props.id}>
+    <div class="stat" data-stat={props.id} aria-busy={props.loading ? 'true' : 'false'}>
       <div class="stat-label">{props.label}</div>
       <div class="stat-value" data-value={props.value ?? ''}>
         {format(props.value)}

@@ -1,10 +1,10 @@
 /**
- * Overview: the tenant's traffic at a glance, every number from the query API. Events over time and the
- * ingestion rate are trends counts of every event name the range has (explore lists them; a trends query
- * takes 10 series, so names go 10 to a query and the buckets are summed). Active users are the users
- * entering step 1 of a funnel in any order over those names (up to its 20 steps): whoever did any of them
- * in the range, each counted once, which a sum of per-event unique users would not give. Routes and the
- * recent server errors are a routes and a logs query.
+ * Overview: the tenant's traffic at a glance, every number from the query API. Events over time, the
+ * ingestion rate and users per bucket are trends of all events (`event: null`). The per-event sparklines
+ * are one trends query over the top names. Active users over the whole range are the users entering step 1
+ * of a funnel in any order over the range's names (up to its 20 steps): whoever did any of them, each
+ * counted once, which per-bucket unique users summed would not give. Routes and the recent server errors
+ * are a routes and a logs query.
  */
 import { type Interval, QUERY_LIMITS } from '@tally/core';
 import { type Cell, type Loaded, type QueryAnswer, query, records, useLoad, useQuery } from '../api.js';
@@ -21,59 +21,46 @@ import type { PageProps } from './registry.js';
 const HOUR = 3_600_000;
 /** Hourly buckets up to two days; days beyond. */
 const HOURLY_UP_TO = 2 * 24 * HOUR;
-/** Most event names summed into the totals (explore's answer, by count). */
+/** Most event names listed (explore's answer, by count). */
 const MAX_NAMES = 200;
 const TOP_N = 10;
 
 type Row = Record<string, Cell>;
 
-/** Per-bucket counts of `names`, 10 series to a query: each name's values, and their sum. */
+/** Per-bucket values of a trends answer: the bucket times in order, and each series' values by letter. */
 export interface Totals {
   times: number[];
+  /** Series A's values (all events, or the first name). */
   total: number[];
-  byName: Map<string, number[]>;
+  bySeries: number[][];
 }
 
-async function countsOf(
-  names: readonly string[],
+export function totalsOf(answer: QueryAnswer, seriesCount: number): Totals {
+  const times: number[] = [];
+  const index = new Map<number, number>();
+  const bySeries = Array.from({ length: seriesCount }, () => [] as number[]);
+  for (const r of records(answer)) {
+    const t = Date.parse(r.time as string);
+    if (!index.has(t)) {
+      index.set(t, times.length);
+      times.push(t);
+    }
+    const values = bySeries[(r.series as string).charCodeAt(0) - 65];
+    if (values) values[index.get(t) as number] = Number(r.value ?? 0);
+  }
+  for (const values of bySeries) for (let i = 0; i < times.length; i++) values[i] ??= 0;
+  return { times, total: bySeries[0] ?? [], bySeries };
+}
+
+/** A trends query's answer as Totals (for useLoad, which keeps it per key). */
+async function trendsOf(
+  series: { event: string | null; measure: 'count' | 'unique_users' }[],
   interval: Interval,
   view: View,
   signal: AbortSignal,
 ): Promise<Totals> {
-  const groups: string[][] = [];
-  for (let i = 0; i < names.length; i += QUERY_LIMITS.series) groups.push(names.slice(i, i + QUERY_LIMITS.series));
-  const answers = await Promise.all(
-    groups.map((g) =>
-      query(
-        {
-          kind: 'trends',
-          range: view.range,
-          tz: view.tz,
-          interval,
-          series: g.map((event) => ({ event, measure: 'count' })),
-        },
-        { signal },
-      ),
-    ),
-  );
-  const times: number[] = [];
-  const index = new Map<number, number>();
-  const byName = new Map<string, number[]>();
-  answers.forEach((answer, gi) => {
-    for (const r of records(answer)) {
-      const t = Date.parse(r.time as string);
-      if (!index.has(t)) {
-        index.set(t, times.length);
-        times.push(t);
-      }
-      const name = (groups[gi] as string[])[(r.series as string).charCodeAt(0) - 65] as string;
-      let values = byName.get(name);
-      if (!values) byName.set(name, (values = []));
-      values[index.get(t) as number] = Number(r.value ?? 0);
-    }
-  });
-  const total = times.map((_, i) => [...byName.values()].reduce((s, v) => s + (v[i] ?? 0), 0));
-  return { times, total, byName };
+  const answer = await query({ kind: 'trends', range: view.range, tz: view.tz, interval, series }, { signal });
+  return totalsOf(answer, series.length);
 }
 
 function intervalOf(view: View): 'hour' | 'day' {
@@ -109,16 +96,34 @@ export default function Overview({ route, view }: PageProps) {
   const names = eventRows.map((r) => r.event as string);
   const namesKey = events.data ? JSON.stringify(names) : null;
 
-  const totals = useLoad(namesKey && `${namesKey}|${interval}|${viewKey}`, (signal) =>
-    countsOf(names, interval, view, signal),
+  const totals = useLoad(`events|${interval}|${viewKey}`, (signal) =>
+    trendsOf(
+      [
+        { event: null, measure: 'count' },
+        { event: null, measure: 'unique_users' },
+      ],
+      interval,
+      view,
+      signal,
+    ),
   );
   // Hourly counts for the ingestion rate: the chart's own when it is hourly; hours are not asked beyond 31 days.
   const hourlyAllowed = view.to - view.from <= QUERY_LIMITS.hourlyRangeDays * 24 * HOUR;
   const hourlyApart = interval !== 'hour' && hourlyAllowed;
-  const hourlyOwn = useLoad(hourlyApart && namesKey ? `${namesKey}|hour|${viewKey}` : null, (signal) =>
-    countsOf(names, 'hour', view, signal),
+  const hourlyOwn = useLoad(hourlyApart ? `events|hour|${viewKey}` : null, (signal) =>
+    trendsOf([{ event: null, measure: 'count' }], 'hour', view, signal),
   );
   const hourly = interval === 'hour' ? totals : hourlyAllowed ? hourlyOwn : undefined;
+  // The top events' counts per bucket, for their sparklines.
+  const topNames = names.slice(0, Math.min(TOP_N, QUERY_LIMITS.series));
+  const perName = useLoad(namesKey && `top|${JSON.stringify(topNames)}|${interval}|${viewKey}`, (signal) =>
+    trendsOf(
+      topNames.map((event) => ({ event, measure: 'count' as const })),
+      interval,
+      view,
+      signal,
+    ),
+  );
 
   const funnelNames = names.slice(0, QUERY_LIMITS.steps);
   const active = useLoad(namesKey && `${namesKey}|active|${viewKey}`, async (signal) => {
@@ -133,12 +138,6 @@ export default function Overview({ route, view }: PageProps) {
     const first = records(answer).find((r) => r.step === 1);
     return Number(first?.entered ?? 0);
   });
-  const topForUsers = names.slice(0, 3);
-  const users = useQuery(
-    topForUsers.length === 0
-      ? null
-      : { kind: 'trends', interval, series: topForUsers.map((event) => ({ event, measure: 'unique_users' })) },
-  );
 
   const routes = useQuery({ kind: 'routes', sort: 'count', limit: QUERY_LIMITS.routesLimit });
   const errors = useQuery({ kind: 'logs', filters: { statusClass: '5xx' }, limit: 10 });
@@ -168,17 +167,25 @@ export default function Overview({ route, view }: PageProps) {
       </div>
 
       <div class="stats">
-        <Stat id="events" label="Events" value={totalEvents} hint={`${names.length} event names`} />
+        <Stat
+          id="events"
+          label="Events"
+          value={totalEvents}
+          loading={events.loading}
+          hint={`${names.length} event names`}
+        />
         <Stat
           id="active-users"
           label="Active users"
           value={active.data}
+          loading={active.loading}
           hint={names.length > QUERY_LIMITS.steps ? `did any of the top ${QUERY_LIMITS.steps} events` : 'did any event'}
         />
         <Stat
           id="ingestion"
           label="Ingestion rate"
           value={(rate ?? dayRate)?.average}
+          loading={(hourly ?? totals).loading}
           format={(v) => (typeof v === 'number' ? `${formatNumber(v)}/h` : '–')}
           hint={
             rate ? (
@@ -191,10 +198,17 @@ export default function Overview({ route, view }: PageProps) {
             )
           }
         />
-        <Stat id="requests" label="Requests" value={requests} hint={`${routeRows.length} routes`} />
+        <Stat
+          id="requests"
+          label="Requests"
+          value={requests}
+          loading={routes.loading}
+          hint={`${routeRows.length} routes`}
+        />
         <Stat
           id="error-rate"
           label="Server errors"
+          loading={routes.loading}
           value={requests ? errors5xx / requests : requests === 0 ? 0 : undefined}
           format={formatPercent}
           hint={`${formatNumber(errors5xx)} responses 5xx`}
@@ -203,9 +217,9 @@ export default function Overview({ route, view }: PageProps) {
 
       <div class="grid">
         <EventsOverTime totals={totals} interval={interval} view={view} per={per} />
-        <ActiveUsers users={users} names={topForUsers} interval={interval} view={view} per={per} />
+        <ActiveUsers totals={totals} interval={interval} view={view} per={per} />
         <IngestionRate hourly={hourly} view={view} />
-        <TopEvents rows={eventRows} state={events} totals={totals.data} route={route} view={view} />
+        <TopEvents rows={eventRows} state={events} perName={perName.data} names={topNames} route={route} view={view} />
         <TopRoutes rows={routeRows} state={routes} route={route} />
         <RecentErrors state={errors} view={view} route={route} />
       </div>
@@ -240,46 +254,25 @@ function EventsOverTime(props: { totals: Loaded<Totals>; interval: 'hour' | 'day
   );
 }
 
-function ActiveUsers(props: {
-  users: Loaded<QueryAnswer>;
-  names: string[];
-  interval: 'hour' | 'day';
-  view: View;
-  per: string;
-}) {
-  const { data } = props.users;
-  const times: number[] = [];
-  const series = props.names.map((name) => ({ label: name, values: [] as number[] }));
-  if (data) {
-    const index = new Map<number, number>();
-    for (const r of records(data)) {
-      const t = Date.parse(r.time as string);
-      if (!index.has(t)) {
-        index.set(t, times.length);
-        times.push(t);
-      }
-      const s = series[(r.series as string).charCodeAt(0) - 65];
-      if (s) s.values[index.get(t) as number] = Number(r.value ?? 0);
-    }
-  }
+function ActiveUsers(props: { totals: Loaded<Totals>; interval: 'hour' | 'day'; view: View; per: string }) {
+  const data = props.totals.data;
+  const users = data?.bySeries[1] ?? [];
   const csv = {
-    header: ['time', ...props.names],
-    rows: times.map((t, i) => [new Date(t).toISOString(), ...series.map((s) => s.values[i] ?? 0)]),
+    header: ['time', 'users'],
+    rows: (data?.times ?? []).map((t, i) => [new Date(t).toISOString(), users[i] ?? 0]),
   };
   return (
     <Card
-      title={`Users per ${props.per}, top events`}
+      title={`Active users per ${props.per}`}
       id="active-users"
-      state={props.names.length === 0 ? { loading: false, reload: () => undefined, data: [] } : props.users}
-      actions={<CsvButton filename="users-per-event" what="users per event" {...csv} />}
+      state={props.totals}
+      actions={<CsvButton filename="active-users" what="active users" {...csv} />}
     >
-      {props.names.length === 0 ? (
-        <p class="muted">No events in this range.</p>
-      ) : (
+      {data && (
         <TimeChart
-          label={`Unique users per ${props.per} of ${props.names.join(', ')}`}
-          times={times}
-          series={series}
+          label={`Users who did any event, per ${props.per}`}
+          times={data.times}
+          series={[{ label: 'Users', values: users }]}
           tz={props.view.tz}
           interval={props.interval}
           height={200}
@@ -325,10 +318,16 @@ function IngestionRate(props: { hourly: Loaded<Totals> | undefined; view: View }
 function TopEvents(props: {
   rows: Row[];
   state: Loaded<QueryAnswer>;
-  totals: Totals | undefined;
+  /** Counts per bucket of `names` (series A, B… in their order). */
+  perName: Totals | undefined;
+  names: string[];
   route: PageProps['route'];
   view: View;
 }) {
+  const trendOf = (name: string) => {
+    const i = props.names.indexOf(name);
+    return i < 0 ? [] : (props.perName?.bySeries[i] ?? []);
+  };
   const max = Math.max(1, ...props.rows.map((r) => Number(r.count ?? 0)));
   const columns: TableColumn<Row>[] = [
     {
@@ -362,7 +361,7 @@ function TopEvents(props: {
       key: 'trend',
       label: 'Trend',
       value: () => null,
-      render: (r) => <Sparkline values={props.totals?.byName.get(r.event as string) ?? []} width={96} height={20} />,
+      render: (r) => <Sparkline values={trendOf(r.event as string)} width={96} height={20} />,
     },
     {
       key: 'last_seen',
