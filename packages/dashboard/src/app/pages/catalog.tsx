@@ -636,6 +636,8 @@ function Replay(props: {
     }
   };
   const busy = state.step === 'dry-run' || state.step === 'running';
+  // Nothing to replay: no button that could only be disabled.
+  if (props.count === 0 && state.step === 'idle') return null;
   return (
     <div class="replay" data-replay={state.step}>
       {state.step === 'confirm' ? (
