@@ -523,6 +523,30 @@ withChromium.describe('Routes and Request logs pages', () => {
       }
     });
 
+    it("fits a phone screen: the search and a log's page", async () => {
+      const phone = await openPage(browser, { viewport: PHONE });
+      try {
+        const { page } = phone;
+        await signIn(page, server.url, server.keys.read, `#/logs?${VIEW}`);
+        // Each view waits for something only it shows (the page before it stays up until the URL is read).
+        for (const [hash, shown] of [
+          [`#/logs?${VIEW}`, '[data-card="logs"] tbody tr'],
+          [`#/logs/${server.seed?.redactedLogId}?${VIEW}`, `td[data-value="${server.seed?.redactedLogId}"]`],
+          [`#/logs/${sseLogId}?${VIEW}`, `td[data-value="${sseLogId}"]`],
+        ] as const) {
+          await page.goto(`${server.url}/${hash}`);
+          await page.locator(shown).first().waitFor();
+          await settled(page);
+          const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+          expect(overflow, hash).toBeLessThanOrEqual(0);
+          expect(await seriousViolations(page), hash).toEqual([]);
+        }
+        expect(phone.problems()).toEqual([]);
+      } finally {
+        await phone.close();
+      }
+    });
+
     it("an unknown log's page says so", async () => {
       const t = await openPage(browser);
       try {

@@ -17,7 +17,7 @@ import { CsvButton } from '../components/csv-button.js';
 import { DataTable, type TableColumn, tableCsv } from '../components/table.js';
 import { formatBytes, formatMs, formatNumber, formatTime } from '../format.js';
 import { hrefFor, type Route, viewParams } from '../url.js';
-import { buttonRow, controlsRow, growField, preBlock, subHeading, wrapCell } from './page-kit/look.js';
+import { buttonRow, controlsRow, growField, preBlock, subHeading, subHeadingText, wrapCell } from './page-kit/look.js';
 import { isEventStream, parseSse, type SseFrame } from './page-kit/sse.js';
 import type { PageProps } from './registry.js';
 
@@ -539,8 +539,8 @@ function OneLog({ route, view, id }: PageProps & { id: string }) {
           <Body title="Request body" body={d?.requestBody ?? null} truncated={d?.bodyTruncated ?? false} />
           {stream ? (
             <>
-              <h3 style={subHeading}>
-                Server-sent events
+              <div style={subHeading}>
+                <h3 style={subHeadingText}>Server-sent events</h3>
                 <span class="badge">{`${frames.length} ${frames.length === 1 ? 'frame' : 'frames'} captured`}</span>
                 {d?.bodyTruncated && <span class="badge bad">truncated</span>}
                 <CsvButton
@@ -548,7 +548,7 @@ function OneLog({ route, view, id }: PageProps & { id: string }) {
                   what="the captured events"
                   {...tableCsv(frameColumns, numbered)}
                 />
-              </h3>
+              </div>
               <DataTable
                 caption="The event stream the response sent, frame by frame"
                 columns={frameColumns}
@@ -575,10 +575,10 @@ function OneLog({ route, view, id }: PageProps & { id: string }) {
 function Body(props: { title: string; body: string | null; truncated: boolean }) {
   return (
     <>
-      <h3 style={subHeading}>
-        {props.title}
+      <div style={subHeading}>
+        <h3 style={subHeadingText}>{props.title}</h3>
         {props.body !== null && props.truncated && <span class="badge bad">truncated</span>}
-      </h3>
+      </div>
       {props.body === null ? (
         <p class="muted small">None logged.</p>
       ) : (

@@ -38,6 +38,8 @@ const LIMITS = [10, 25, 50, 100, 250, 1000] as const;
 const DEFAULT_LIMIT = 50;
 /** Sparkline queries in flight at once. */
 const SPARK_WIDTH = 3;
+/** Routes drawn with a sparkline (a query each): the top ones of a long list. */
+const SPARK_MAX = 100;
 
 /** Buckets for a range: hours up to two days, days beyond (as the Overview draws). */
 export function defaultInterval(view: View): Interval {
@@ -96,7 +98,8 @@ function RouteTable({ route, view, setParams }: PageProps) {
   const sparks = useLoad(
     rowsKey && `${rowsKey}|${interval}|${JSON.stringify(view.range)}|${view.tz}`,
     async (signal) => {
-      const series = await mapLimited(rows, SPARK_WIDTH, (r) =>
+      const drawn = rows.slice(0, SPARK_MAX);
+      const series = await mapLimited(drawn, SPARK_WIDTH, (r) =>
         query(
           {
             kind: 'routes',
@@ -110,7 +113,7 @@ function RouteTable({ route, view, setParams }: PageProps) {
         ),
       );
       const byRoute = new Map<string, { times: string[]; counts: number[] }>();
-      rows.forEach((r, i) => {
+      drawn.forEach((r, i) => {
         const points = records(series[i] as QueryAnswer);
         byRoute.set(`${r.method} ${r.route}`, {
           times: points.map((x) => x.time as string),
@@ -185,7 +188,7 @@ function RouteTable({ route, view, setParams }: PageProps) {
       value: () => null,
       render: (r) => {
         const s = sparks.data?.get(`${r.method} ${r.route}`);
-        if (!s) return <span class="muted">{sparks.error ? '–' : '…'}</span>;
+        if (!s) return <span class="muted">{sparks.data || sparks.error ? '–' : '…'}</span>;
         return (
           <Sparkline
             values={s.counts}
@@ -290,6 +293,11 @@ function RouteTable({ route, view, setParams }: PageProps) {
           />
           {table.data?.meta.truncated && (
             <p class="muted small">The top {limit} routes of this order; choose “Show” for more.</p>
+          )}
+          {rows.length > SPARK_MAX && (
+            <p class="muted small">
+              Requests per {interval} are drawn for the first {SPARK_MAX} routes.
+            </p>
           )}
           {sparks.error && <ErrorBox error={sparks.error} onRetry={sparks.reload} />}
         </Card>

@@ -52,14 +52,17 @@ export const preBlock: Style = {
   overflow: 'auto',
 };
 
-/** A small heading inside a card. */
+/** A small heading inside a card, with its badges and buttons beside it (`subHeadingText` on the heading). */
 export const subHeading: Style = {
   fontSize: '13px',
   margin: '10px 0 4px',
   display: 'flex',
   gap: '8px',
   alignItems: 'center',
+  flexWrap: 'wrap',
 };
+
+export const subHeadingText: Style = { fontSize: '13px', margin: '0' };
 
 /**
  * Text in a cell that may be long (URLs, header values): wraps beyond 48 characters instead of widening
