@@ -1,9 +1,12 @@
 /**
  * The Live page's event-stream parser (src/app/pages/live/sse.ts), fed as a network would: frames split
- * anywhere, every line ending the standard allows, a multi-byte character cut between chunks. The page
- * itself reads a real server's stream in live.browser.test.ts.
+ * anywhere, every line ending the standard allows, a multi-byte character cut between chunks; and the
+ * rows it makes of the frames docs/query.md lists (live/rows.ts), `dropped` and `shutdown` included,
+ * which a browser reading a local server fast never provokes. The page itself reads a real server's
+ * stream in live.browser.test.ts.
  */
 import { describe, expect, it } from 'vitest';
+import { rowOf } from '../src/app/pages/live/rows.js';
 import { readSse, type SseMessage, SseParser } from '../src/app/pages/live/sse.js';
 
 const STREAM =
@@ -101,5 +104,67 @@ describe('readSse', () => {
       if (++n === 3) break;
     }
     expect(cancelled).toBe(true);
+  });
+});
+
+describe('Live rows', () => {
+  const frame = (event: string, data: unknown): SseMessage => ({ event, data: JSON.stringify(data), id: '' });
+
+  it('an event, a request log, a dropped count and a shutdown each make a row; ready, heartbeats and junk none', () => {
+    expect(
+      rowOf(
+        frame('event', {
+          id: 'e1',
+          name: 'signup',
+          userId: null,
+          anonymousId: 'a1',
+          properties: { plan: 'pro' },
+          timestamp: '2026-03-01T10:00:00.000Z',
+        }),
+      ),
+    ).toMatchObject({
+      kind: 'event',
+      id: 'e1',
+      name: 'signup',
+      userId: null,
+      anonymousId: 'a1',
+      timestamp: '2026-03-01T10:00:00.000Z',
+      details: '{"plan":"pro"}',
+    });
+    expect(
+      rowOf(
+        frame('log', {
+          id: 'l1',
+          method: 'POST',
+          route: '/v1/chat',
+          url: '/v1/chat?x=1',
+          status: 502,
+          durationMs: 31.5,
+          userId: 'u-42',
+          error: 'upstream timed out',
+          timestamp: '2026-03-01T10:00:01.000Z',
+        }),
+      ),
+    ).toMatchObject({
+      kind: 'log',
+      name: 'POST /v1/chat',
+      status: 502,
+      durationMs: 31.5,
+      url: '/v1/chat?x=1',
+      details: 'upstream timed out',
+    });
+    expect(rowOf(frame('log', { method: 'GET', route: null, url: '/x', status: 200, aborted: true }))).toMatchObject({
+      name: 'GET /x',
+      details: 'aborted by the client',
+    });
+    expect(rowOf(frame('dropped', { count: 312 }))).toMatchObject({
+      kind: 'dropped',
+      count: 312,
+      details: '312 not sent: this tab fell behind the stream',
+    });
+    expect(rowOf(frame('shutdown', {}))).toMatchObject({ kind: 'gap' });
+    expect(rowOf(frame('ready', { tenantId: 'acme' }))).toBeUndefined();
+    expect(rowOf({ event: 'event', data: 'not json', id: '' })).toBeUndefined();
+    expect(rowOf({ event: 'message', data: '{}', id: '' })).toBeUndefined();
   });
 });

@@ -20,6 +20,7 @@ import { formatMs, formatNumber } from '../format.js';
 import { useSession } from '../session.js';
 import { hrefFor, type Route } from '../url.js';
 import type { PageProps } from './registry.js';
+import { gapRow, type LiveRow, type LiveRowData, parse, rowOf } from './live/rows.js';
 import { readSse, type SseMessage, SseParser } from './live/sse.js';
 
 /** Rows kept in the list (and held while paused). */
@@ -30,26 +31,6 @@ const DEFAULT_RETRY_MS = 5000;
 
 type Kind = 'events' | 'logs' | 'events,logs';
 type Status = 'connecting' | 'live' | 'reconnecting' | 'stopped';
-
-interface LiveRow {
-  seq: number;
-  kind: 'event' | 'log' | 'dropped' | 'gap';
-  /** When this tab got it. */
-  receivedAt: number;
-  /** The event's or request's own time (ISO). */
-  timestamp: string | null;
-  id: string | null;
-  name: string;
-  userId: string | null;
-  anonymousId: string | null;
-  status: number | null;
-  durationMs: number | null;
-  /** Properties (events), the error (logs), the count (dropped), why (gap). */
-  details: string;
-  route: string | null;
-  url: string | null;
-  count: number | null;
-}
 
 function kindOf(param: string | undefined): Kind {
   return param === 'events' || param === 'logs' ? param : 'events,logs';
@@ -113,7 +94,7 @@ export default function Live({ route, view, setParams }: PageProps) {
       setRows((r) => [...batch, ...r].slice(0, MAX_ROWS));
     }
   };
-  const add = (row: Omit<LiveRow, 'seq' | 'receivedAt'>) => {
+  const add = (row: LiveRowData) => {
     incoming.current.push({ ...row, seq: ++seq.current, receivedAt: Date.now() });
     timer.current ??= setTimeout(draw, DRAW_MS);
   };
@@ -392,77 +373,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       { once: true },
     );
   });
-}
-
-function parse(data: string): Record<string, unknown> | undefined {
-  try {
-    const v = JSON.parse(data) as unknown;
-    return v && typeof v === 'object' ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
-
-const EMPTY = {
-  timestamp: null,
-  id: null,
-  userId: null,
-  anonymousId: null,
-  status: null,
-  durationMs: null,
-  route: null,
-  url: null,
-  count: null,
-} as const;
-
-/** A row for an `event`, `log`, `dropped` or `shutdown` frame; undefined for others (and unreadable ones). */
-function rowOf(m: SseMessage): Omit<LiveRow, 'seq' | 'receivedAt'> | undefined {
-  if (m.event === 'shutdown') return gapRow('the server is shutting down; reconnecting when it is back');
-  if (m.event !== 'event' && m.event !== 'log' && m.event !== 'dropped') return undefined;
-  const d = parse(m.data);
-  if (!d) return undefined;
-  if (m.event === 'dropped') {
-    const count = num(d.count) ?? 0;
-    return {
-      ...EMPTY,
-      kind: 'dropped',
-      name: 'dropped',
-      count,
-      details: `${formatNumber(count)} not sent: this tab fell behind the stream`,
-    };
-  }
-  if (m.event === 'event') {
-    return {
-      ...EMPTY,
-      kind: 'event',
-      timestamp: str(d.timestamp),
-      id: str(d.id),
-      name: str(d.name) ?? '',
-      userId: str(d.userId),
-      anonymousId: str(d.anonymousId),
-      details: JSON.stringify(d.properties ?? {}),
-    };
-  }
-  return {
-    ...EMPTY,
-    kind: 'log',
-    timestamp: str(d.timestamp),
-    id: str(d.id),
-    name: `${str(d.method) ?? ''} ${str(d.route) ?? str(d.url) ?? ''}`.trim(),
-    userId: str(d.userId),
-    status: num(d.status),
-    durationMs: num(d.durationMs),
-    route: str(d.route),
-    url: str(d.url),
-    details: str(d.error) ?? (d.aborted === true ? 'aborted by the client' : ''),
-  };
-}
-
-function gapRow(why: string): Omit<LiveRow, 'seq' | 'receivedAt'> {
-  return { ...EMPTY, kind: 'gap', name: 'gap', details: why };
 }
 
 const timeFormats = new Map<string, Intl.DateTimeFormat>();
