@@ -272,13 +272,14 @@ describe.each(engines)('funnel: %s', (engine) => {
       await expectReached(funnel(['a', 'b', 'c'], { window: '59m' }), [STARTED, ab, noGap(abc)]);
     });
 
-    it('a later start completes where the earliest cannot; times run from the earliest arrivals', async () => {
+    it('a later start completes where the earliest cannot; times run along the chain reaching each step', async () => {
       const input = funnel(['a', 'b', 'c'], { range: { from: '2026-03-01T14:00:00Z', to: '2026-03-01T15:00:00Z' } });
       const rows = await expectReached(input, [['late'], ['late'], ['late']]);
-      // late reaches b first at 14:50 (50 min after its first a), c at 15:30 (40 min later, from the second).
+      // late reaches b first at 14:50, 10 min after the a it extends (the one at 14:40, not the first at
+      // 14:00), and c at 15:30, 40 min after that b.
       expect(rows).toEqual([
         [1, 'a', 1, 1, 0, 1, 1, null, null],
-        [2, 'b', 1, 1, 0, 1, 1, 3000, 3000],
+        [2, 'b', 1, 1, 0, 1, 1, 600, 600],
         [3, 'c', 1, 1, 0, 1, 1, 2400, 2400],
       ]);
     });

@@ -34,7 +34,12 @@ import type { QueryContext } from './types.js';
 
 /**
  * One row of the statement per group (rank, breakdown value): `e<k>` the users reaching step k (1-based),
- * `p<k>` (k ≥ 2) [median, p90] of their seconds from step k − 1 (null when nobody reached step k).
+ * `p<k>` (k ≥ 2) [median, p90] of their time to convert in seconds (null when nobody reached step k).
+ *
+ * A user's time to convert to step k is taken on the chain that reaches it first: the earliest event at
+ * step k, less the time of the step-(k − 1) event it extends (the latest that qualifies; at equal earliest
+ * times, the shortest gap). So it is always within the step's window, however many times the user went
+ * through the funnel; a difference of two earliest times would not be.
  */
 export interface FunnelSqlRow {
   rank: number;
@@ -167,15 +172,12 @@ function pointConds(b: Build, r: number, j: number): string[] {
   return exclusionsOf(b, r).flatMap(({ i, x }) => (x.from < j - 1 && j - 1 < x.to ? [`xu${i} = xb${i}`] : []));
 }
 
-/** Whether level j needs the latest predecessor's time: a step window, or strict order. */
-const needsTime = (b: Build, j: number) => b.q.order === 'strict' || b.q.steps[j]?.window !== undefined;
-
 /**
  * Level j's columns of run r, computed in layer j over the user's strictly earlier rows that can go on
  * to level j (`p`: at level j − 1 and not barred by an exclusion at its time):
  * - `s<r>_<j>`: the max of their starts, which is the start of the latest of them (see the module
  *   comment), so the step window and the exclusions are checked against that one row:
- * - `l<r>_<j>`: its time (when a step window or strict order needs it);
+ * - `l<r>_<j>`: its time (for a step window, strict order's check, and the time to convert);
  * - `x<r>_<j>_<i>`: per exclusion spanning the pair, the time of the exclusion's last event at or before
  *   it (every such time only grows with p's time, so the max is the latest p's).
  */
@@ -183,7 +185,7 @@ function levelAggs(b: Build, r: number, j: number): string[] {
   const prev = level(b, r, j - 1);
   const p = [prev.cond, ...pointConds(b, r, j)].join(' AND ');
   const aggs = [`max(CASE WHEN ${p} THEN ${prev.start} END) OVER w AS s${r}_${j}`];
-  if (needsTime(b, j)) aggs.push(`max(CASE WHEN ${p} THEN t END) OVER w AS l${r}_${j}`);
+  aggs.push(`max(CASE WHEN ${p} THEN t END) OVER w AS l${r}_${j}`);
   for (const { i } of spanning(b, r, j)) aggs.push(`max(CASE WHEN ${p} THEN xu${i} END) OVER w AS x${r}_${j}_${i}`);
   return aggs;
 }
@@ -251,14 +253,30 @@ function breakdownAgg(b: Build): string {
   return b.q.breakdown ? `, (array_agg(bd ORDER BY t, id) FILTER (WHERE (m & 1) <> 0))[1] AS bd` : '';
 }
 
-/** Per user: the earliest time each level is reached (null: never), and the breakdown value. */
+/**
+ * The earliest of a level's [time, gap] pairs as epoch seconds (numeric, exact): min over arrays orders by
+ * time, then by gap. Its gap, `[2]`, is the time to convert (see FunnelSqlRow).
+ */
+const earliestGap = (cond: string, t: string, prev: string) =>
+  `(min(CASE WHEN ${cond} THEN ARRAY[extract(epoch FROM ${t}), extract(epoch FROM ${t}) - extract(epoch FROM ${prev})] END))[2]`;
+
+/**
+ * Per user: the earliest time each level is reached (null: never), the time to convert to each level
+ * from 1 on (`g`, seconds), and the breakdown value.
+ */
 function chainUsers(b: Build, last: string): string {
-  const reach = b.q.steps.map((_, j) => {
-    const r = b.runs.findIndex((run) => j >= run.targets[0] && j <= run.targets[1]);
-    return `min(CASE WHEN ${level(b, r, j).cond} THEN t END)`;
+  const runAt = (j: number) => b.runs.findIndex((run) => j >= run.targets[0] && j <= run.targets[1]);
+  const reach = b.q.steps.map((_, j) => `min(CASE WHEN ${level(b, runAt(j), j).cond} THEN t END)`);
+  const gaps = b.q.steps.slice(1).map((_, i) => {
+    const j = i + 1;
+    const r = runAt(j);
+    // The predecessor the level's condition checked: the user's previous event (strict) or the latest
+    // row that can go on (level j's `l` column).
+    const prev = b.q.order === 'strict' ? 'pt' : `l${runOf(b, r, j)}_${j}`;
+    return earliestGap(level(b, r, j).cond, 't', prev);
   });
   return `users AS (
-    SELECT u, ARRAY[${reach.join(', ')}] AS r${breakdownAgg(b)}
+    SELECT u, ARRAY[${reach.join(', ')}] AS r, ARRAY[NULL, ${gaps.join(', ')}]::numeric[] AS g${breakdownAgg(b)}
     FROM ${last} GROUP BY h, u HAVING bool_or((m & 1) <> 0))`;
 }
 
@@ -266,20 +284,24 @@ function chainUsers(b: Build, last: string): string {
  * `any`: per row, each step's first time at or after it (the window runs newest first, so a running min
  * over the rows so far is the min over the user's later rows, peers at the same time included); a row
  * that matches some step before `to` starts a span, whose steps are those first met within the window.
- * Sorted, the k-th of those times is when the span reaches level k. Step windows do not apply.
+ * Sorted, the k-th of those times is when the span reaches level k, and the (k − 1)-th the step before:
+ * the time to convert is taken on the span reaching level k first. Step windows do not apply.
  */
 function anyCtes(b: Build): string[] {
   const { q } = b;
   const firsts = q.steps.map((_, j) => `min(CASE WHEN (m & ${bit(j)}) <> 0 THEN t END) OVER nx AS f${j}`);
   const fs = q.steps.map((_, j) => `f${j}`).join(', ');
   const reach = q.steps.map((_, j) => `min(a[${j + 1}])`).join(', ');
+  const gaps = q.steps.slice(1).map((_, i) => earliestGap(`a[${i + 2}] IS NOT NULL`, `a[${i + 2}]`, `a[${i + 1}]`));
   return [
     `l0 AS (SELECT s.*, ${firsts.join(', ')} FROM scan s
       WINDOW nx AS (PARTITION BY h, u ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))`,
     `spans AS (
       SELECT l0.*, (SELECT array_agg(f ORDER BY f) FROM unnest(ARRAY[${fs}]) AS f WHERE f <= l0.t + ${b.w}) AS a
       FROM l0 WHERE m <> 0 AND t < ${b.to})`,
-    `users AS (SELECT u, ARRAY[${reach}] AS r${breakdownAgg(b)} FROM spans GROUP BY h, u)`,
+    `users AS (
+      SELECT u, ARRAY[${reach}] AS r, ARRAY[NULL, ${gaps.join(', ')}]::numeric[] AS g${breakdownAgg(b)}
+      FROM spans GROUP BY h, u)`,
   ];
 }
 
@@ -288,7 +310,7 @@ function anyCtes(b: Build): string[] {
  * code-point order, null last), the top `limit` kept and the rest pooled as "other" (ranked last).
  */
 function groupsSql(b: Build): string {
-  if (!b.q.breakdown) return `grouped AS (SELECT 1 AS rank, NULL::text AS bd, r FROM users)`;
+  if (!b.q.breakdown) return `grouped AS (SELECT 1 AS rank, NULL::text AS bd, r, g FROM users)`;
   const limit = `${b.p.add(b.q.breakdown.limit)}::int`;
   return `ranked AS (
       SELECT bd IS NULL AS none, coalesce(bd, '') AS key,
@@ -296,7 +318,7 @@ function groupsSql(b: Build): string {
       FROM users GROUP BY bd),
     grouped AS (
       SELECT CASE WHEN g.rank <= ${limit} THEN g.rank ELSE ${limit} + 1 END AS rank,
-        CASE WHEN g.rank <= ${limit} THEN s.bd ELSE 'other' END AS bd, s.r
+        CASE WHEN g.rank <= ${limit} THEN s.bd ELSE 'other' END AS bd, s.r, s.g
       FROM users s JOIN ranked g ON g.none = (s.bd IS NULL) AND g.key = coalesce(s.bd, ''))`;
 }
 
@@ -320,12 +342,11 @@ export function funnelStatement(q: FunnelQuery, ctx: QueryContext): FunnelStatem
     ctes = [...layers.ctes, chainUsers(b, layers.last)];
   }
   // Per group, one ordered-set aggregate per step over the users who reached it (nulls are skipped):
-  // seconds as the exact difference of the two epochs (numeric), then float8.
+  // the time to convert, exact seconds (numeric), then float8.
   const entered = q.steps.map((_, k) => `count(r[${k + 1}])::int AS e${k + 1}`);
   const pcts = q.steps.slice(1).map((_, i) => {
     const k = i + 2;
-    const seconds = `(extract(epoch FROM r[${k}]) - extract(epoch FROM r[${k - 1}]))::float8`;
-    return `percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY ${seconds}) AS p${k}`;
+    return `percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY g[${k}]::float8) AS p${k}`;
   });
   const text = `WITH scan AS (${scan}),
     ${ctes.join(',\n    ')},

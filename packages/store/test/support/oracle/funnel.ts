@@ -23,10 +23,35 @@ function compareValues(a: string | null, b: string | null): number {
 }
 
 /**
- * Per level (0-based), the earliest time a valid chain of this user reaches it (undefined: never).
- * `events` are the user's considered events sorted by time.
+ * Per level (0-based), the earliest time a chain of this user reaches it, and the time it converted from
+ * the level before on the chain doing so (the latest predecessor of all valid chains ending at that event;
+ * at equal earliest times, the shortest gap).
  */
-function chainReach(q: FunnelQuery, events: Ev[], to: number): (number | undefined)[] {
+interface Reach {
+  ts: (number | undefined)[];
+  gap: (number | undefined)[];
+}
+
+function newReach(n: number): Reach & { record(k: number, ts: number, prev: number | undefined): void } {
+  const ts: (number | undefined)[] = new Array(n).fill(undefined);
+  const gap: (number | undefined)[] = new Array(n).fill(undefined);
+  return {
+    ts,
+    gap,
+    record(k, at, prev) {
+      const g = prev === undefined ? undefined : at - prev;
+      if (ts[k] === undefined || at < (ts[k] as number)) {
+        ts[k] = at;
+        gap[k] = g;
+      } else if (at === ts[k] && g !== undefined && g < (gap[k] as number)) {
+        gap[k] = g;
+      }
+    },
+  };
+}
+
+/** `events` are the user's considered events sorted by time. */
+function chainReach(q: FunnelQuery, events: Ev[], to: number): Reach {
   const W = parseDuration(q.window) as number;
   const n = q.steps.length;
   const stepMatch = (e: Ev, i: number) => {
@@ -35,14 +60,11 @@ function chainReach(q: FunnelQuery, events: Ev[], to: number): (number | undefin
   };
   const excluded = (x: FunnelQuery['exclusions'][number], lo: number, hi: number) =>
     events.some((e) => e.row.name === x.event && matchesAll(e.row, x.filters) && e.ts > lo && e.ts < hi);
-  const reach: (number | undefined)[] = new Array(n).fill(undefined);
-  const record = (k: number, ts: number) => {
-    if (reach[k] === undefined || ts < (reach[k] as number)) reach[k] = ts;
-  };
+  const reach = newReach(n);
   // `chain` is valid: record its level, then try every extension.
   const extend = (chain: Ev[]) => {
     const k = chain.length;
-    record(k - 1, (chain[k - 1] as Ev).ts);
+    reach.record(k - 1, (chain[k - 1] as Ev).ts, chain[k - 2]?.ts);
     if (k === n) return;
     const last = chain[k - 1] as Ev;
     const first = chain[0] as Ev;
@@ -63,14 +85,14 @@ function chainReach(q: FunnelQuery, events: Ev[], to: number): (number | undefin
 }
 
 /** `any`: spans [t, t + window] from each step event before `to`; level k at the k-th step first met. */
-function anyReach(q: FunnelQuery, events: Ev[], to: number): (number | undefined)[] {
+function anyReach(q: FunnelQuery, events: Ev[], to: number): Reach {
   const W = parseDuration(q.window) as number;
   const n = q.steps.length;
   const stepMatch = (e: Ev, i: number) => {
     const s = q.steps[i] as FunnelQuery['steps'][number];
     return e.row.name === s.event && matchesAll(e.row, s.filters) && (i > 0 || e.ts < to);
   };
-  const reach: (number | undefined)[] = new Array(n).fill(undefined);
+  const reach = newReach(n);
   for (const start of events) {
     if (start.ts >= to || !q.steps.some((_, i) => stepMatch(start, i))) continue;
     const firsts: number[] = [];
@@ -79,9 +101,7 @@ function anyReach(q: FunnelQuery, events: Ev[], to: number): (number | undefined
       if (times.length > 0) firsts.push(Math.min(...times));
     }
     firsts.sort((a, b) => a - b);
-    firsts.forEach((ts, k) => {
-      if (reach[k] === undefined || ts < (reach[k] as number)) reach[k] = ts;
-    });
+    firsts.forEach((ts, k) => reach.record(k, ts, firsts[k - 1]));
   }
   return reach;
 }
@@ -102,11 +122,11 @@ export function funnelOracle(
     if (q.order !== 'strict' && !names.has(row.name)) continue;
     byUser.set(u, [...(byUser.get(u) ?? []), { row, ts }]);
   }
-  const users: { reach: (number | undefined)[]; bd: string | null }[] = [];
+  const users: { reach: Reach; bd: string | null }[] = [];
   for (const events of byUser.values()) {
     events.sort((a, b) => a.ts - b.ts);
     const reach = q.order === 'any' ? anyReach(q, events, to) : chainReach(q, events, to);
-    if (reach[0] === undefined) continue;
+    if (reach.ts[0] === undefined) continue;
     let bd: string | null = null;
     if (q.breakdown) {
       const step = q.steps[0] as FunnelQuery['steps'][number];
@@ -131,7 +151,7 @@ export function funnelOracle(
   }
   const out: Cell[][] = [];
   for (const g of groups) {
-    const entered = q.steps.map((_, k) => g.members.filter((u) => u.reach[k] !== undefined).length);
+    const entered = q.steps.map((_, k) => g.members.filter((u) => u.reach.ts[k] !== undefined).length);
     q.steps.forEach((step, k) => {
       const e = entered[k] as number;
       const converted = k + 1 < q.steps.length ? (entered[k + 1] as number) : e;
@@ -139,8 +159,8 @@ export function funnelOracle(
         k === 0
           ? []
           : g.members
-              .filter((u) => u.reach[k] !== undefined)
-              .map((u) => ((u.reach[k] as number) - (u.reach[k - 1] as number)) / 1000)
+              .filter((u) => u.reach.ts[k] !== undefined)
+              .map((u) => (u.reach.gap[k] as number) / 1000)
               .sort((a, b) => a - b);
       const first = entered[0] as number;
       const previous = k === 0 ? e : (entered[k - 1] as number);
