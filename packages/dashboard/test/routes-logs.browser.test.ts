@@ -379,6 +379,14 @@ withChromium.describe('Routes and Request logs pages', () => {
         await expect.poll(() => logIds(page), POLL).toEqual(all.map((r) => r.id));
         await expect.poll(() => page.getByLabel('User', { exact: true }).inputValue(), POLL).toBe('');
 
+        // A user in the list links to that user's logs.
+        const user = all[0]?.user_id as string;
+        await page.locator('[data-card="logs"] td[data-col="user_id"] a').first().click();
+        await page.waitForURL((u) => u.hash.endsWith(`userId=${user}`));
+        const mine = recordsOf(await server.query({ kind: 'logs', ...COMMON, filters: { userId: user }, limit: 50 }));
+        await expect.poll(() => logIds(page), POLL).toEqual(mine.map((r) => r.id));
+        await expect.poll(() => page.getByLabel('User', { exact: true }).inputValue(), POLL).toBe(user);
+
         // A status that is neither a class nor a code is refused before asking.
         await page.getByLabel('Status', { exact: true }).fill('5x');
         await page.getByRole('button', { name: 'Search' }).click();
@@ -544,6 +552,21 @@ withChromium.describe('Routes and Request logs pages', () => {
         expect(phone.problems()).toEqual([]);
       } finally {
         await phone.close();
+      }
+    });
+
+    it("a route of a method that does not exist: the server's refusal is shown", async () => {
+      const t = await openPage(browser);
+      try {
+        await signIn(t.page, server.url, server.keys.read, `#/routes/FETCH/${encodeURIComponent('/v1/chat')}?${VIEW}`);
+        t.expect(/400 POST .*\/v1\/query/);
+        t.expect(/Failed to load resource: the server responded with a status of 400/);
+        await t.page.getByRole('alert').first().waitFor();
+        expect(await t.page.getByRole('alert').first().textContent()).toContain('TALLY_BAD_QUERY');
+        expect(await t.page.getByRole('alert').first().textContent()).toContain('method');
+        expect(t.problems()).toEqual([]);
+      } finally {
+        await t.close();
       }
     });
 

@@ -77,6 +77,16 @@ function LogSearch({ route, view, setParams }: PageProps) {
   const next = logs.data?.meta.next;
   const page = trail.length + 1;
   const own = ownParams(route);
+  /** A user or key in the list, as a link to their logs (this search narrowed to them, from its first page). */
+  const filterLink = (value: Cell | undefined, param: 'userId' | 'apiKeyId', what: string) => {
+    if (typeof value !== 'string' || value === '') return '–';
+    const { pages: _pages, ...search } = own;
+    return (
+      <a href={hrefFor(route, 'logs', { ...search, [param]: value })} title={`Logs of ${what} ${value}`}>
+        {value}
+      </a>
+    );
+  };
 
   const columns: TableColumn<Row>[] = [
     {
@@ -114,8 +124,18 @@ function LogSearch({ route, view, setParams }: PageProps) {
       value: (r) => r.duration_ms as number,
       render: (r) => formatMs(r.duration_ms),
     },
-    { key: 'user_id', label: 'User', value: (r) => r.user_id as string },
-    { key: 'api_key_id', label: 'API key', value: (r) => r.api_key_id as string },
+    {
+      key: 'user_id',
+      label: 'User',
+      value: (r) => r.user_id as string,
+      render: (r) => filterLink(r.user_id, 'userId', 'user'),
+    },
+    {
+      key: 'api_key_id',
+      label: 'API key',
+      value: (r) => r.api_key_id as string,
+      render: (r) => filterLink(r.api_key_id, 'apiKeyId', 'API key'),
+    },
     { key: 'error', label: 'Error', value: (r) => r.error as string },
   ];
   const csvColumns: TableColumn<Row>[] = [
