@@ -198,13 +198,17 @@ withChromium.describe('System page', () => {
     }
   });
 
-  it('a read key has no System in the nav', async () => {
+  it('a read key has no System in the nav, and is told which key shows it when it opens it by URL', async () => {
     const t = await openPage(browser);
     try {
       await signIn(t.page, server.url, server.keys.read, '#/overview?range=7d&tz=UTC');
       const nav = t.page.getByRole('navigation', { name: 'Pages' });
       expect(await nav.getByRole('link', { name: 'Catalog' }).count()).toBe(1);
       expect(await nav.getByRole('link', { name: 'System' }).count()).toBe(0);
+      await t.page.goto(`${server.url}/#/system?range=7d&tz=UTC`);
+      expect(await t.page.locator('[data-needs="admin"]').textContent()).toBe(
+        'System is shown to admin keys: sign in with an admin key (tally keys create --tenant <id> --scope admin).',
+      );
       expect(t.problems()).toEqual([]);
     } finally {
       await t.close();

@@ -69,6 +69,14 @@ export function Shell({ route, session }: { route: Route; session: SessionState 
         <main id="main" tabIndex={-1}>
           {allowed ? (
             <PageHost def={page} props={state} />
+          ) : page ? (
+            <>
+              <h1>{page.title}</h1>
+              <p class="notice" data-needs="admin">
+                {page.title} is shown to admin keys: sign in with an admin key (
+                <code>tally keys create --tenant &lt;id&gt; --scope admin</code>).
+              </p>
+            </>
           ) : (
             <>
               <h1>Not found</h1>
