@@ -187,11 +187,15 @@ withChromium.describe('Retention page', () => {
       };
       await check({ start: { event: top }, return: { event: top }, period: 'day' });
 
+      // Each change waits for the URL: a control changes the URL the page was drawn from.
       await page.locator('[data-control="start"]').selectOption('user_signed_up');
+      await page.waitForURL(/start=user_signed_up/);
       await page.locator('[data-control="return"]').selectOption('conversation_started');
+      await page.waitForURL(/return=conversation_started/);
       await check({ start: { event: 'user_signed_up' }, return: { event: 'conversation_started' }, period: 'day' });
 
       await page.locator('[data-control="mode"]').selectOption('recurring');
+      await page.waitForURL(/mode=recurring/);
       await page.locator('[data-control="periods"]').fill('4');
       await page.locator('[data-control="periods"]').press('Enter');
       await page.waitForURL(/periods=4/);

@@ -186,21 +186,8 @@ export default function Retention({ route, view, setParams }: PageProps) {
             ))}
           </select>
         </label>
-        <label class="field">
-          <span class="field-label">Periods</span>
-          <input
-            type="number"
-            min={1}
-            max={QUERY_LIMITS.periods}
-            value={periods}
-            size={4}
-            data-control="periods"
-            onChange={(e) => {
-              const v = Number((e.target as HTMLInputElement).value);
-              if (Number.isInteger(v) && v >= 1 && v <= QUERY_LIMITS.periods) setParams({ periods: String(v) });
-            }}
-          />
-        </label>
+        {/* Keyed by the URL's value: Back or a pasted link shows it; until then, what is being typed. */}
+        <PeriodsInput key={periods} periods={periods} onCommit={(v) => setParams({ periods: String(v) })} />
       </div>
 
       <div class="grid">
@@ -282,6 +269,32 @@ export default function Retention({ route, view, setParams }: PageProps) {
         </Card>
       </div>
     </>
+  );
+}
+
+/**
+ * The number of periods, as typed: held here until committed (Enter or leaving the field), so a grid that
+ * finishes loading meanwhile does not put the URL's number back under the user's fingers.
+ */
+function PeriodsInput(props: { periods: number; onCommit(periods: number): void }) {
+  const [draft, setDraft] = useState(String(props.periods));
+  return (
+    <label class="field">
+      <span class="field-label">Periods</span>
+      <input
+        type="number"
+        min={1}
+        max={QUERY_LIMITS.periods}
+        value={draft}
+        size={4}
+        data-control="periods"
+        onInput={(e) => setDraft((e.target as HTMLInputElement).value)}
+        onChange={(e) => {
+          const v = Number((e.target as HTMLInputElement).value);
+          if (Number.isInteger(v) && v >= 1 && v <= QUERY_LIMITS.periods && v !== props.periods) props.onCommit(v);
+        }}
+      />
+    </label>
   );
 }
 
