@@ -65,6 +65,15 @@ describe.each(engines.filter((e) => e.endsWith('-worker')))('worker-backed store
     expect(writer.stats()).toMatchObject({ stored: 500, queued: 0, inFlight: 0, spooled: 0 });
   });
 
+  it('a writer whose writes are all answered reports nothing queued or in flight (not the last reply’s counts)', async () => {
+    const store = await open();
+    const writer = createWriter({ store, spoolDir: join(temp(), 'spool'), maxBatchRows: 50 });
+    const results = await Promise.all(Array.from({ length: 4 }, () => writer.writeEvents(eventRows(50))));
+    for (const r of results) expect(r).toMatchObject({ ok: true, stored: 50 });
+    expect(writer.stats()).toMatchObject({ stored: 200, queued: 0, inFlight: 0 });
+    await writer.close();
+  });
+
   it('errors keep their codes, properties and classes across the thread', async () => {
     const store = await open();
     const error = await store.sql.query('SELECT * FROM no_such_table').catch((e: unknown) => e);

@@ -35,8 +35,8 @@ export interface SystemStatus {
    */
   lagSeconds: number | null;
   /**
-   * As the writer reports them. With the store in a worker thread (embedded PGlite) they are the copy
-   * the worker sent with its last answer: `inFlight` can still count the last batch after it is stored.
+   * As the writer reports them. With the store in a worker thread (embedded PGlite), the counts the worker
+   * sent with its last answer, and nothing queued or in flight once every write is answered.
    */
   writer: WriterStats;
   transport: TransportStats;

@@ -46,7 +46,14 @@ const CLOSE_GRACE_MS = 5000;
 interface HostWriter {
   id: number;
   spoolDir: string;
+  /** As of the worker's last answer to this writer. */
   stats: WriterStats;
+  /**
+   * Calls concerning this writer not answered yet. The worker answers a write once its rows are stored or
+   * spooled, so with none left its writer holds no rows: queued and in flight are 0, whatever the last
+   * answer's counts said (they were taken just before that batch let go of its slot).
+   */
+  calls: number;
   closing: boolean;
   closed?: Promise<WriterStats>;
   onError?: WriterOptions['onError'];
@@ -140,7 +147,10 @@ export async function openWorkerStore(config: StoreConfig): Promise<WorkerBacked
     const call = pending.get(m.id);
     if (!call) return;
     forget(m.id);
-    if (m.stats && call.writer) call.writer.stats = m.stats;
+    if (call.writer) {
+      call.writer.calls--;
+      if (m.stats) call.writer.stats = m.stats;
+    }
     if (m.ok) call.resolve(m.value);
     else call.reject(fromWire(m.error));
   }
@@ -167,6 +177,7 @@ export async function openWorkerStore(config: StoreConfig): Promise<WorkerBacked
       }
       if (pending.size === 0) worker.ref();
       pending.set(id, entry);
+      if (writer) writer.calls++;
     });
   }
 
@@ -262,6 +273,7 @@ export async function openWorkerStore(config: StoreConfig): Promise<WorkerBacked
       id: nextWriter++,
       spoolDir: options.spoolDir,
       stats: emptyWriterStats(),
+      calls: 0,
       closing: false,
       onError,
     };
@@ -315,8 +327,8 @@ export async function openWorkerStore(config: StoreConfig): Promise<WorkerBacked
       close: (o = {}) => (w.closed ??= close(o.timeoutMs ?? 10_000)),
       recoverPending: () => call({ op: 'writer-recover', writer: w.id }, w),
       replay: (path) => call({ op: 'writer-replay', writer: w.id, path }, w),
-      // The counts as of the worker's last answer to this writer.
-      stats: () => ({ ...w.stats }),
+      // The counts as of the worker's last answer to this writer (see HostWriter.calls).
+      stats: () => (w.calls === 0 ? { ...w.stats, queued: 0, inFlight: 0 } : { ...w.stats }),
     };
   }
 
