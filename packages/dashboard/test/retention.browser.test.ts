@@ -211,6 +211,18 @@ withChromium.describe('Retention page', () => {
       await page.locator('[data-control="period"]').selectOption('week');
       await page.waitForURL(/period=week/);
       await check({ ...recurring, period: 'week' });
+
+      // Any event: cohorts by first seen at all, any activity as a return (the query's event null).
+      await page.locator('[data-control="mode"]').selectOption('first_time');
+      await page.waitForURL((u) => !u.hash.includes('mode=recurring'));
+      await page.locator('[data-control="start"]').selectOption({ label: 'Any event (first seen)' });
+      await page.waitForURL((u) => u.hash.includes('startAny=1') && !u.hash.includes('start=user_signed_up'));
+      await page.locator('[data-control="return"]').selectOption({ label: 'Any event' });
+      await page.waitForURL(/returnAny=1/);
+      await check({ start: { event: null }, return: { event: null }, period: 'week', periods: 4 });
+      await page.reload();
+      await check({ start: { event: null }, return: { event: null }, period: 'week', periods: 4 });
+      expect(await page.locator('[data-control="start"]').inputValue()).toBe('\u0000any');
       expect(t.problems()).toEqual([]);
     } finally {
       await t.close();

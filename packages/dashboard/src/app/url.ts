@@ -152,16 +152,22 @@ export function useRoute(): RouteState {
   return state;
 }
 
-/** setParams for a route (see RouteState). */
+/**
+ * setParams for a route (see RouteState). The patch applies to the address bar as it is now, not to the
+ * route of the last render: two changes made before the page re-renders both stay. A call from a page
+ * the user has left (an answer arriving late) changes nothing.
+ */
 export function patchParams(
   route: Route,
   patch: Record<string, string | undefined>,
   options: { replace?: boolean } = {},
 ): void {
-  const params = { ...route.params };
+  const current = parseHash(location.hash);
+  if (current.page !== route.page || current.rest.join('/') !== route.rest.join('/')) return;
+  const params = { ...current.params };
   for (const [k, v] of Object.entries(patch)) {
     if (v === undefined || v === '') delete params[k];
     else params[k] = v;
   }
-  navigate({ ...route, params }, options);
+  navigate({ ...current, params }, options);
 }

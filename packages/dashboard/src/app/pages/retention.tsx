@@ -28,6 +28,8 @@ export function defaultPeriod(view: View): Period {
 }
 
 const PERIOD_TITLE: Record<Period, string> = { day: 'Day', week: 'Week', month: 'Month' };
+/** The select's value for "any event" (a URL flag, not a name: see startAny). */
+const ANY = '\u0000any';
 
 export interface RetentionCell {
   returned: number;
@@ -97,16 +99,24 @@ export default function Retention({ route, view, setParams }: PageProps) {
   const names = useMemo(() => (events.data ? records(events.data).map((r) => r.event as string) : []), [events.data]);
   // Without a start or return event in the URL, the most frequent event, written into the URL so that a
   // copied link names it and shows the same grid after new events change which one is most frequent.
+  // `startAny=1` / `returnAny=1`: any event (the query's `event: null`): cohorts by first seen at all,
+  // any activity as a return. Flags of their own, since any text can be an event's name.
+  const startAny = p.startAny === '1';
+  const returnAny = p.returnAny === '1';
   useEffect(() => {
-    if ((!p.start || !p.return) && names[0]) {
-      setParams({ start: p.start || names[0], return: p.return || names[0] }, { replace: true });
-    }
-  }, [names, p.start, p.return]);
-  const start = p.start;
-  const ret = p.return;
+    const patch: Record<string, string> = {};
+    if (!p.start && !startAny && names[0]) patch.start = names[0];
+    if (!p.return && !returnAny && names[0]) patch.return = names[0];
+    if (Object.keys(patch).length > 0) setParams(patch, { replace: true });
+  }, [names, p.start, p.return, startAny, returnAny]);
+  const start = startAny ? null : p.start;
+  const ret = returnAny ? null : p.return;
+  const chosen = (e: string | null | undefined) => e === null || (e !== undefined && e !== '');
 
   const retention = useQuery(
-    start && ret ? { kind: 'retention', start: { event: start }, return: { event: ret }, period, periods, mode } : null,
+    chosen(start) && chosen(ret)
+      ? { kind: 'retention', start: { event: start ?? null }, return: { event: ret ?? null }, period, periods, mode }
+      : null,
   );
   const cohorts = useMemo(
     () => (retention.data ? cohortsOf(records(retention.data), periods) : []),
@@ -115,11 +125,18 @@ export default function Retention({ route, view, setParams }: PageProps) {
   const pool = useMemo(() => pooled(cohorts, periods), [cohorts, periods]);
   const palette = usePalette();
 
-  const choices = (current: string | undefined) => (current && !names.includes(current) ? [current, ...names] : names);
+  const choices = (current: string | null | undefined) =>
+    current && !names.includes(current) ? [current, ...names] : names;
+  const pick = (which: 'start' | 'return') => (e: Event) => {
+    const value = (e.target as HTMLSelectElement).value;
+    const flag = which === 'start' ? 'startAny' : 'returnAny';
+    setParams(value === ANY ? { [flag]: '1', [which]: undefined } : { [which]: value, [flag]: undefined });
+  };
+  const shown = (e: string | null | undefined) => (e === null ? 'any event' : e);
   const csv = retention.data
     ? { header: retention.data.columns.map((c) => c.name), rows: retention.data.rows }
     : { header: ['cohort', 'cohort_size', 'period', 'returned', 'rate'], rows: [] };
-  const noEvents = events.data && names.length === 0 && !start;
+  const noEvents = events.data && names.length === 0 && !chosen(start);
 
   return (
     <>
@@ -135,11 +152,8 @@ export default function Retention({ route, view, setParams }: PageProps) {
       <div style={controlsRow} role="group" aria-label="Retention question">
         <label class="field">
           <span class="field-label">Start event</span>
-          <select
-            value={start ?? ''}
-            data-control="start"
-            onChange={(e) => setParams({ start: (e.target as HTMLSelectElement).value })}
-          >
+          <select value={start === null ? ANY : (start ?? '')} data-control="start" onChange={pick('start')}>
+            <option value={ANY}>Any event (first seen)</option>
             {choices(start).map((name) => (
               <option key={name} value={name}>
                 {name}
@@ -149,11 +163,8 @@ export default function Retention({ route, view, setParams }: PageProps) {
         </label>
         <label class="field">
           <span class="field-label">Return event</span>
-          <select
-            value={ret ?? ''}
-            data-control="return"
-            onChange={(e) => setParams({ return: (e.target as HTMLSelectElement).value })}
-          >
+          <select value={ret === null ? ANY : (ret ?? '')} data-control="return" onChange={pick('return')}>
+            <option value={ANY}>Any event</option>
             {choices(ret).map((name) => (
               <option key={name} value={name}>
                 {name}
@@ -195,7 +206,13 @@ export default function Retention({ route, view, setParams }: PageProps) {
           title={`Retention by ${period}`}
           id="retention"
           wide
-          state={noEvents ? { loading: false, reload: events.reload, data: [] } : start && ret ? retention : events}
+          state={
+            noEvents
+              ? { loading: false, reload: events.reload, data: [] }
+              : chosen(start) && chosen(ret)
+                ? retention
+                : events
+          }
           actions={<CsvButton filename="retention" what="the retention grid" {...csv} />}
         >
           {noEvents ? (
@@ -203,10 +220,10 @@ export default function Retention({ route, view, setParams }: PageProps) {
           ) : (
             <>
               <p class="muted small">
-                Each row is the cohort of users who did <code>{start}</code>{' '}
+                Each row is the cohort of users who did <code>{shown(start)}</code>{' '}
                 {mode === 'first_time' ? `for the first time that ${period}` : `that ${period}`}; each cell, the share
-                of them who did <code>{ret}</code> in the {period} so many {period}s later (and how many); darker is
-                more. The last row pools the cohorts whose {period} n has begun.
+                of them who did <code>{shown(ret)}</code> in the {period} so many {period}s later (and how many); darker
+                is more. The last row pools the cohorts whose {period} n has begun.
               </p>
               {/* Focusable: a grid wider than a phone scrolls, and keyboard users must reach all of it. */}
               <div class="table-wrap" tabIndex={0} role="region" aria-label="Cohort grid">
