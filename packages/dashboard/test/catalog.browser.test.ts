@@ -18,6 +18,7 @@ import {
   seriousViolations,
   signIn,
   withChromium,
+  settled,
 } from './support/browser.js';
 import { type DashboardServer, startDashboardServer, TENANT } from './support/server.js';
 
@@ -53,16 +54,6 @@ const event = (name: string, properties: object, userId = 'u01') => ({
   properties,
   timestamp: isoTime(Date.now() - 60_000),
 });
-
-async function settled(page: Page): Promise<void> {
-  await page.waitForFunction(
-    () =>
-      document.querySelectorAll('[data-card]').length > 0 &&
-      document.querySelectorAll('[aria-busy="true"], .loading').length === 0,
-    undefined,
-    { timeout: 30_000 },
-  );
-}
 
 const column = (page: Page, card: string, col: string) =>
   page

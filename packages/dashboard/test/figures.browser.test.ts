@@ -7,28 +7,15 @@
  * asserted are only the budget (< 300 KB gzip of JavaScript for a first page, from the manifest) and that
  * every page settles with no console error or failed request. Timings are figures, not pass marks.
  */
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { launchBrowser, openPage, signIn, withChromium } from './support/browser.js';
+import { launchBrowser, openPage, settled, signIn, withChromium } from './support/browser.js';
 import type { BuildManifest } from '../build.mjs';
 import { ensureBuilt } from './support/build.js';
 import { type DashboardServer, startDashboardServer } from './support/server.js';
 
 const BUDGET_GZIP = 300 * 1024;
 const RELOADS = 3;
-
-/** Settled: the page has drawn its cards, none of them or their stats is waiting, every chart has drawn. */
-async function settled(page: Page): Promise<number> {
-  await page.waitForFunction(
-    () =>
-      document.querySelector('main h1') !== null &&
-      document.querySelectorAll('[aria-busy="true"], .loading').length === 0 &&
-      [...document.querySelectorAll('.chart')].every((c) => c.hasAttribute('data-drawn')),
-    undefined,
-    { timeout: 30_000, polling: 'raf' },
-  );
-  return page.evaluate(() => performance.now());
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 

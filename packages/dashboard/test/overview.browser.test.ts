@@ -17,6 +17,7 @@ import {
   signIn,
   type TestPage,
   withChromium,
+  settled,
 } from './support/browser.js';
 import { type DashboardServer, startDashboardServer } from './support/server.js';
 
@@ -26,18 +27,6 @@ const VIEW = `#/overview?range=7d&tz=${encodeURIComponent(TZ)}`;
 type Answer = Awaited<ReturnType<DashboardServer['query']>>;
 const recordsOf = (a: Answer) =>
   a.rows.map((r) => Object.fromEntries(a.columns.map((c, i) => [c.name, r[i]]))) as Record<string, unknown>[];
-
-/** Waits until no card is loading and every chart has drawn. */
-async function settled(page: Page): Promise<void> {
-  await page.waitForFunction(
-    () =>
-      document.querySelectorAll('[data-card]').length > 0 &&
-      document.querySelectorAll('[aria-busy="true"], .loading').length === 0 &&
-      [...document.querySelectorAll('.chart')].every((c) => c.hasAttribute('data-drawn')),
-    undefined,
-    { timeout: 30_000 },
-  );
-}
 
 const statValue = async (page: Page, id: string) =>
   page.locator(`[data-stat="${id}"] .stat-value`).getAttribute('data-value');
@@ -147,6 +136,12 @@ withChromium.describe('Overview page', () => {
       // Top routes: the routes answer's first ten, with error rate and p95.
       const top = routes.slice(0, 10);
       expect(await column(page, 'top-routes', 'route')).toEqual(top.map((r) => r.route));
+      // Each route links to its own page.
+      const link = await page.locator('[data-card="top-routes"] td[data-col="route"] a').first().getAttribute('href');
+      const first = top[0] as Record<string, unknown>;
+      expect(link?.startsWith(`#/routes/${first.method}/${encodeURIComponent(String(first.route))}?`), link ?? '').toBe(
+        true,
+      );
       expect(await column(page, 'top-routes', 'count')).toEqual(top.map((r) => String(r.count)));
       expect(await column(page, 'top-routes', 'error_rate')).toEqual(top.map((r) => String(r.error_rate)));
       expect(await column(page, 'top-routes', 'p95_ms')).toEqual(top.map((r) => String(r.p95_ms)));

@@ -17,6 +17,7 @@ import {
   seriousViolations,
   signIn,
   withChromium,
+  settled,
 } from './support/browser.js';
 import { type DashboardServer, startDashboardServer } from './support/server.js';
 
@@ -29,16 +30,6 @@ type Answer = Awaited<ReturnType<DashboardServer['query']>>;
 type Rec = Record<string, unknown>;
 const recordsOf = (a: Answer) =>
   a.rows.map((r) => Object.fromEntries(a.columns.map((c, i) => [c.name, r[i]]))) as Rec[];
-
-async function settled(page: Page): Promise<void> {
-  await page.waitForFunction(
-    () =>
-      document.querySelectorAll('[data-card]').length > 0 &&
-      document.querySelectorAll('[aria-busy="true"], .loading').length === 0,
-    undefined,
-    { timeout: 30_000 },
-  );
-}
 
 interface GridCell {
   period: number;

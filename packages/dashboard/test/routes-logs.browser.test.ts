@@ -20,6 +20,7 @@ import {
   signIn,
   type TestPage,
   withChromium,
+  settled,
 } from './support/browser.js';
 import { type DashboardServer, TENANT, startDashboardServer } from './support/server.js';
 
@@ -35,18 +36,6 @@ const raw = (v: unknown) => (v === null || v === undefined ? '' : String(v));
 
 /** How long a test waits for the page to show what the API answers after a click. */
 const POLL = { timeout: 15_000, interval: 100 };
-
-/** Waits until no card is loading and every chart has drawn. */
-async function settled(page: Page): Promise<void> {
-  await page.waitForFunction(
-    () =>
-      document.querySelectorAll('[data-card]').length > 0 &&
-      document.querySelectorAll('[aria-busy="true"], .loading').length === 0 &&
-      [...document.querySelectorAll('.chart')].every((c) => c.hasAttribute('data-drawn')),
-    undefined,
-    { timeout: 30_000 },
-  );
-}
 
 /** The raw values of one column of a card's table. */
 const column = (page: Page, card: string, col: string) =>

@@ -106,18 +106,9 @@ withChromium.describe('dashboard: serving and sign-in', () => {
       expect(await t.context.cookies()).toEqual([]);
       expect(await page.evaluate(() => JSON.stringify(localStorage))).not.toContain('tk_');
       expect(page.url()).not.toContain('tk_');
+      // System is for admin keys.
       const nav = await page.getByRole('navigation', { name: 'Pages' }).getByRole('link').allTextContents();
-      expect(nav).toEqual([
-        'Overview',
-        'Trends',
-        'Funnels',
-        'Retention',
-        'Routes',
-        'Request logs',
-        'Live',
-        'Catalog',
-        'System',
-      ]);
+      expect(nav).toEqual(['Overview', 'Trends', 'Funnels', 'Retention', 'Routes', 'Request logs', 'Live', 'Catalog']);
 
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.getByLabel('Read key').waitFor();

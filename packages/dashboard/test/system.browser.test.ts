@@ -19,6 +19,7 @@ import {
   seriousViolations,
   signIn,
   withChromium,
+  settled,
 } from './support/browser.js';
 import { type DashboardServer, startDashboardServer, TENANT } from './support/server.js';
 
@@ -28,17 +29,6 @@ const COMMON = { range: { last: '7d' }, tz: 'UTC' };
 type Answer = Awaited<ReturnType<DashboardServer['query']>>;
 const recordsOf = (a: Answer) =>
   a.rows.map((r) => Object.fromEntries(a.columns.map((c, i) => [c.name, r[i]]))) as Record<string, unknown>[];
-
-async function settled(page: Page): Promise<void> {
-  await page.waitForFunction(
-    () =>
-      document.querySelectorAll('[data-card]').length > 0 &&
-      document.querySelectorAll('[aria-busy="true"], .loading').length === 0 &&
-      [...document.querySelectorAll('.chart')].every((c) => c.hasAttribute('data-drawn')),
-    undefined,
-    { timeout: 30_000 },
-  );
-}
 
 const column = (page: Page, card: string, col: string) =>
   page

@@ -20,6 +20,7 @@ import {
   signIn,
   type TestPage,
   withChromium,
+  settled,
 } from './support/browser.js';
 import { type DashboardServer, startDashboardServer } from './support/server.js';
 
@@ -123,18 +124,6 @@ async function apiCsv(server: DashboardServer, q: unknown): Promise<string> {
   });
   expect(res.status).toBe(200);
   return res.text();
-}
-
-/** Waits until nothing is loading and every chart drawn. */
-async function settled(page: Page): Promise<void> {
-  await page.waitForFunction(
-    () =>
-      document.querySelectorAll('[data-card]').length > 0 &&
-      document.querySelectorAll('[aria-busy="true"], .loading').length === 0 &&
-      [...document.querySelectorAll('.chart')].every((c) => c.hasAttribute('data-drawn')),
-    undefined,
-    { timeout: 30_000 },
-  );
 }
 
 /** The view's hash (`#/…`) of a page's URL: what a copied link carries. */

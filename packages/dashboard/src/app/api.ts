@@ -146,10 +146,14 @@ export interface Loaded<T> {
 
 /**
  * Loads `load()` whenever `key` changes (a JSON of what it depends on), cancelling the previous call;
- * null skips. Errors other than an abort become `error`, for an ErrorBox.
+ * null skips. Errors other than an abort become `error`, for an ErrorBox. Loading from the render in which
+ * the key changes (the effect that starts the call runs after it): the data shown meanwhile is the old
+ * key's, and nothing may take it for the new one's.
  */
 export function useLoad<T>(key: string | null, load: (signal: AbortSignal) => Promise<T>): Loaded<T> {
-  const [state, setState] = useState<{ data?: T; error?: ApiError; loading: boolean }>({ loading: key !== null });
+  const [state, setState] = useState<{ data?: T; error?: ApiError; loading: boolean; key?: string }>({
+    loading: key !== null,
+  });
   const [round, setRound] = useState(0);
   const loadRef = useRef(load);
   loadRef.current = load;
@@ -159,21 +163,26 @@ export function useLoad<T>(key: string | null, load: (signal: AbortSignal) => Pr
       return;
     }
     const abort = new AbortController();
-    setState((s) => ({ data: s.data, loading: true }));
+    setState((s) => ({ data: s.data, loading: true, key: s.key }));
     loadRef.current(abort.signal).then(
       (data) => {
-        if (!abort.signal.aborted) setState({ data, loading: false });
+        if (!abort.signal.aborted) setState({ data, loading: false, key });
       },
       (e: unknown) => {
         if (abort.signal.aborted) return;
         const error =
           e instanceof ApiError ? e : new ApiError('TALLY_DASHBOARD', (e as Error)?.message ?? String(e), 0);
-        setState({ error, loading: false });
+        setState({ error, loading: false, key });
       },
     );
     return () => abort.abort();
   }, [key, round]);
-  return { ...state, reload: () => setRound((r) => r + 1) };
+  const { key: settledKey, ...shown } = state;
+  return {
+    ...shown,
+    loading: key !== null && (state.loading || settledKey !== key),
+    reload: () => setRound((r) => r + 1),
+  };
 }
 
 /** A query in the current view: `range` and `tz` come from the URL unless `q` sets them; null skips. */

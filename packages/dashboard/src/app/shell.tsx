@@ -66,7 +66,8 @@ export function Shell({ route, session }: { route: Route; session: SessionState 
             <TimeZonePicker route={route} view={view} />
           </div>
         </header>
-        <main id="main" tabIndex={-1}>
+        {/* data-hash: the URL this render shows, so a test can tell a new URL's render from the last one's. */}
+        <main id="main" tabIndex={-1} data-hash={route.hash}>
           {allowed ? (
             <PageHost def={page} props={state} />
           ) : page ? (

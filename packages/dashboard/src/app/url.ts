@@ -17,6 +17,8 @@ export interface Route {
   /** Path segments after the page: `#/logs/<id>` has `['<id>']`. */
   rest: string[];
   params: Record<string, string>;
+  /** The address bar's hash this route was read from (the shell shows it on `<main data-hash>`). */
+  hash?: string;
 }
 
 export const RANGE_PRESETS = [
@@ -124,9 +126,10 @@ export function navigate(route: Route, options: { replace?: boolean } = {}): voi
 
 /** The current route, following the address bar. */
 export function useHashRoute(): Route {
-  const [route, setRoute] = useState(() => parseHash(location.hash));
+  const read = () => ({ ...parseHash(location.hash), hash: location.hash });
+  const [route, setRoute] = useState(read);
   useEffect(() => {
-    const onChange = () => setRoute(parseHash(location.hash));
+    const onChange = () => setRoute(read());
     window.addEventListener('hashchange', onChange);
     return () => window.removeEventListener('hashchange', onChange);
   }, []);

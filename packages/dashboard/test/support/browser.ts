@@ -131,3 +131,21 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path, fullPage: false, animations: 'disabled', caret: 'hide' });
   return path;
 }
+
+/**
+ * Waits until the page shows the address bar's URL (the shell's `<main data-hash>`: a new URL's render,
+ * not the last one's), has drawn its cards, none of them or their stats is loading, and every chart has
+ * drawn. Resolves with the page's clock then (performance.now(), ms since navigation).
+ */
+export async function settled(page: Page): Promise<number> {
+  await page.waitForFunction(
+    () =>
+      (document.querySelector('main') as HTMLElement | null)?.dataset.hash === location.hash &&
+      document.querySelector('main h1') !== null &&
+      document.querySelectorAll('[aria-busy="true"], .loading').length === 0 &&
+      [...document.querySelectorAll('.chart')].every((c) => c.hasAttribute('data-drawn')),
+    undefined,
+    { timeout: 30_000, polling: 'raf' },
+  );
+  return page.evaluate(() => performance.now());
+}

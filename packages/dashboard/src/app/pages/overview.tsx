@@ -116,13 +116,15 @@ export default function Overview({ route, view }: PageProps) {
   const hourly = interval === 'hour' ? totals : hourlyAllowed ? hourlyOwn : undefined;
   // The top events' counts per bucket, for their sparklines.
   const topNames = names.slice(0, Math.min(TOP_N, QUERY_LIMITS.series));
-  const perName = useLoad(namesKey && `top|${JSON.stringify(topNames)}|${interval}|${viewKey}`, (signal) =>
-    trendsOf(
-      topNames.map((event) => ({ event, measure: 'count' as const })),
-      interval,
-      view,
-      signal,
-    ),
+  const perName = useLoad(
+    topNames.length > 0 && namesKey ? `top|${JSON.stringify(topNames)}|${interval}|${viewKey}` : null,
+    (signal) =>
+      trendsOf(
+        topNames.map((event) => ({ event, measure: 'count' as const })),
+        interval,
+        view,
+        signal,
+      ),
   );
 
   const funnelNames = names.slice(0, QUERY_LIMITS.steps);
@@ -408,7 +410,15 @@ function Bar({ fraction }: { fraction: number }) {
 function TopRoutes(props: { rows: Row[]; state: Loaded<QueryAnswer>; route: PageProps['route'] }) {
   const columns: TableColumn<Row>[] = [
     { key: 'method', label: 'Method', value: (r) => r.method as string },
-    { key: 'route', label: 'Route', value: (r) => r.route as string },
+    {
+      key: 'route',
+      label: 'Route',
+      value: (r) => r.route as string,
+      // The route's own page: its requests, errors and latency over time.
+      render: (r) => (
+        <a href={hrefFor(props.route, 'routes', {}, [r.method as string, r.route as string])}>{String(r.route)}</a>
+      ),
+    },
     {
       key: 'count',
       label: 'Requests',
