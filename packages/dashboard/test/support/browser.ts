@@ -7,9 +7,11 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { needs, Requirement } from '../../../node/test/support/service-gate.js';
+import { needs, Requirement, updateScreenshots } from '../../../node/test/support/service-gate.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -23,7 +25,14 @@ export const chromiumInstalled = new Requirement(
 /** describe/it that run, skip or fail as the Chromium requirement says. */
 export const withChromium = needs(chromiumInstalled);
 
-export const SCREENSHOTS = fileURLToPath(new URL('../../../../docs/screenshots/', import.meta.url));
+/**
+ * Where screenshots go: docs/screenshots/ (committed, shown in the README) with UPDATE_SCREENSHOTS=1;
+ * otherwise a temporary directory, so that a test run does not change the checkout (the seed is timed
+ * from the run's start, so every run's pictures differ a little).
+ */
+export const SCREENSHOTS = updateScreenshots
+  ? fileURLToPath(new URL('../../../../docs/screenshots/', import.meta.url))
+  : join(tmpdir(), 'tally-dashboard-screenshots/');
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 
@@ -122,7 +131,7 @@ export async function seriousViolations(page: Page): Promise<AxeViolation[]> {
   return result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
 
-/** A PNG of the page as shown, docs/screenshots/<name>.png. */
+/** A PNG of the page as shown, `<SCREENSHOTS><name>.png`. */
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const path = `${SCREENSHOTS}${name}.png`;

@@ -20,6 +20,9 @@ const requiredBy =
 /** True when an unmet requirement fails its tests instead of skipping them. */
 export const servicesRequired = requiredBy !== undefined;
 
+/** UPDATE_SCREENSHOTS=1: the dashboard's tests write their screenshots to docs/screenshots/. */
+export const updateScreenshots = process.env.UPDATE_SCREENSHOTS === '1';
+
 export class Requirement {
   constructor(
     /** What the tests need, as test titles say it: `Postgres`, `NATS`. */
