@@ -1,6 +1,7 @@
 export type { AbortSignalLike, PlatformAbortSignal } from './abort.js';
 export * from './backoff.js';
 export * from './catalog.js';
+export * from './csv.js';
 export { productCatalog } from './catalogs/product.js';
 export { supportBotCatalog } from './catalogs/support-bot.js';
 export * from './envelope.js';

@@ -7,7 +7,7 @@
  * violation; the screenshot.
  */
 import { isoTime, uuidv7 } from '@tally/core';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type AdminApi, adminApi } from './support/admin.js';
 import {
@@ -21,13 +21,11 @@ import {
   settled,
 } from './support/browser.js';
 import { type DashboardServer, startDashboardServer, TENANT } from './support/server.js';
+import { recordsOf, column, statValue } from './support/read.js';
 
 const VIEW = '#/catalog?range=7d&tz=UTC';
 const COMMON = { range: { last: '7d' }, tz: 'UTC' };
 
-type Answer = Awaited<ReturnType<DashboardServer['query']>>;
-const recordsOf = (a: Answer) =>
-  a.rows.map((r) => Object.fromEntries(a.columns.map((c, i) => [c.name, r[i]]))) as Record<string, unknown>[];
 const asText = (v: unknown) =>
   v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
 
@@ -54,14 +52,6 @@ const event = (name: string, properties: object, userId = 'u01') => ({
   properties,
   timestamp: isoTime(Date.now() - 60_000),
 });
-
-const column = (page: Page, card: string, col: string) =>
-  page
-    .locator(`[data-card="${card}"] td[data-col="${col}"]`)
-    .evaluateAll((tds) => tds.map((td) => td.getAttribute('data-value')));
-
-const statValue = (page: Page, id: string) =>
-  page.locator(`[data-stat="${id}"] .stat-value`).getAttribute('data-value');
 
 withChromium.describe('Catalog page', () => {
   let server: DashboardServer;

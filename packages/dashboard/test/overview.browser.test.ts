@@ -4,7 +4,6 @@
  * the data shown, a copied link shows the same view, no console error or failed request, no serious axe
  * violation; screenshots at 1280 px and at phone width; first paint and first chart timings printed.
  */
-import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatNumber, formatPercent } from '../src/app/format.js';
@@ -20,31 +19,10 @@ import {
   settled,
 } from './support/browser.js';
 import { type DashboardServer, startDashboardServer } from './support/server.js';
+import { recordsOf, column, statValue, downloadCsv } from './support/read.js';
 
 const TZ = 'Europe/Berlin';
 const VIEW = `#/overview?range=7d&tz=${encodeURIComponent(TZ)}`;
-
-type Answer = Awaited<ReturnType<DashboardServer['query']>>;
-const recordsOf = (a: Answer) =>
-  a.rows.map((r) => Object.fromEntries(a.columns.map((c, i) => [c.name, r[i]]))) as Record<string, unknown>[];
-
-const statValue = async (page: Page, id: string) =>
-  page.locator(`[data-stat="${id}"] .stat-value`).getAttribute('data-value');
-
-/** The cells of one column of a card's table, raw values. */
-const column = (page: Page, card: string, col: string) =>
-  page
-    .locator(`[data-card="${card}"] td[data-col="${col}"]`)
-    .evaluateAll((tds) => tds.map((td) => td.getAttribute('data-value')));
-
-/** Clicks a card's CSV button and reads the file it saves. */
-async function downloadCsv(page: Page, card: string): Promise<string> {
-  const [download] = await Promise.all([
-    page.waitForEvent('download'),
-    page.locator(`[data-card="${card}"] .card-actions button`, { hasText: 'CSV' }).click(),
-  ]);
-  return readFileSync(await download.path(), 'utf8');
-}
 
 withChromium.describe('Overview page', () => {
   let server: DashboardServer;

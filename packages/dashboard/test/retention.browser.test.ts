@@ -20,16 +20,12 @@ import {
   settled,
 } from './support/browser.js';
 import { type DashboardServer, startDashboardServer } from './support/server.js';
+import { type Answer, type Rec, recordsOf } from './support/read.js';
 
 const TZ = 'Europe/Berlin';
 const VIEW = `range=7d&tz=${encodeURIComponent(TZ)}`;
 const COMMON = { range: { last: '7d' }, tz: TZ };
 const POLL = { timeout: 15_000, interval: 100 };
-
-type Answer = Awaited<ReturnType<DashboardServer['query']>>;
-type Rec = Record<string, unknown>;
-const recordsOf = (a: Answer) =>
-  a.rows.map((r) => Object.fromEntries(a.columns.map((c, i) => [c.name, r[i]]))) as Rec[];
 
 interface GridCell {
   period: number;

@@ -6,7 +6,6 @@
  * captured event stream frame by frame; copied URLs reload to the same view; no console error, failed
  * request or serious axe violation; screenshots.
  */
-import { readFileSync } from 'node:fs';
 import { isoTime, REDACTED, uuidv7 } from '@tally/core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,40 +22,22 @@ import {
   settled,
 } from './support/browser.js';
 import { type DashboardServer, TENANT, startDashboardServer } from './support/server.js';
+import { type Answer, type Rec, recordsOf, column, downloadCsv } from './support/read.js';
 
 const TZ = 'Europe/Berlin';
 const VIEW = `range=7d&tz=${encodeURIComponent(TZ)}`;
 const COMMON = { range: { last: '7d' }, tz: TZ };
 
-type Answer = Awaited<ReturnType<DashboardServer['query']>>;
-type Rec = Record<string, unknown>;
-const recordsOf = (a: Answer) =>
-  a.rows.map((r) => Object.fromEntries(a.columns.map((c, i) => [c.name, r[i]]))) as Rec[];
 const raw = (v: unknown) => (v === null || v === undefined ? '' : String(v));
 
 /** How long a test waits for the page to show what the API answers after a click. */
 const POLL = { timeout: 15_000, interval: 100 };
-
-/** The raw values of one column of a card's table. */
-const column = (page: Page, card: string, col: string) =>
-  page
-    .locator(`[data-card="${card}"] tbody td[data-col="${col}"]`)
-    .evaluateAll((tds) => tds.map((td) => td.getAttribute('data-value')));
 
 /** The shown text of one column of a card's table. */
 const shownColumn = (page: Page, card: string, col: string) =>
   page
     .locator(`[data-card="${card}"] tbody td[data-col="${col}"]`)
     .evaluateAll((tds) => tds.map((td) => (td as HTMLElement).innerText.replace(/\s+/g, ' ').trim()));
-
-/** Clicks a card's CSV button (the first, or the one named `what`) and reads the file it saves. */
-async function downloadCsv(page: Page, card: string, what?: string): Promise<string> {
-  const button = what
-    ? page.locator(`[data-card="${card}"]`).getByRole('button', { name: `Download ${what} as CSV` })
-    : page.locator(`[data-card="${card}"] .card-actions button`, { hasText: 'CSV' }).first();
-  const [download] = await Promise.all([page.waitForEvent('download'), button.click()]);
-  return readFileSync(await download.path(), 'utf8');
-}
 
 /** The ids of the logs listed, from their links. */
 const logIds = (page: Page) =>

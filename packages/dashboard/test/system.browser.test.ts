@@ -6,8 +6,7 @@
  * key has no System in the nav. No console error or failed request, no serious axe violation; the
  * screenshot.
  */
-import { readFileSync } from 'node:fs';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { formatBytes, formatNumber } from '../src/app/format.js';
 import { type AdminApi, adminApi, signInServerAdmin } from './support/admin.js';
@@ -22,29 +21,10 @@ import {
   settled,
 } from './support/browser.js';
 import { type DashboardServer, startDashboardServer, TENANT } from './support/server.js';
+import { recordsOf, column, statValue, downloadCsv } from './support/read.js';
 
 const VIEW = '#/system?range=7d&tz=UTC';
 const COMMON = { range: { last: '7d' }, tz: 'UTC' };
-
-type Answer = Awaited<ReturnType<DashboardServer['query']>>;
-const recordsOf = (a: Answer) =>
-  a.rows.map((r) => Object.fromEntries(a.columns.map((c, i) => [c.name, r[i]]))) as Record<string, unknown>[];
-
-const column = (page: Page, card: string, col: string) =>
-  page
-    .locator(`[data-card="${card}"] td[data-col="${col}"]`)
-    .evaluateAll((tds) => tds.map((td) => td.getAttribute('data-value')));
-
-const statValue = (page: Page, id: string) =>
-  page.locator(`[data-stat="${id}"] .stat-value`).getAttribute('data-value');
-
-async function downloadCsv(page: Page, card: string): Promise<string> {
-  const [download] = await Promise.all([
-    page.waitForEvent('download'),
-    page.locator(`[data-card="${card}"] .card-actions button`, { hasText: 'CSV' }).click(),
-  ]);
-  return readFileSync(await download.path(), 'utf8');
-}
 
 withChromium.describe('System page', () => {
   let server: DashboardServer;

@@ -7,7 +7,6 @@
  * same view; the CSV is the answer's rows; line, bar and table views draw; no console error or failed
  * request; no serious axe violation in light, dark and at phone width; screenshots.
  */
-import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseQuery } from '@tally/core';
@@ -23,13 +22,12 @@ import {
   settled,
 } from './support/browser.js';
 import { type DashboardServer, startDashboardServer } from './support/server.js';
+import { type Answer, recordsOf, downloadCsv } from './support/read.js';
 
 const TZ = 'UTC';
 const COMMON = { range: { last: '7d' }, tz: TZ };
 
-type Answer = Awaited<ReturnType<DashboardServer['query']>>;
 type Row = Record<string, unknown>;
-const recordsOf = (a: Answer): Row[] => a.rows.map((r) => Object.fromEntries(a.columns.map((c, i) => [c.name, r[i]])));
 const cell = (v: unknown) => (v === null || v === undefined ? '' : String(v));
 
 const control = (page: Page, name: string) => page.locator(`[data-control="${name}"]`);
@@ -105,14 +103,6 @@ function parsed(q: unknown) {
   const p = parseQuery(q);
   if (!p.ok) throw p.error;
   return p.query;
-}
-
-async function downloadCsv(page: Page, card: string): Promise<string> {
-  const [download] = await Promise.all([
-    page.waitForEvent('download'),
-    page.locator(`[data-card="${card}"] .card-actions button`, { hasText: 'CSV' }).click(),
-  ]);
-  return readFileSync(await download.path(), 'utf8');
 }
 
 /** The answer's CSV as the API writes it (the page's CSV must be the same file). */

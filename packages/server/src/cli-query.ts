@@ -12,10 +12,9 @@
  *   --exclude 'EVENT@2-3'     an exclusion between steps 2 and 3 (1-based; default first to last).
  */
 import { readFileSync } from 'node:fs';
-import { isTallyError, parseQuery, type Query, type QueryKind } from '@tally/core';
+import { csvTable, isTallyError, parseQuery, type Query, type QueryKind } from '@tally/core';
 import type { QueryAnswer } from './admin/ops.js';
 import { type CommandSpec, type OptionSpec, UsageError } from './cli-args.js';
-import { csvTable } from './query/csv.js';
 
 type Options = Record<string, string | boolean | string[] | undefined>;
 

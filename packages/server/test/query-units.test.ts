@@ -2,11 +2,20 @@
  * The read side's pure parts: CSV as RFC 4180 with the formula guard, which rows of a write the live
  * streams may show, the catalog's rollup dimensions, and `tally query` flags to the query model.
  */
-import { catalogDimensions, defineCatalog, isoTime, parseQuery, t, type TallyEvent, uuidv7 } from '@tally/core';
+import {
+  catalogDimensions,
+  csvField,
+  csvTable,
+  defineCatalog,
+  isoTime,
+  parseQuery,
+  t,
+  type TallyEvent,
+  uuidv7,
+} from '@tally/core';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../src/cli-args.js';
 import { buildQuery, checkQuery, flagOf, parseFilter, QUERY_COMMANDS } from '../src/cli-query.js';
-import { csvField, csvTable } from '../src/query/csv.js';
 import { storedRows } from '../src/query/live.js';
 
 describe('CSV', () => {

@@ -11,9 +11,8 @@
  * page of rows, not everything left of the range.
  */
 import { Readable } from 'node:stream';
-import { ErrorCodes, isValidTimeZone, parseRangeTime, QUERY_LIMITS, TallyError } from '@tally/core';
+import { csvRecord, ErrorCodes, isValidTimeZone, parseRangeTime, QUERY_LIMITS, TallyError } from '@tally/core';
 import type { SqlClient, Store } from '@tally/store';
-import { csvRecord } from './csv.js';
 
 export type ExportKind = 'events' | 'logs';
 export type ExportFormat = 'jsonl' | 'csv';

@@ -10,12 +10,11 @@
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream';
 import type { Readable } from 'node:stream';
-import { ErrorCodes, isUuid, parseQuery, TallyError } from '@tally/core';
+import { csvTable, ErrorCodes, isUuid, parseQuery, TallyError } from '@tally/core';
 import type { Store } from '@tally/store';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { headerKey } from '../collector.js';
 import { type KeyCache, keyOwner } from '../key-cache.js';
-import { csvTable } from './csv.js';
 import { type ExportRegistry, type ExportRequest, exportStream, parseExportParams } from './export.js';
 import type { LiveFilter, LiveHub, LiveKind } from './live.js';
 

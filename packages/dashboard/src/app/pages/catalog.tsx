@@ -17,7 +17,9 @@ import {
   useLoad,
   useQuery,
 } from '../api.js';
+import { BarCell } from '../components/bar.js';
 import { Card } from '../components/card.js';
+import { PageHead } from '../components/page-head.js';
 import { CsvButton } from '../components/csv-button.js';
 import { ErrorBox } from '../components/error-box.js';
 import { Stat } from '../components/stat.js';
@@ -103,14 +105,7 @@ export default function Catalog({ route, view, setParams }: PageProps) {
 
   return (
     <>
-      <div class="page-head">
-        <div>
-          <h1>Catalog</h1>
-          <p class="page-sub">
-            {formatTime(view.from, view.tz, 'day')} – {formatTime(view.to - 1, view.tz, 'day')} · {view.tz}
-          </p>
-        </div>
-      </div>
+      <PageHead title="Catalog" view={view} />
 
       <div class="stats">
         <Stat
@@ -173,17 +168,6 @@ function mixedTypes(rows: Row[]): Set<string> {
   return new Set([...types].filter(([, n]) => n > 1).map(([k]) => k));
 }
 
-/** A horizontal bar of `fraction` (0–1): an SVG rect, since the CSP allows no inline style. */
-function Bar({ fraction }: { fraction: number }) {
-  const w = 64;
-  return (
-    <svg class="bar-svg" width={w} height={6} aria-hidden="true" focusable="false">
-      <rect width={w} height={6} rx={3} class="bar-track" />
-      <rect width={Math.max(1, Math.round(fraction * w))} height={6} rx={3} class="bar-fill" />
-    </svg>
-  );
-}
-
 function EventsCard(props: {
   state: Loaded<QueryAnswer>;
   rows: Row[];
@@ -217,12 +201,7 @@ function EventsCard(props: {
       label: 'Events',
       numeric: true,
       value: (r) => r.count as number,
-      render: (r) => (
-        <span class="bar-cell">
-          {formatNumber(r.count)}
-          <Bar fraction={Number(r.count ?? 0) / max} />
-        </span>
-      ),
+      render: (r) => <BarCell value={r.count} max={max} />,
     },
     {
       key: 'share',

@@ -11,11 +11,12 @@ import { useEffect } from 'preact/hooks';
 import type { FunnelOrder } from '@tally/core';
 import { type Cell, type Loaded, type QueryAnswer, records, useQuery } from '../api.js';
 import { Card } from '../components/card.js';
+import { PageHead } from '../components/page-head.js';
 import { CsvButton } from '../components/csv-button.js';
 import { ErrorBox } from '../components/error-box.js';
 import { Stat } from '../components/stat.js';
 import { DataTable, type TableColumn, tableCsv } from '../components/table.js';
-import { formatNumber, formatPercent, formatTime } from '../format.js';
+import { formatNumber, formatPercent } from '../format.js';
 import { propertiesOf, useEventNames, usePropertyCatalog } from './query-builder/catalog.js';
 import { BreakdownField, DurationField, EventSelect, FilterList } from './query-builder/fields.js';
 import {
@@ -75,14 +76,7 @@ export default function Funnels({ route, view, setParams }: PageProps) {
 
   return (
     <>
-      <div class="page-head">
-        <div>
-          <h1>Funnels</h1>
-          <p class="page-sub">
-            {formatTime(view.from, view.tz, 'day')} – {formatTime(view.to - 1, view.tz, 'day')} · {view.tz}
-          </p>
-        </div>
-      </div>
+      <PageHead title="Funnels" view={view} />
       {read.error && (
         <div class="builder-notice">
           <ErrorBox error={new Error(read.error)} onRetry={() => setParams({ q: undefined })} />

@@ -8,11 +8,19 @@
  * shown), so Back, reload and a copied link all land on the same page, and "Newer" needs no cursor the
  * API does not give (it only pages forward).
  */
-import { type HttpMethod, HTTP_METHODS, type LogFilters, REDACTED, type StatusClass } from '@tally/core';
+import {
+  type HistoryDetail,
+  type HttpMethod,
+  HTTP_METHODS,
+  type LogFilters,
+  REDACTED,
+  type StatusClass,
+} from '@tally/core';
 import { type ComponentChildren, Fragment } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
 import { type Cell, records, request, useLoad, useQuery } from '../api.js';
 import { Card } from '../components/card.js';
+import { rangeText } from '../components/page-head.js';
 import { CsvButton } from '../components/csv-button.js';
 import { DataTable, type TableColumn, tableCsv } from '../components/table.js';
 import { formatBytes, formatMs, formatNumber, formatTime } from '../format.js';
@@ -150,10 +158,7 @@ function LogSearch({ route, view, setParams }: PageProps) {
       <div class="page-head">
         <div>
           <h1>Request logs</h1>
-          <p class="page-sub">
-            {formatTime(view.from, view.tz, 'day')} – {formatTime(view.to - 1, view.tz, 'day')} · {view.tz} · newest
-            first
-          </p>
+          <p class="page-sub">{rangeText(view)} · newest first</p>
         </div>
       </div>
       {/* Keyed by the URL's filters: Back or a pasted link shows the fields the list was searched with. */}
@@ -331,26 +336,8 @@ function SearchForm(props: { params: Record<string, string>; setParams: PageProp
   );
 }
 
-/** GET /v1/query/logs/:id */
-export interface LogDetail {
-  id: string;
-  requestId: string | null;
-  method: string;
-  route: string | null;
-  url: string;
-  status: number;
-  durationMs: number;
-  requestBytes: number | null;
-  responseBytes: number | null;
-  aborted: boolean;
-  error: string | null;
-  timestamp: string;
-  headers: Record<string, string> | null;
-  requestBody: string | null;
-  responseBody: string | null;
-  bodyTruncated: boolean;
-  userAgent: string | null;
-}
+/** GET /v1/query/logs/:id answers the same detail as the history API. */
+export type LogDetail = HistoryDetail;
 
 /** Response headers are kept beside the request's under `response.<name>`. */
 const RESPONSE_PREFIX = 'response.';

@@ -8,7 +8,9 @@
  */
 import { type Interval, QUERY_LIMITS } from '@tally/core';
 import { type Cell, type Loaded, type QueryAnswer, query, records, useLoad, useQuery } from '../api.js';
+import { BarCell } from '../components/bar.js';
 import { Card } from '../components/card.js';
+import { PageHead } from '../components/page-head.js';
 import { CsvButton } from '../components/csv-button.js';
 import { Sparkline } from '../components/sparkline.js';
 import { Stat } from '../components/stat.js';
@@ -159,14 +161,7 @@ export default function Overview({ route, view }: PageProps) {
 
   return (
     <>
-      <div class="page-head">
-        <div>
-          <h1>Overview</h1>
-          <p class="page-sub">
-            {formatTime(view.from, view.tz, 'day')} – {formatTime(view.to - 1, view.tz, 'day')} · {view.tz}
-          </p>
-        </div>
-      </div>
+      <PageHead title="Overview" view={view} />
 
       <div class="stats">
         <Stat
@@ -352,12 +347,7 @@ function TopEvents(props: {
       label: 'Events',
       numeric: true,
       value: (r) => r.count as number,
-      render: (r) => (
-        <span class="bar-cell">
-          {formatNumber(r.count)}
-          <Bar fraction={Number(r.count ?? 0) / max} />
-        </span>
-      ),
+      render: (r) => <BarCell value={r.count} max={max} />,
     },
     {
       key: 'trend',
@@ -393,17 +383,6 @@ function TopEvents(props: {
     >
       <DataTable caption="Top events by count" columns={columns} rows={top} rowKey={(r) => r.event as string} />
     </Card>
-  );
-}
-
-/** A horizontal bar of `fraction` (0–1) of its cell: an SVG rect, since the CSP allows no inline style. */
-function Bar({ fraction }: { fraction: number }) {
-  const w = 64;
-  return (
-    <svg class="bar-svg" width={w} height={6} aria-hidden="true" focusable="false">
-      <rect width={w} height={6} rx={3} class="bar-track" />
-      <rect width={Math.max(1, Math.round(fraction * w))} height={6} rx={3} class="bar-fill" />
-    </svg>
   );
 }
 

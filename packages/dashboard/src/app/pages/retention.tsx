@@ -8,6 +8,7 @@ import { QUERY_LIMITS } from '@tally/core';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { type Cell, records, useQuery } from '../api.js';
 import { Card } from '../components/card.js';
+import { rangeText } from '../components/page-head.js';
 import { CsvButton } from '../components/csv-button.js';
 import { formatNumber, formatPercent, formatTime } from '../format.js';
 import type { View } from '../url.js';
@@ -143,10 +144,7 @@ export default function Retention({ route, view, setParams }: PageProps) {
       <div class="page-head">
         <div>
           <h1>Retention</h1>
-          <p class="page-sub">
-            Cohorts starting {formatTime(view.from, view.tz, 'day')} – {formatTime(view.to - 1, view.tz, 'day')} ·{' '}
-            {view.tz}
-          </p>
+          <p class="page-sub">Cohorts starting {rangeText(view)}</p>
         </div>
       </div>
       <div style={controlsRow} role="group" aria-label="Retention question">

@@ -9,6 +9,7 @@ import type { ComponentChildren } from 'preact';
 import { useMemo } from 'preact/hooks';
 import { type Cell, type Loaded, type QueryAnswer, query, records, useLoad, useQuery } from '../api.js';
 import { Card } from '../components/card.js';
+import { PageHead, rangeText } from '../components/page-head.js';
 import { CsvButton } from '../components/csv-button.js';
 import { ErrorBox } from '../components/error-box.js';
 import { Sparkline } from '../components/sparkline.js';
@@ -216,14 +217,7 @@ function RouteTable({ route, view, setParams }: PageProps) {
 
   return (
     <>
-      <div class="page-head">
-        <div>
-          <h1>Routes</h1>
-          <p class="page-sub">
-            {formatTime(view.from, view.tz, 'day')} – {formatTime(view.to - 1, view.tz, 'day')} · {view.tz}
-          </p>
-        </div>
-      </div>
+      <PageHead title="Routes" view={view} />
       <div style={controlsRow} role="group" aria-label="Which routes">
         <label class="field">
           <span class="field-label">Sort</span>
@@ -407,9 +401,7 @@ function OneRoute({ route, view, setParams, method, name }: PageProps & { method
           <h1>
             <span class="badge">{method}</span> {name}
           </h1>
-          <p class="page-sub">
-            {formatTime(view.from, view.tz, 'day')} – {formatTime(view.to - 1, view.tz, 'day')} · {view.tz}
-          </p>
+          <p class="page-sub">{rangeText(view)}</p>
         </div>
         <div style={controlsRow}>
           <label class="field">

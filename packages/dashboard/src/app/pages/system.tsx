@@ -8,6 +8,7 @@
 import { type Interval, QUERY_LIMITS } from '@tally/core';
 import { type Loaded, type QueryAnswer, records, request, useLoad, useQuery } from '../api.js';
 import { Card } from '../components/card.js';
+import { rangeText } from '../components/page-head.js';
 import { CsvButton } from '../components/csv-button.js';
 import { Stat } from '../components/stat.js';
 import { DataTable, type TableColumn, tableCsv } from '../components/table.js';
@@ -170,8 +171,7 @@ export default function System({ view }: PageProps) {
         <div>
           <h1>System</h1>
           <p class="page-sub">
-            {serverWide ? 'The whole server' : `Tenant ${tenantOf(session)}`}; ingestion rate{' '}
-            {formatTime(view.from, view.tz, 'day')} – {formatTime(view.to - 1, view.tz, 'day')} · {view.tz}
+            {serverWide ? 'The whole server' : `Tenant ${tenantOf(session)}`}; ingestion rate {rangeText(view)}
             {s && <> · server state at {formatTime(s.takenAt, view.tz)}</>}
           </p>
         </div>

@@ -9,6 +9,7 @@ import { useEffect, useMemo } from 'preact/hooks';
 import type { Interval, Measure } from '@tally/core';
 import { type Cell, type QueryAnswer, records, useQuery } from '../api.js';
 import { Card } from '../components/card.js';
+import { PageHead } from '../components/page-head.js';
 import { CsvButton } from '../components/csv-button.js';
 import { ErrorBox } from '../components/error-box.js';
 import { DataTable, type TableColumn } from '../components/table.js';
@@ -77,14 +78,7 @@ export default function Trends({ route, view, setParams }: PageProps) {
 
   return (
     <>
-      <div class="page-head">
-        <div>
-          <h1>Trends</h1>
-          <p class="page-sub">
-            {formatTime(view.from, view.tz, 'day')} – {formatTime(view.to - 1, view.tz, 'day')} · {view.tz}
-          </p>
-        </div>
-      </div>
+      <PageHead title="Trends" view={view} />
       {read.error && (
         <div class="builder-notice">
           <ErrorBox error={new Error(read.error)} onRetry={() => setParams({ q: undefined })} />

@@ -1,5 +1,6 @@
 /**
- * CSV as RFC 4180 writes it: fields joined by commas, records ended by CRLF, a field quoted (its quotes
+ * CSV as RFC 4180 writes it, the same wherever Tally writes CSV (the query API, `tally query`, export, the
+ * dashboard's downloads): fields joined by commas, records ended by CRLF, a field quoted (its quotes
  * doubled) when it holds a comma, a quote, CR or LF. Cells are data from events anyone with a write key
  * could send, and spreadsheets run a cell that starts with `=`, `+`, `-` or `@` as a formula (CSV
  * injection, OWASP): such a text cell, and one starting with a tab or CR, gets a leading `'`, which
