@@ -254,11 +254,23 @@ function breakdownAgg(b: Build): string {
 }
 
 /**
- * The earliest of a level's [time, gap] pairs as epoch seconds (numeric, exact): min over arrays orders by
- * time, then by gap. Its gap, `[2]`, is the time to convert (see FunnelSqlRow).
+ * The time to convert to a level, in seconds (see FunnelSqlRow), from the rows reaching it: the earliest,
+ * and at equal times the shortest gap. Chains: the earliest [time, previous step's time] pair (min over
+ * timestamptz[]; rows of one user at one instant have the same predecessor, so the pair's order on the
+ * previous time never decides), then its difference as exact epoch seconds, per user rather than per row.
+ * The aggregate is written twice and computed once (Postgres folds equal aggregates).
  */
-const earliestGap = (cond: string, t: string, prev: string) =>
-  `(min(CASE WHEN ${cond} THEN ARRAY[extract(epoch FROM ${t}), extract(epoch FROM ${t}) - extract(epoch FROM ${prev})] END))[2]`;
+const earliestGap = (cond: string, t: string, prev: string) => {
+  const pair = `min(CASE WHEN ${cond} THEN ARRAY[${t}, ${prev}] END)`;
+  return `extract(epoch FROM (${pair})[1]) - extract(epoch FROM (${pair})[2])`;
+};
+
+/**
+ * `any`: spans reaching a level at the same time can differ in their previous step's time, so the pair
+ * is [time, gap] in epoch seconds (numeric, exact), whose min takes the shortest gap among equal times.
+ */
+const earliestSpanGap = (t: string, prev: string) =>
+  `(min(CASE WHEN ${t} IS NOT NULL THEN ARRAY[extract(epoch FROM ${t}), extract(epoch FROM ${t}) - extract(epoch FROM ${prev})] END))[2]`;
 
 /**
  * Per user: the earliest time each level is reached (null: never), the time to convert to each level
@@ -292,7 +304,7 @@ function anyCtes(b: Build): string[] {
   const firsts = q.steps.map((_, j) => `min(CASE WHEN (m & ${bit(j)}) <> 0 THEN t END) OVER nx AS f${j}`);
   const fs = q.steps.map((_, j) => `f${j}`).join(', ');
   const reach = q.steps.map((_, j) => `min(a[${j + 1}])`).join(', ');
-  const gaps = q.steps.slice(1).map((_, i) => earliestGap(`a[${i + 2}] IS NOT NULL`, `a[${i + 2}]`, `a[${i + 1}]`));
+  const gaps = q.steps.slice(1).map((_, i) => earliestSpanGap(`a[${i + 2}]`, `a[${i + 1}]`));
   return [
     `l0 AS (SELECT s.*, ${firsts.join(', ')} FROM scan s
       WINDOW nx AS (PARTITION BY h, u ORDER BY t DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))`,
