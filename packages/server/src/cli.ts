@@ -767,11 +767,15 @@ async function serveCommand(config: Config, { out, err }: Io): Promise<number> {
       `\nFirst start: created tenant "default" and its write key (shown once, stored hashed):\n\n    ${server.firstKey}\n\n` +
         `Send events:  curl -X POST ${server.url}/v1/events -H 'authorization: Bearer ${server.firstKey}' \\\n` +
         `                -H 'content-type: application/json' -d '{"batch":[...]}'\n` +
-        `More keys:    npx tally keys create --tenant <name>   (works while this server runs)\n\n`,
+        `More keys:    npx tally keys create --tenant <name>   (works while this server runs)\n` +
+        (config.dashboard
+          ? `Dashboard:    ${server.url}/   (sign in with a read key: npx tally keys create --tenant default --scope read)\n`
+          : '') +
+        '\n',
     );
   }
   out.write(
-    `listening on ${server.url} (POST /v1/events, /v1/batch, /batch, /v1/query; GET /v1/live, /v1/export, /metrics, /healthz, /readyz)\n`,
+    `listening on ${server.url} (POST /v1/events, /v1/batch, /batch, /v1/query; GET ${config.dashboard ? '/ (dashboard), ' : ''}/v1/live, /v1/export, /metrics, /healthz, /readyz)\n`,
   );
   // Stop on the first signal and drain; a second one means "now".
   const signal = await new Promise<NodeJS.Signals>((resolve) => {

@@ -72,6 +72,11 @@ describe('the CLI beside a running tally serve (embedded PGlite)', () => {
     expect(state.command).toBe('serve');
     expect(state.url).toBe(s.url);
     expect(statSync(join(data.dir, 'admin-token')).mode & 0o777).toBe(0o600);
+    // The first start's banner says where the dashboard is and which key signs in.
+    expect(s.output()).toContain(
+      `Dashboard:    ${s.url}/   (sign in with a read key: npx tally keys create --tenant default --scope read)`,
+    );
+    expect(s.output()).toMatch(/listening on \S+ \(.*GET \/ \(dashboard\), /);
   });
 
   it('keys create (a separate process) goes through the server, and the new key works at once', async () => {
