@@ -39,3 +39,38 @@ export interface HistoryDetail extends HistoryItem {
   bodyTruncated: boolean;
   userAgent: string | null;
 }
+
+/**
+ * One request log as the tenant's readers see it (`GET /v1/query/logs/:id`): the history detail, who sent
+ * the request (user, API key id, address) and a streamed response's capture. End users' own history shows
+ * the HistoryDetail part only (historyDetailOf).
+ */
+export interface RequestLogDetail extends HistoryDetail {
+  userId: string | null;
+  apiKeyId: string | null;
+  ip: string | null;
+  streamBody: string | null;
+}
+
+/** The fields of HistoryDetail only: what a user's own history may show of a stored log. */
+export function historyDetailOf(d: HistoryDetail): HistoryDetail {
+  return {
+    id: d.id,
+    requestId: d.requestId,
+    method: d.method,
+    route: d.route,
+    url: d.url,
+    status: d.status,
+    durationMs: d.durationMs,
+    requestBytes: d.requestBytes,
+    responseBytes: d.responseBytes,
+    aborted: d.aborted,
+    error: d.error,
+    timestamp: d.timestamp,
+    headers: d.headers,
+    requestBody: d.requestBody,
+    responseBody: d.responseBody,
+    bodyTruncated: d.bodyTruncated,
+    userAgent: d.userAgent,
+  };
+}

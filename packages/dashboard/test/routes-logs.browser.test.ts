@@ -426,9 +426,10 @@ withChromium.describe('Routes and Request logs pages', () => {
               ]),
             ),
           );
-        for (const k of ['id', 'method', 'url', 'route', 'status', 'durationMs', 'timestamp', 'error', 'userAgent']) {
-          expect(fields[k], k).toBe(raw(log[k]));
-        }
+        const shown = ['id', 'method', 'url', 'route', 'status', 'durationMs', 'timestamp', 'error', 'userAgent'];
+        for (const k of [...shown, 'userId', 'apiKeyId', 'ip']) expect(fields[k], k).toBe(raw(log[k]));
+        // The seeded log names its user: the tenant's readers see who sent it.
+        expect(log.userId).toEqual(expect.any(String));
         expect(Number(log.status)).toBeGreaterThanOrEqual(500);
 
         // Headers: every one as logged; the redacted ones say so instead of showing the marker as a value.

@@ -7,6 +7,7 @@ import {
   type ErrorCode,
   ErrorCodes,
   type HistoryDetail,
+  historyDetailOf,
   type HistoryItem,
   type HistoryQuery,
   httpStatusOf,
@@ -78,7 +79,8 @@ export function historyRoutes(app: FastifyInstance, options: HistoryOptions): vo
     const { id } = request.params as { id: string };
     const log = isUuid(id) ? await options.source.requestLog(who.tenantId, who.userId, id) : undefined;
     if (!log) return refuse(reply, ErrorCodes.NOT_FOUND, 'no such request in your history');
-    return log;
+    // The user's own request, as far as history shows it (not the key or address it came with).
+    return historyDetailOf(log);
   });
 }
 

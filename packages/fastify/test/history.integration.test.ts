@@ -22,6 +22,8 @@ function log(userId: string, minute: number, overrides: Partial<RequestLogRow> =
     headers: { 'user-agent': 'x', authorization: '[REDACTED]' },
     requestBody: 'req',
     responseBody: 'secret-body',
+    apiKeyId: 'key_app',
+    ip: '198.51.100.4',
     timestamp: at,
     receivedAt: at,
     ...overrides,
@@ -75,6 +77,9 @@ describe.each(engines)('history API on %s', (engine) => {
       const own = await get(`/api/history/${mine[3]?.id}`);
       expect(own.statusCode).toBe(200);
       expect(own.json()).toMatchObject({ id: mine[3]?.id, responseBody: 'secret-body', url: '/items/3' });
+      // The history detail's fields only: not the app's key id or the address the request came from.
+      expect(Object.keys(own.json() as object)).not.toEqual(expect.arrayContaining(['apiKeyId']));
+      expect(JSON.stringify(own.json())).not.toContain('198.51.100.4');
       expect((await get(`/api/history/${mine[3]?.id}`, 'bob')).statusCode).toBe(404);
       expect((await get(`/api/history/${uuidv7()}`)).json()).toMatchObject({ error: { code: 'TALLY_NOT_FOUND' } });
       expect((await get('/api/history/not-a-uuid')).statusCode).toBe(404);

@@ -46,6 +46,9 @@ describe.each(backends)('query API (%s)', (backend) => {
       requestBody: '{"secret":"[REDACTED]"}',
       responseBody: 'boom',
       headers: { 'user-agent': 'test' },
+      apiKeyId: 'key_app',
+      ip: '203.0.113.7',
+      streamBody: 'data: one\n\ndata: two\n\n',
     });
     const logB = requestLog({ route: '/globex-only', url: '/globex-only', status: 200, userId: 'u-b' });
     ids.logA = logA.id;
@@ -179,6 +182,11 @@ describe.each(backends)('query API (%s)', (backend) => {
       route: '/users/:id',
       requestBody: '{"secret":"[REDACTED]"}',
       responseBody: 'boom',
+      // Who sent it and the stream's capture: the tenant's readers see them (a user's own history does not).
+      userId: 'u-a',
+      apiKeyId: 'key_app',
+      ip: '203.0.113.7',
+      streamBody: 'data: one\n\ndata: two\n\n',
     });
     expect((await call(base, 'GET', path(ids.logA), { key: keys.adminA })).status).toBe(200);
     expect((await call(base, 'GET', `${path(ids.logB)}?tenant=globex`, { key: keys.admin })).status).toBe(200);

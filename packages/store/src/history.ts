@@ -2,7 +2,7 @@
  * A user's own request history, read as the tenant role: row-level security, not only the WHERE clause,
  * keeps one tenant from another's rows.
  */
-import type { HistoryDetail, HistoryItem, HistoryQuery } from '@tally/core';
+import type { HistoryItem, HistoryQuery, RequestLogDetail } from '@tally/core';
 import type { SqlClient } from './sql-client.js';
 import { asTenantRole } from './tenant-role.js';
 
@@ -36,17 +36,21 @@ export function requestHistory(sql: SqlClient, q: HistoryQuery): Promise<History
   });
 }
 
-/** One request log of this user, with bodies; undefined when absent or someone else's. */
+/**
+ * One request log with its bodies and who sent it: of this user (userId), or any of the tenant's (null);
+ * undefined when absent or someone else's.
+ */
 export function requestLog(
   sql: SqlClient,
   tenantId: string,
   userId: string | null,
   id: string,
-): Promise<HistoryDetail | undefined> {
+): Promise<RequestLogDetail | undefined> {
   return sql.transaction(async (tx) => {
     await asTenantRole(tx, tenantId);
     const [row] = await tx.query<Record<string, unknown>>(
-      `SELECT ${HISTORY_COLUMNS}, headers, request_body, response_body, body_truncated, user_agent
+      `SELECT ${HISTORY_COLUMNS}, headers, request_body, response_body, body_truncated, user_agent,
+              user_id, api_key_id, ip, stream_body
            FROM request_logs WHERE tenant_id = $1 AND ($2::text IS NULL OR user_id = $2) AND id = $3::uuid`,
       [tenantId, userId, id],
     );
@@ -58,6 +62,10 @@ export function requestLog(
       responseBody: (row.response_body as string | null) ?? null,
       bodyTruncated: Boolean(row.body_truncated),
       userAgent: (row.user_agent as string | null) ?? null,
+      userId: (row.user_id as string | null) ?? null,
+      apiKeyId: (row.api_key_id as string | null) ?? null,
+      ip: (row.ip as string | null) ?? null,
+      streamBody: (row.stream_body as string | null) ?? null,
     };
   });
 }

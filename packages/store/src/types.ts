@@ -3,7 +3,7 @@
  * describes, store.ts builds a `Store` on one, and the writer, the worker proxy and the lifecycle jobs
  * take a `Store` without depending on how it was made.
  */
-import type { HistoryDetail, HistoryItem, HistoryQuery, Query } from '@tally/core';
+import type { HistoryItem, HistoryQuery, Query, RequestLogDetail } from '@tally/core';
 import type { QueryOptions, QueryResult } from './query/types.js';
 import type { EventRow, RequestLogRow } from './rows.js';
 import type { SqlClient } from './sql-client.js';
@@ -38,7 +38,7 @@ export interface Store {
    * One request log with its (redacted, truncated) bodies; undefined when absent or someone else's. With
    * `userId` only that user's; with null any of the tenant's (read and admin keys).
    */
-  requestLog(tenantId: string, userId: string | null, id: string): Promise<HistoryDetail | undefined>;
+  requestLog(tenantId: string, userId: string | null, id: string): Promise<RequestLogDetail | undefined>;
   /**
    * Answers an analytics query (already validated by parseQuery) for one tenant, on the engine's query
    * connections (Postgres: a pool of its own, so a slow query never holds a writer's connection).

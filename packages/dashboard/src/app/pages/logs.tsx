@@ -9,7 +9,7 @@
  * API does not give (it only pages forward).
  */
 import {
-  type HistoryDetail,
+  type RequestLogDetail,
   type HttpMethod,
   HTTP_METHODS,
   type LogFilters,
@@ -336,8 +336,8 @@ function SearchForm(props: { params: Record<string, string>; setParams: PageProp
   );
 }
 
-/** GET /v1/query/logs/:id answers the same detail as the history API. */
-export type LogDetail = HistoryDetail;
+/** GET /v1/query/logs/:id */
+export type LogDetail = RequestLogDetail;
 
 /** Response headers are kept beside the request's under `response.<name>`. */
 const RESPONSE_PREFIX = 'response.';
@@ -397,8 +397,12 @@ function OneLog({ route, view, id }: PageProps & { id: string }) {
   const back = hrefFor(route, 'logs', ownParams(route));
   const headers = useMemo(() => headerRows(d?.headers ?? null), [d]);
   const responseType = headers.find((h) => h.side === 'response' && h.name.toLowerCase() === 'content-type')?.value;
-  const stream = d && d.responseBody !== null && isEventStream(responseType, d.responseBody);
-  const frames = useMemo(() => (stream && d?.responseBody ? parseSse(d.responseBody) : []), [stream, d]);
+  // A streamed response's capture: its own field when the producer kept one, else an event-stream body.
+  const streamText =
+    d?.streamBody ??
+    (d && d.responseBody !== null && isEventStream(responseType, d.responseBody) ? d.responseBody : null);
+  const stream = streamText !== null;
+  const frames = useMemo(() => (streamText !== null ? parseSse(streamText) : []), [streamText]);
 
   const summary: { field: string; label: string; value: Cell; show?: ComponentChildren }[] = d
     ? [
@@ -436,6 +440,19 @@ function OneLog({ route, view, id }: PageProps & { id: string }) {
         { field: 'responseBytes', label: 'Response size', value: d.responseBytes, show: formatBytes(d.responseBytes) },
         { field: 'aborted', label: 'Aborted by the client', value: d.aborted, show: d.aborted ? 'yes' : 'no' },
         { field: 'error', label: 'Error', value: d.error },
+        {
+          field: 'userId',
+          label: 'User',
+          value: d.userId,
+          show: d.userId ? <a href={hrefFor(route, 'logs', { userId: d.userId })}>{d.userId}</a> : '–',
+        },
+        {
+          field: 'apiKeyId',
+          label: 'API key',
+          value: d.apiKeyId,
+          show: d.apiKeyId ? <a href={hrefFor(route, 'logs', { apiKeyId: d.apiKeyId })}>{d.apiKeyId}</a> : '–',
+        },
+        { field: 'ip', label: 'Address', value: d.ip },
         { field: 'requestId', label: 'Request id', value: d.requestId },
         { field: 'userAgent', label: 'User agent', value: d.userAgent },
         { field: 'id', label: 'Log id', value: d.id, show: <code>{d.id}</code> },
