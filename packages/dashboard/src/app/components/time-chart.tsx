@@ -25,7 +25,12 @@ export function TimeChart(props: {
   interval: 'hour' | 'day' | 'week' | 'month';
   kind?: 'line' | 'bars';
   height?: number;
+  /** The legend's values (default: numbers as formatNumber writes them). */
   format?: (v: number | null) => string;
+  /** The y-axis labels (default: compact numbers, `2.5K`); e.g. formatMs for a latency chart. */
+  axis?: (v: number) => string;
+  /** Counts: ticks on whole numbers only (no 0.5 user). */
+  integers?: boolean;
 }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -80,6 +85,9 @@ function axisTime(ms: number, tz: string, incrSeconds: number): string {
   return formatAxisTime(ms, tz, incrSeconds >= 86_400 ? 'day' : 'hour');
 }
 
+/** Tick steps of 1, 2 and 5 times a power of ten, from 1 up: never a fraction. */
+const WHOLE_STEPS = Array.from({ length: 13 }, (_, k) => [1, 2, 5].map((m) => m * 10 ** k)).flat();
+
 function data(props: { times: readonly number[]; series: readonly ChartSeries[] }): uPlot.AlignedData {
   return [props.times.map((t) => t / 1000), ...props.series.map((s) => s.values.map((v) => v ?? null))];
 }
@@ -121,8 +129,10 @@ function options(props: Parameters<typeof TimeChart>[0], width: number, height: 
         stroke: axis,
         grid: { stroke: grid, width: 1 },
         ticks: { stroke: grid, width: 1 },
-        size: 56,
-        values: (_u, splits) => splits.map((v) => formatCompact(v)),
+        // Room for the widest label: compact numbers fit 56 px; units ("500 ms") need more.
+        size: props.axis ? 72 : 56,
+        ...(props.integers ? { incrs: WHOLE_STEPS } : {}),
+        values: (_u, splits) => splits.map((v) => (props.axis ?? formatCompact)(v)),
       },
     ],
     series: [

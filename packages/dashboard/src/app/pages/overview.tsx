@@ -239,6 +239,7 @@ function EventsOverTime(props: { totals: Loaded<Totals>; interval: 'hour' | 'day
     >
       {data && (
         <TimeChart
+          integers
           label={`Events per ${props.per}, all event names summed`}
           times={data.times}
           series={[{ label: 'Events', values: data.total }]}
@@ -267,6 +268,7 @@ function ActiveUsers(props: { totals: Loaded<Totals>; interval: 'hour' | 'day'; 
     >
       {data && (
         <TimeChart
+          integers
           label={`Users who did any event, per ${props.per}`}
           times={data.times}
           series={[{ label: 'Users', values: users }]}
@@ -299,6 +301,7 @@ function IngestionRate(props: { hourly: Loaded<Totals> | undefined; view: View }
       ) : (
         data && (
           <TimeChart
+            integers
             label="Events stored per hour"
             times={data.times}
             series={[{ label: 'Events/h', values: data.total }]}

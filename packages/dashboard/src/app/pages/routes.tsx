@@ -468,10 +468,11 @@ function OneRoute({ route, view, setParams, method, name }: PageProps & { method
             tz={view.tz}
             interval={interval}
             height={220}
+            integers
           />
         </ChartCard>
         <ChartCard
-          title={`Latency per ${per}, ms`}
+          title={`Latency per ${per}`}
           id="route-latency"
           state={series}
           csv={chartCsv(['p50_ms', 'p95_ms', 'p99_ms'])}
@@ -484,6 +485,7 @@ function OneRoute({ route, view, setParams, method, name }: PageProps & { method
             interval={interval}
             height={220}
             format={(v) => formatMs(v)}
+            axis={(v) => formatMs(v)}
           />
         </ChartCard>
         <Card

@@ -268,6 +268,7 @@ function RateCard({ rate, view }: { rate: Loaded<Rate>; view: View }) {
       ) : (
         data && (
           <TimeChart
+            integers
             label={`Events stored per ${per}, every event name`}
             times={data.times}
             series={[{ label: `Events/${per === 'hour' ? 'h' : 'day'}`, values: data.total }]}
