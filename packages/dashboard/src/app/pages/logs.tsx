@@ -25,7 +25,6 @@ import { CsvButton } from '../components/csv-button.js';
 import { DataTable, type TableColumn, tableCsv } from '../components/table.js';
 import { formatBytes, formatMs, formatNumber, formatTime } from '../format.js';
 import { hrefFor, type Route, viewParams } from '../url.js';
-import { buttonRow, controlsRow, growField, preBlock, subHeading, subHeadingText, wrapCell } from './page-kit/look.js';
 import { isEventStream, parseSse, type SseFrame } from './page-kit/sse.js';
 import type { PageProps } from './registry.js';
 
@@ -123,7 +122,7 @@ function LogSearch({ route, view, setParams }: PageProps) {
       key: 'url',
       label: 'URL',
       value: (r) => r.url as string,
-      render: (r) => <span style={wrapCell}>{r.url as string}</span>,
+      render: (r) => <span class="wrap-cell">{r.url as string}</span>,
     },
     {
       key: 'duration_ms',
@@ -175,7 +174,7 @@ function LogSearch({ route, view, setParams }: PageProps) {
           wide
           state={logs}
           actions={
-            <div style={buttonRow}>
+            <div class="button-row">
               <label class="field">
                 <span class="visually-hidden">Logs per page</span>
                 <select
@@ -205,11 +204,7 @@ function LogSearch({ route, view, setParams }: PageProps) {
             rowKey={(r) => r.id as string}
             empty={page > 1 ? 'No more logs.' : 'No request logs match in this range.'}
           />
-          <div
-            style={{ ...buttonRow, justifyContent: 'space-between', marginTop: '10px' }}
-            role="group"
-            aria-label="Log pages"
-          >
+          <div class="button-row pager" role="group" aria-label="Log pages">
             <button
               type="button"
               class="button small"
@@ -279,7 +274,7 @@ function SearchForm(props: { params: Record<string, string>; setParams: PageProp
   const text = (set: (v: string) => void) => (e: Event) => set((e.target as HTMLInputElement).value);
 
   return (
-    <form style={controlsRow} onSubmit={submit} role="search" aria-label="Search request logs">
+    <form class="controls-row" onSubmit={submit} role="search" aria-label="Search request logs">
       <label class="field">
         <span class="field-label">Status</span>
         <input
@@ -303,11 +298,11 @@ function SearchForm(props: { params: Record<string, string>; setParams: PageProp
           ))}
         </select>
       </label>
-      <label class="field" style={growField}>
+      <label class="field grow-field">
         <span class="field-label">Route</span>
         <input value={route} onInput={text(setRoute)} placeholder="/users/:id" name="route" />
       </label>
-      <label class="field" style={growField}>
+      <label class="field grow-field">
         <span class="field-label">URL contains</span>
         <input value={url} onInput={text(setUrl)} name="url" />
       </label>
@@ -319,7 +314,7 @@ function SearchForm(props: { params: Record<string, string>; setParams: PageProp
         <span class="field-label">API key</span>
         <input value={key} onInput={text(setKey)} size={10} name="apiKeyId" />
       </label>
-      <div style={buttonRow}>
+      <div class="button-row">
         <button type="submit" class="button primary small">
           Search
         </button>
@@ -424,7 +419,7 @@ function OneLog({ route, view, id }: PageProps & { id: string }) {
           label: 'URL',
           value: d.url,
           show: (
-            <span style={wrapCell}>
+            <span class="wrap-cell">
               <Redacted text={d.url} />
             </span>
           ),
@@ -476,7 +471,7 @@ function OneLog({ route, view, id }: PageProps & { id: string }) {
       label: 'Value',
       value: (h) => h.value,
       render: (h) => (
-        <span style={wrapCell}>
+        <span class="wrap-cell">
           <Redacted text={h.value} />
         </span>
       ),
@@ -491,7 +486,7 @@ function OneLog({ route, view, id }: PageProps & { id: string }) {
       label: 'Data',
       value: (f) => f.data,
       render: (f) => (
-        <span style={wrapCell}>
+        <span class="wrap-cell">
           <Redacted text={f.data || f.comments.join('\n')} />
           {f.partial && d?.bodyTruncated && (
             <>
@@ -563,8 +558,8 @@ function OneLog({ route, view, id }: PageProps & { id: string }) {
           <Body title="Request body" body={d?.requestBody ?? null} truncated={d?.bodyTruncated ?? false} />
           {stream ? (
             <>
-              <div style={subHeading}>
-                <h3 style={subHeadingText}>Server-sent events</h3>
+              <div class="sub-heading">
+                <h3 class="sub-heading-text">Server-sent events</h3>
                 <span class="badge">{`${frames.length} ${frames.length === 1 ? 'frame' : 'frames'} captured`}</span>
                 {d?.bodyTruncated && <span class="badge bad">truncated</span>}
                 <CsvButton
@@ -582,7 +577,7 @@ function OneLog({ route, view, id }: PageProps & { id: string }) {
               />
               <details>
                 <summary class="small">The stream as captured</summary>
-                <pre style={preBlock}>
+                <pre class="pre-block">
                   <Redacted text={d?.responseBody ?? ''} />
                 </pre>
               </details>
@@ -599,14 +594,14 @@ function OneLog({ route, view, id }: PageProps & { id: string }) {
 function Body(props: { title: string; body: string | null; truncated: boolean }) {
   return (
     <>
-      <div style={subHeading}>
-        <h3 style={subHeadingText}>{props.title}</h3>
+      <div class="sub-heading">
+        <h3 class="sub-heading-text">{props.title}</h3>
         {props.body !== null && props.truncated && <span class="badge bad">truncated</span>}
       </div>
       {props.body === null ? (
         <p class="muted small">None logged.</p>
       ) : (
-        <pre style={preBlock} tabIndex={0} aria-label={props.title}>
+        <pre class="pre-block" tabIndex={0} aria-label={props.title}>
           <Redacted text={readable(props.body)} />
         </pre>
       )}

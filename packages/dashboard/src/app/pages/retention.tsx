@@ -13,7 +13,6 @@ import { CsvButton } from '../components/csv-button.js';
 import { formatNumber, formatPercent, formatTime } from '../format.js';
 import type { View } from '../url.js';
 import { heatCell, heatPalette, type HeatPalette } from './page-kit/heat.js';
-import { controlsRow } from './page-kit/look.js';
 import type { PageProps } from './registry.js';
 
 type Period = 'day' | 'week' | 'month';
@@ -147,7 +146,7 @@ export default function Retention({ route, view, setParams }: PageProps) {
           <p class="page-sub">Cohorts starting {rangeText(view)}</p>
         </div>
       </div>
-      <div style={controlsRow} role="group" aria-label="Retention question">
+      <div class="controls-row" role="group" aria-label="Retention question">
         <label class="field">
           <span class="field-label">Start event</span>
           <select value={start === null ? ANY : (start ?? '')} data-control="start" onChange={pick('start')}>
@@ -322,14 +321,14 @@ function HeatCell(props: { cell: RetentionCell | undefined; period: number; pale
   const colours = cell.rate === null ? undefined : heatCell(props.palette, cell.rate);
   return (
     <td
-      class="num"
+      class="num heat-cell"
       data-period={props.period}
       data-returned={String(cell.returned)}
       data-value={cell.rate === null ? '' : String(cell.rate)}
-      style={{ ...colours, textAlign: 'center', minWidth: '64px', lineHeight: '1.2' }}
+      style={colours}
     >
-      <span style={{ display: 'block', fontWeight: '600' }}>{formatPercent(cell.rate)}</span>
-      <span style={{ display: 'block', fontSize: '11px' }}>{formatNumber(cell.returned)}</span>
+      <span class="heat-rate">{formatPercent(cell.rate)}</span>
+      <span class="heat-count">{formatNumber(cell.returned)}</span>
     </td>
   );
 }

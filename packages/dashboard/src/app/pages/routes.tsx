@@ -18,7 +18,6 @@ import { DataTable, type TableColumn, tableCsv } from '../components/table.js';
 import { TimeChart } from '../components/time-chart.js';
 import { formatMs, formatNumber, formatPercent, formatTime } from '../format.js';
 import { hrefFor, type Route, type View } from '../url.js';
-import { buttonRow, controlsRow, withShare } from './page-kit/look.js';
 import { mapLimited } from './page-kit/pool.js';
 import { type SortableColumn, SortableTable } from './page-kit/sortable-table.js';
 import type { PageProps } from './registry.js';
@@ -218,7 +217,7 @@ function RouteTable({ route, view, setParams }: PageProps) {
   return (
     <>
       <PageHead title="Routes" view={view} />
-      <div style={controlsRow} role="group" aria-label="Which routes">
+      <div class="controls-row" role="group" aria-label="Which routes">
         <label class="field">
           <span class="field-label">Sort</span>
           <select
@@ -270,7 +269,7 @@ function RouteTable({ route, view, setParams }: PageProps) {
           wide
           state={table}
           actions={
-            <div style={buttonRow}>
+            <div class="button-row">
               <CsvButton filename="routes" what="routes" {...tableCsv(csvColumns, rows)} />
               <CsvButton filename="routes-over-time" what={`requests per ${interval} of each route`} {...sparkCsv} />
             </div>
@@ -305,7 +304,7 @@ function Share(props: { count: unknown; of: unknown; bad?: boolean }) {
   const s = share(props.count, props.of);
   const n = Number(props.count ?? 0);
   return (
-    <span style={withShare}>
+    <span class="with-share">
       <span class={props.bad && n > 0 ? 'status-5xx' : undefined}>{formatNumber(props.count)}</span>
       <span class="muted small">{s === null ? '' : formatPercent(s)}</span>
     </span>
@@ -403,7 +402,7 @@ function OneRoute({ route, view, setParams, method, name }: PageProps & { method
           </h1>
           <p class="page-sub">{rangeText(view)}</p>
         </div>
-        <div style={controlsRow}>
+        <div class="controls-row">
           <label class="field">
             <span class="field-label">Interval</span>
             <select

@@ -1,5 +1,4 @@
 import type { TableColumn } from '../../components/table.js';
-import { scroller, sortButton } from './look.js';
 
 export interface SortableColumn<T, S extends string> extends TableColumn<T> {
   /** The order this column's header asks for (the server sorts, largest first). */
@@ -24,7 +23,7 @@ export function SortableTable<T, S extends string>(props: {
 }) {
   const { columns, rows } = props;
   return (
-    <div class="table-wrap" style={scroller}>
+    <div class="table-wrap scroller">
       <table class="data-table">
         <caption class="visually-hidden">{props.caption}</caption>
         <thead>
@@ -48,7 +47,7 @@ export function SortableTable<T, S extends string>(props: {
                   ) : (
                     <button
                       type="button"
-                      style={sortButton(active)}
+                      class={active ? 'sort-button active' : 'sort-button'}
                       title={c.title}
                       data-sort={c.sort}
                       onClick={() => props.onSort(c.sort as S)}
