@@ -43,37 +43,53 @@ export function DataTable<T>(props: {
             ))}
           </tr>
         </thead>
-        <tbody>
-          {rows.length === 0 ? (
-            <tr>
-              <td colSpan={columns.length} class="muted empty">
-                {props.empty ?? 'Nothing in this range.'}
-              </td>
-            </tr>
-          ) : (
-            rows.map((row, i) => (
-              <tr key={props.rowKey ? props.rowKey(row, i) : i}>
-                {columns.map((c) => {
-                  const v = c.value(row);
-                  return (
-                    <td
-                      key={c.key}
-                      class={c.numeric ? 'num' : undefined}
-                      data-col={c.key}
-                      data-value={
-                        v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)
-                      }
-                    >
-                      {c.render ? c.render(row) : v === null || v === undefined ? '–' : String(v)}
-                    </td>
-                  );
-                })}
-              </tr>
-            ))
-          )}
-        </tbody>
+        <TableBody columns={columns} rows={rows} empty={props.empty} rowKey={props.rowKey} />
       </table>
     </div>
+  );
+}
+
+/**
+ * A table's rows: a cell per column carrying `data-col` and `data-value` (the raw value; objects as JSON),
+ * showing `render` or the value as text; `empty` in one cell when there are no rows.
+ */
+export function TableBody<T>(props: {
+  columns: readonly TableColumn<T>[];
+  rows: readonly T[];
+  empty?: string | undefined;
+  rowKey?: ((row: T, i: number) => string) | undefined;
+}) {
+  const { columns, rows } = props;
+  return (
+    <tbody>
+      {rows.length === 0 ? (
+        <tr>
+          <td colSpan={columns.length} class="muted empty">
+            {props.empty ?? 'Nothing in this range.'}
+          </td>
+        </tr>
+      ) : (
+        rows.map((row, i) => (
+          <tr key={props.rowKey ? props.rowKey(row, i) : i}>
+            {columns.map((c) => {
+              const v = c.value(row);
+              return (
+                <td
+                  key={c.key}
+                  class={c.numeric ? 'num' : undefined}
+                  data-col={c.key}
+                  data-value={
+                    v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)
+                  }
+                >
+                  {c.render ? c.render(row) : v === null || v === undefined ? '–' : String(v)}
+                </td>
+              );
+            })}
+          </tr>
+        ))
+      )}
+    </tbody>
   );
 }
 

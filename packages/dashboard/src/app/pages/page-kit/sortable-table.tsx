@@ -1,4 +1,4 @@
-import type { TableColumn } from '../../components/table.js';
+import { TableBody, type TableColumn } from '../../components/table.js';
 
 export interface SortableColumn<T, S extends string> extends TableColumn<T> {
   /** The order this column's header asks for (the server sorts, largest first). */
@@ -62,35 +62,7 @@ export function SortableTable<T, S extends string>(props: {
             })}
           </tr>
         </thead>
-        <tbody>
-          {rows.length === 0 ? (
-            <tr>
-              <td colSpan={columns.length} class="muted empty">
-                {props.empty ?? 'Nothing in this range.'}
-              </td>
-            </tr>
-          ) : (
-            rows.map((row) => (
-              <tr key={props.rowKey(row)}>
-                {columns.map((c) => {
-                  const v = c.value(row);
-                  return (
-                    <td
-                      key={c.key}
-                      class={c.numeric ? 'num' : undefined}
-                      data-col={c.key}
-                      data-value={
-                        v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)
-                      }
-                    >
-                      {c.render ? c.render(row) : v === null || v === undefined ? '–' : String(v)}
-                    </td>
-                  );
-                })}
-              </tr>
-            ))
-          )}
-        </tbody>
+        <TableBody columns={columns} rows={rows} empty={props.empty} rowKey={props.rowKey} />
       </table>
     </div>
   );
