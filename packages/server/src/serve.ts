@@ -5,7 +5,6 @@
  * drain the writer (what cannot be stored in time goes to the pending spool), close the store.
  */
 import { appendFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { catalogDimensions, type Transport } from '@tally/core';
 import { dashboardRoutes } from '@tally/dashboard';
@@ -24,6 +23,7 @@ import { collectorAcceptOptions } from './ingest/accept.js';
 import { createExportRegistry } from './query/export.js';
 import { createLiveHub, type LiveHub, type LiveOptions } from './query/live.js';
 import { queryRoutes } from './query/routes.js';
+import { natsDeadLetterPath } from './spool-files.js';
 import { createQuarantine, createReplayer, type Replayer } from './quarantine.js';
 import { installProcessGuard } from './process-guard.js';
 import { createRateLimiter } from './rate-limit.js';
@@ -128,7 +128,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
 
     let transport: Transport;
     if (config.nats) {
-      const deadLetters = join(config.spoolDir, 'nats-dead-letters.jsonl');
+      const deadLetters = natsDeadLetterPath(config.spoolDir);
       transport = await createNatsTransport({
         servers: config.nats.servers,
         prefix: config.nats.prefix,

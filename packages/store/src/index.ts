@@ -11,6 +11,7 @@ export {
   createWriter,
   type DeadLetter,
   isDataError,
+  PENDING_SPOOL_FILE,
   type ReplayReport,
   type RowKind,
   type WriteResult,

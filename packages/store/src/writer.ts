@@ -175,6 +175,9 @@ export function deadLetterPath(spoolDir: string): string {
   return join(spoolDir, 'dead-letters.jsonl');
 }
 
+/** A pending spool file's name (group 1: the pid of the process that wrote it). */
+export const PENDING_SPOOL_FILE = /^pending-(\d+)-\d+\.jsonl$/;
+
 /** A pending spool file name: `recoverPending()` takes those whose process is gone (or is this one). */
 export function pendingSpoolPath(spoolDir: string): string {
   return join(spoolDir, `pending-${process.pid}-${Date.now()}.jsonl`);
@@ -466,7 +469,7 @@ export function createWriter(options: WriterOptions): Writer {
     const report: ReplayReport = { stored: 0, duplicates: 0, stillFailing: 0, unreadable: 0 };
     const names = await readdir(options.spoolDir).catch(() => [] as string[]);
     for (const name of names) {
-      const m = /^pending-(\d+)-\d+\.jsonl$/.exec(name);
+      const m = PENDING_SPOOL_FILE.exec(name);
       const pid = Number(m?.[1]);
       // Skip our own live file and those of other live processes; take what dead ones left.
       if (!m || join(options.spoolDir, name) === pendingFile || (pid !== process.pid && isProcessAlive(pid))) continue;

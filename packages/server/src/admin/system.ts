@@ -10,11 +10,12 @@
  */
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Transport, TransportStats } from '@tally/core';
-import type { Writer, WriterStats } from '@tally/store';
+import { PENDING_SPOOL_FILE, type Writer, type WriterStats } from '@tally/store';
 import type { Metrics } from '../metrics.js';
 import type { LiveHub, LiveStats } from '../query/live.js';
+import { natsDeadLetterPath } from '../spool-files.js';
 
 export type SpoolFileKind = 'dead-letters' | 'transport-dead-letters' | 'pending';
 
@@ -55,7 +56,7 @@ export interface SystemDeps {
 
 export async function systemStatus(deps: SystemDeps): Promise<SystemStatus> {
   const writer = deps.writer.stats();
-  const files = await spoolFiles(deps.spoolDir);
+  const files = await spoolFiles(deps.spoolDir, spoolFileKinds(deps));
   const sum = (kinds: SpoolFileKind[]) => files.filter((f) => kinds.includes(f.kind)).reduce((n, f) => n + f.rows, 0);
   return {
     takenAt: new Date().toISOString(),
@@ -80,14 +81,19 @@ async function lagSeconds(metrics: Metrics): Promise<number | null> {
   return typeof value === 'number' ? Math.round(value * 1000) / 1000 : null;
 }
 
-function kindOf(name: string): SpoolFileKind | undefined {
-  if (name === 'dead-letters.jsonl') return 'dead-letters';
-  if (name === 'nats-dead-letters.jsonl') return 'transport-dead-letters';
-  if (/^pending-\d+-\d+\.jsonl$/.test(name)) return 'pending';
-  return undefined;
+/** Which spool files are which, by the names their writers give them. */
+function spoolFileKinds(deps: SystemDeps): (name: string) => SpoolFileKind | undefined {
+  const deadLetters = basename(deps.writer.deadLetterFile);
+  const natsDeadLetters = basename(natsDeadLetterPath(deps.spoolDir));
+  return (name) => {
+    if (name === deadLetters) return 'dead-letters';
+    if (name === natsDeadLetters) return 'transport-dead-letters';
+    if (PENDING_SPOOL_FILE.test(name)) return 'pending';
+    return undefined;
+  };
 }
 
-async function spoolFiles(dir: string): Promise<SpoolFile[]> {
+async function spoolFiles(dir: string, kindOf: (name: string) => SpoolFileKind | undefined): Promise<SpoolFile[]> {
   // No spool directory yet: nothing was ever spooled.
   const names = await readdir(dir).catch(() => [] as string[]);
   const files: SpoolFile[] = [];
