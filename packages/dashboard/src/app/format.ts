@@ -35,7 +35,9 @@ export function formatMs(value: unknown): string {
 
 const timeFormats = new Map<string, Intl.DateTimeFormat>();
 
-function timeFormat(tz: string, style: 'minute' | 'hour' | 'day'): Intl.DateTimeFormat {
+type TimeStyle = 'second' | 'minute' | 'hour' | 'day';
+
+function timeFormat(tz: string, style: TimeStyle): Intl.DateTimeFormat {
   const key = `${tz}|${style}`;
   let f = timeFormats.get(key);
   if (!f) {
@@ -46,7 +48,7 @@ function timeFormat(tz: string, style: 'minute' | 'hour' | 'day'): Intl.DateTime
       day: 'numeric',
       hour: style === 'day' ? undefined : '2-digit',
       minute: style === 'day' ? undefined : '2-digit',
-      second: undefined,
+      second: style === 'second' ? '2-digit' : undefined,
       hourCycle: 'h23',
     });
     timeFormats.set(key, f);
@@ -54,11 +56,21 @@ function timeFormat(tz: string, style: 'minute' | 'hour' | 'day'): Intl.DateTime
   return f;
 }
 
-/** An instant (ISO text or epoch ms) in `tz`: `3 Mar, 14:05`, or `3 Mar 2026` for `day`. */
-export function formatTime(value: unknown, tz: string, style: 'minute' | 'hour' | 'day' = 'minute'): string {
+/** An instant (ISO text or epoch ms) in `tz`: `3 Mar, 14:05`, `3 Mar, 14:05:07` for `second`, or `3 Mar 2026` for `day`. */
+export function formatTime(value: unknown, tz: string, style: TimeStyle = 'minute'): string {
   const ms = typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : NaN;
   if (!Number.isFinite(ms)) return '–';
   return timeFormat(tz, style).format(new Date(ms));
+}
+
+/** A duration in seconds (a funnel's time to convert): `45 s`, `12.5 min`, `3.2 h`, `1.5 d`. */
+export function formatSeconds(value: unknown): string {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return '–';
+  const round = (v: number) => String(Math.round(v * 10) / 10);
+  if (value < 60) return `${round(value)} s`;
+  if (value < 3600) return `${round(value / 60)} min`;
+  if (value < 86_400) return `${round(value / 3600)} h`;
+  return `${round(value / 86_400)} d`;
 }
 
 /** Bytes: `512 B`, `1.5 KB`, `3.2 MB`. */

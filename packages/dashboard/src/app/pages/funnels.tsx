@@ -16,14 +16,13 @@ import { CsvButton } from '../components/csv-button.js';
 import { ErrorBox } from '../components/error-box.js';
 import { Stat } from '../components/stat.js';
 import { DataTable, type TableColumn, tableCsv } from '../components/table.js';
-import { formatNumber, formatPercent } from '../format.js';
+import { formatNumber, formatPercent, formatSeconds } from '../format.js';
 import { propertiesOf, useEventNames, usePropertyCatalog } from './query-builder/catalog.js';
 import { BreakdownField, DurationField, EventSelect, FilterList } from './query-builder/fields.js';
 import {
   checkFunnel,
   type Exclusion,
   type FunnelQ,
-  formatSeconds,
   groupLabel,
   MAX_STEPS,
   ORDERS,

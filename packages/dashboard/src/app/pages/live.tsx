@@ -16,7 +16,7 @@ import { CsvButton } from '../components/csv-button.js';
 import { ErrorBox } from '../components/error-box.js';
 import { Stat } from '../components/stat.js';
 import { DataTable, type TableColumn, tableCsv } from '../components/table.js';
-import { formatMs, formatNumber } from '../format.js';
+import { formatMs, formatNumber, formatTime } from '../format.js';
 import { useSession } from '../session.js';
 import { hrefFor, type Route } from '../url.js';
 import type { PageProps } from './registry.js';
@@ -375,25 +375,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-const timeFormats = new Map<string, Intl.DateTimeFormat>();
-/** `3 Mar, 14:05:07` in the view's zone: a tail needs seconds. */
-function formatSeconds(ms: number, tz: string): string {
-  let f = timeFormats.get(tz);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-GB', {
-      timeZone: tz,
-      month: 'short',
-      day: 'numeric',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-      hourCycle: 'h23',
-    });
-    timeFormats.set(tz, f);
-  }
-  return f.format(new Date(ms));
-}
-
 /** Long property objects are cut in the list; the CSV has them whole. */
 function cut(text: string, max = 64): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
@@ -405,7 +386,7 @@ function liveColumns(route: Route, tz: string): TableColumn<LiveRow>[] {
       key: 'timestamp',
       label: 'Time',
       value: (r) => r.timestamp ?? new Date(r.receivedAt).toISOString(),
-      render: (r) => formatSeconds(r.timestamp ? Date.parse(r.timestamp) : r.receivedAt, tz),
+      render: (r) => formatTime(r.timestamp ? Date.parse(r.timestamp) : r.receivedAt, tz, 'second'),
     },
     {
       key: 'kind',

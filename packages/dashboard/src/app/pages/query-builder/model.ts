@@ -368,16 +368,6 @@ export function splitDuration(text: string | undefined): { amount: number; unit:
   return m ? { amount: Number(m[1]), unit: m[2] as string } : undefined;
 }
 
-/** A funnel's time to convert (seconds): `45 s`, `12.5 min`, `3.2 h`, `1.5 d`. */
-export function formatSeconds(value: unknown): string {
-  if (typeof value !== 'number' || !Number.isFinite(value)) return '–';
-  const round = (v: number) => String(Math.round(v * 10) / 10);
-  if (value < 60) return `${round(value)} s`;
-  if (value < 3600) return `${round(value / 60)} min`;
-  if (value < 86_400) return `${round(value / 3600)} h`;
-  return `${round(value / 86_400)} d`;
-}
-
 /**
  * A breakdown group as people read it: the null group is "(none)"; `other` is the rest pooled only when
  * the answer says it was cut (`meta.truncated`), otherwise it is a value like any.
