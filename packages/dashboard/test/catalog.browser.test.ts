@@ -34,17 +34,6 @@ interface RejectedList {
   counts: Record<string, number>;
 }
 
-/** Sends a batch with the write key; the collector's answer (refused events are listed, not an error). */
-async function send(server: DashboardServer, batch: object[]): Promise<{ accepted: number; rejected: unknown[] }> {
-  const res = await fetch(`${server.url}/v1/events`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${server.keys.write}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ batch }),
-  });
-  if (res.status !== 200) throw new Error(`send: ${res.status} ${await res.text()}`);
-  return (await res.json()) as { accepted: number; rejected: unknown[] };
-}
-
 const event = (name: string, properties: object, userId = 'u01') => ({
   id: uuidv7(),
   name,
@@ -64,7 +53,7 @@ withChromium.describe('Catalog page', () => {
     admin = adminApi(server);
     // Refused, one by one, into the quarantine: a name the catalog does not list (twice), a wrong type, a
     // required property missing.
-    const refused = await send(server, [
+    const refused = await server.send([
       event('promo_clicked', { campaign: 'spring' }),
       event('promo_clicked', { campaign: 'summer' }, 'u02'),
       event('checkout_completed', { orderId: 'o-x', plan: 'pro', amountCents: 'lots', currency: 'EUR' }),
@@ -74,7 +63,7 @@ withChromium.describe('Catalog page', () => {
     expect(refused.rejected).toHaveLength(4);
     // The tenant then accepts unlisted events: these are stored, marked.
     await admin.call('PATCH', `/tenants/${TENANT}`, { acceptUnlisted: true });
-    const accepted = await send(server, [
+    const accepted = await server.send([
       event('feature_flag_toggled', { flag: 'new-nav', on: true }),
       event('feature_flag_toggled', { flag: 'new-nav', on: 'yes' }, 'u03'),
       event('feature_flag_toggled', { flag: 'dark-mode', on: false }, 'u04'),

@@ -26,14 +26,8 @@ const VIEW = '#/live?tz=UTC';
 
 /** Sends envelopes with the write key, as an app does; all must be accepted. */
 async function send(server: DashboardServer, batch: SeedEnvelope[]): Promise<void> {
-  const res = await fetch(`${server.url}/v1/events`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${server.keys.write}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ batch }),
-  });
-  const body = (await res.json()) as { accepted?: number };
-  if (res.status !== 200 || body.accepted !== batch.length)
-    throw new Error(`send: ${res.status} ${JSON.stringify(body)}`);
+  const body = await server.send(batch);
+  if (body.accepted !== batch.length) throw new Error(`send: ${JSON.stringify(body)}`);
 }
 
 /** Events of the seed's kinds, sent now: fresh ids, this moment's time. */

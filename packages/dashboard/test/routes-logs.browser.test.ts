@@ -62,39 +62,33 @@ withChromium.describe('Routes and Request logs pages', () => {
   beforeAll(async () => {
     [server, browser] = await Promise.all([startDashboardServer(), launchBrowser()]);
     const ts = isoTime(server.anchor - 30 * 60_000);
-    const res = await fetch(`${server.url}/v1/events`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${server.keys.write}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        batch: [
-          {
-            id: sseLogId,
-            name: '$request',
-            timestamp: ts,
-            properties: {
-              id: sseLogId,
-              tenantId: TENANT,
-              method: 'GET',
-              route: '/v1/chat/stream',
-              url: '/v1/chat/stream?conversation=c1',
-              status: 200,
-              durationMs: 1834.5,
-              responseBytes: 9000,
-              userId: 'u01',
-              headers: {
-                accept: 'text/event-stream',
-                cookie: REDACTED,
-                'response.content-type': 'text/event-stream; charset=utf-8',
-              },
-              responseBody: sseBody,
-              bodyTruncated: true,
-              timestamp: ts,
-            },
+    const sent = await server.send([
+      {
+        id: sseLogId,
+        name: '$request',
+        timestamp: ts,
+        properties: {
+          id: sseLogId,
+          tenantId: TENANT,
+          method: 'GET',
+          route: '/v1/chat/stream',
+          url: '/v1/chat/stream?conversation=c1',
+          status: 200,
+          durationMs: 1834.5,
+          responseBytes: 9000,
+          userId: 'u01',
+          headers: {
+            accept: 'text/event-stream',
+            cookie: REDACTED,
+            'response.content-type': 'text/event-stream; charset=utf-8',
           },
-        ],
-      }),
-    });
-    expect(res.status).toBe(200);
+          responseBody: sseBody,
+          bodyTruncated: true,
+          timestamp: ts,
+        },
+      },
+    ]);
+    expect(sent.accepted).toBe(1);
     // Stored once the detail route finds it.
     for (let i = 0; ; i++) {
       const r = await fetch(`${server.url}/v1/query/logs/${sseLogId}`, {

@@ -3,8 +3,6 @@
  * the data directory's admin token, as `tally` commands beside a running server make them, and a
  * server-wide admin key (no tenant), which the dashboard signs in with to read the server's state.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { type DashboardServer, TENANT } from './server.js';
 
@@ -18,16 +16,8 @@ export interface AdminApi {
   serverAdminKey(): Promise<string>;
 }
 
-/** The data directory the server was started with (`--data-dir` of its command line). */
-function dataDirOf(server: DashboardServer): string {
-  const args = server.process.proc.spawnargs;
-  const i = args.indexOf('--data-dir');
-  if (i === -1 || !args[i + 1]) throw new Error('the test server was started without --data-dir');
-  return args[i + 1] as string;
-}
-
 export function adminApi(server: DashboardServer): AdminApi {
-  const token = readFileSync(join(dataDirOf(server), 'admin-token'), 'utf8').trim();
+  const token = server.adminToken;
   const send = (method: string, path: string, body: unknown, auth: string | undefined) =>
     fetch(`${server.url}/v1/admin${path}`, {
       method,
@@ -57,14 +47,7 @@ export function adminApi(server: DashboardServer): AdminApi {
       }
       return last.result;
     },
-    async serverAdminKey() {
-      const made = await api.call<{ key: string }>('POST', '/keys', {
-        tenant: null,
-        scope: 'admin',
-        name: 'dashboard test server-wide admin',
-      });
-      return made.key;
-    },
+    serverAdminKey: () => server.createKey('admin', null),
   };
   return api;
 }

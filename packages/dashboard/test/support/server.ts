@@ -31,6 +31,10 @@ export interface DashboardServer {
   /** When the seed was made: its events lie in the six days before. */
   anchor: number;
   process: ServeProcess;
+  /** The data directory's admin token (loopback only), as `tally` commands beside the server use it. */
+  adminToken: string;
+  /** POST /v1/events with the write key, as an app sends; the collector's answer (throws unless 200). */
+  send(batch: readonly object[]): Promise<{ accepted: number; rejected: unknown[] }>;
   /** POST /v1/query with the read key: the answer the dashboard must show. */
   query(q: unknown): Promise<{ columns: { name: string }[]; rows: unknown[][]; meta: Record<string, unknown> }>;
   /** Another key of the tenant (or a server-wide admin key with `tenant: null`), through the admin API. */
@@ -75,6 +79,16 @@ export async function startDashboardServer(
       admin: await createKey('admin'),
     };
 
+    const send: DashboardServer['send'] = async (batch) => {
+      const res = await fetch(`${url}/v1/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${keys.write}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ batch }),
+      });
+      if (res.status !== 200) throw new Error(`sending ${batch.length} events: ${res.status} ${await res.text()}`);
+      return (await res.json()) as { accepted: number; rejected: unknown[] };
+    };
+
     const query: DashboardServer['query'] = async (q) => {
       const res = await fetch(`${url}/v1/query`, {
         method: 'POST',
@@ -101,19 +115,12 @@ export async function startDashboardServer(
       seed = seedData(anchor);
       const all = [...seed.events, ...seed.logs];
       for (let i = 0; i < all.length; i += 100) {
-        const res = await fetch(`${url}/v1/events`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${keys.write}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ batch: all.slice(i, i + 100) }),
-        });
-        const body = (await res.json()) as { accepted?: number; rejected?: unknown[] };
-        if (res.status !== 200 || body.accepted !== Math.min(100, all.length - i)) {
-          throw new Error(`seeding: ${res.status} ${JSON.stringify(body)}`);
-        }
+        const body = await send(all.slice(i, i + 100));
+        if (body.accepted !== Math.min(100, all.length - i)) throw new Error(`seeding: ${JSON.stringify(body)}`);
       }
       await waitStored(query, seed);
     }
-    return { url, keys, seed, anchor, process: proc, query, createKey, revokeKey, dispose };
+    return { url, keys, seed, anchor, process: proc, adminToken: token, send, query, createKey, revokeKey, dispose };
   } catch (e) {
     await dispose();
     throw e;
