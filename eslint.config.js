@@ -5,8 +5,8 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 /**
- * The package graph of DESIGN.md, one way only: core ← node ← fastify; core ← store ← server;
- * core ← nats ← server; core ← dashboard ← server (the server mounts the dashboard's files; the dashboard
+ * The package graph of DESIGN.md, one way only: core ← node ← fastify; core ← edge; core ← store ← server;
+ * core ← nats ← server; core ← clickhouse ← server; core ← dashboard ← server (the server mounts the dashboard's files; the dashboard
  * asks the server over HTTP only). Each package's src may import these workspace packages and no other.
  *
  * Enforced with ESLint's own `no-restricted-imports`, per package folder, rather than TypeScript project
@@ -19,11 +19,13 @@ import tseslint from 'typescript-eslint';
 const GRAPH = {
   core: [],
   node: ['core'],
+  edge: ['core'],
   store: ['core'],
   nats: ['core'],
+  clickhouse: ['core'],
   fastify: ['core', 'node'],
   dashboard: ['core'],
-  server: ['core', 'node', 'store', 'nats', 'dashboard'],
+  server: ['core', 'node', 'store', 'nats', 'clickhouse', 'dashboard'],
 };
 
 // Every workspace folder, so a package added later is covered by the relative-path check at once.
@@ -48,9 +50,9 @@ function graphRules(pkg, deps) {
       message: `@tally/${pkg} ${deps.length ? `may import ${deps.map((d) => `@tally/${d}`).join(', ')} only` : 'imports no workspace package'}: the package graph of DESIGN.md (eslint.config.js).`,
     });
   const rules = {};
-  if (pkg === 'core') {
-    // Core runs on Workers, in browsers and on Node alike: no Node modules, no Node globals.
-    const nodeOnly = '@tally/core must stay free of Node-only APIs (it runs on Workers and in browsers too).';
+  if (pkg === 'core' || pkg === 'edge') {
+    // Core and the edge SDK run on Workers, in browsers and on Node alike: no Node modules, no Node globals.
+    const nodeOnly = `@tally/${pkg} must stay free of Node-only APIs (it runs on Workers and in browsers too).`;
     patterns.push({ group: ['node:*'], message: nodeOnly });
     rules['no-restricted-globals'] = [
       'error',
@@ -69,7 +71,17 @@ function graphRules(pkg, deps) {
 }
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '**/.tally/**', 'coverage/**'] },
+  // packages/core/src/proto: generated from proto/ by protoc-gen-es (npm run proto).
+  {
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      '**/.tally/**',
+      '**/.next/**',
+      'coverage/**',
+      'packages/core/src/proto/**',
+    ],
+  },
   js.configs.recommended,
   { languageOptions: { globals: globals.node } },
   ...tseslint.configs.recommended,
@@ -98,6 +110,7 @@ export default tseslint.config(
       'packages/server/src/config.ts',
       'packages/node/test/support/service-gate.ts',
       'packages/server/test/support/child-process*.ts',
+      'packages/edge/test/support/next-app.ts',
     ],
     rules: {
       'no-restricted-properties': [

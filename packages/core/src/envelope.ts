@@ -75,6 +75,18 @@ export function applyBatchContext(items: readonly unknown[], context: unknown): 
   }
 }
 
+/**
+ * An item of a batch that could not be read as an event at all (a Segment message of an unknown type,
+ * a protobuf event that does not decode). Receivers refuse it with `reason`, alone; the quarantine keeps
+ * `raw`, what could be read of it.
+ */
+export class UnreadableItem {
+  constructor(
+    readonly reason: string,
+    readonly raw: unknown,
+  ) {}
+}
+
 /** What a receiver answers for a batch: per-event rejections let the rest be stored. */
 export interface BatchResponse {
   accepted: number;

@@ -7,12 +7,25 @@ export { supportBotCatalog } from './catalogs/support-bot.js';
 export * from './envelope.js';
 export * from './history.js';
 export * from './errors.js';
+export * from './http-log.js';
+export { type BodyParts, type RedactedBody, Redactor, type RedactorOptions, withheld } from './redact.js';
+export * from './delivery.js';
+export * from './finish.js';
 export * from './pii.js';
 export { type Sanitized, type SanitizeOptions, sanitizeProperties, utf8Length } from './sanitize.js';
 export * from './schema.js';
-export type { SendOptions, SendResult, Sink } from './sink.js';
+export {
+  type BatchEndpointOptions,
+  batchEndpoint,
+  batchHeaders,
+  type SendOptions,
+  type SendResult,
+  type Sink,
+} from './sink.js';
 export { canonicalTime, isoTime, parseTime } from './time.js';
 export * from './uuidv7.js';
 export * from './request-log.js';
+export * from './analytics-store.js';
+export * from './detail-store.js';
 export * from './transport.js';
 export * from './query/index.js';

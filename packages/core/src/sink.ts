@@ -6,7 +6,7 @@
  */
 import type { PlatformAbortSignal } from './abort.js';
 import type { BatchRejection, TallyEvent } from './envelope.js';
-import type { TallyError } from './errors.js';
+import { TallyConfigError, type TallyError } from './errors.js';
 
 export interface SendOptions {
   /** Aborted when the tracker gives up waiting (shutdown deadline): stop and report `retry`. */
@@ -45,4 +45,37 @@ export interface Sink {
   send(events: readonly TallyEvent[], options: SendOptions): Promise<SendResult>;
   /** Releases connections or handles. Idempotent. */
   close(): Promise<void>;
+}
+
+/** Where an HTTP sink posts batches: the options the Node SDK's http sink and the edge SDK's fetch sink share. */
+export interface BatchEndpointOptions {
+  /** Full URL of the batch endpoint, e.g. `http://127.0.0.1:8787/v1/events`. */
+  url: string;
+  /** Sent as `Authorization: Bearer <writeKey>`. */
+  writeKey?: string;
+  headers?: Record<string, string>;
+}
+
+/** What core needs of the runtime's URL class; core compiles without the DOM's or Node's globals. */
+const WebURL = (globalThis as unknown as { URL: new (url: string) => { protocol: string; href: string } }).URL;
+
+/** The endpoint's URL, checked and normalized; `sink` names the sink in the error. */
+export function batchEndpoint(url: string, sink: string): string {
+  let parsed: { protocol: string; href: string };
+  try {
+    parsed = new WebURL(url);
+  } catch {
+    throw new TallyConfigError(`${sink} sink: "${url}" is not a URL; use e.g. http://127.0.0.1:8787/v1/events`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new TallyConfigError(`${sink} sink: protocol must be http: or https:, got ${parsed.protocol}`);
+  }
+  return parsed.href;
+}
+
+/** The headers of every batch request: JSON, the write key, the caller's own. */
+export function batchHeaders(options: BatchEndpointOptions): Record<string, string> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
+  if (options.writeKey) headers.authorization = `Bearer ${options.writeKey}`;
+  return headers;
 }

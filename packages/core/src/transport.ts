@@ -41,10 +41,26 @@ export interface TransportStats {
   inFlight: number;
 }
 
+/**
+ * The bytes a batch was accepted from, when its events are exactly the body's items (after its batch
+ * context) stamped with one tenant and one arrival time: every item accepted, and none changed (no
+ * timestamp moved, no property stripped or redacted, no context key added). A transport that queues
+ * batches can carry these bytes instead of serializing the events again.
+ */
+export interface BatchSource {
+  /** The request body, a JSON batch (`{"batch": [...], "context"?, "sentAt"}`). */
+  body: Uint8Array;
+  tenantId: string;
+  receivedAt: string;
+}
+
 export interface Transport {
   readonly kind: 'memory' | 'nats';
-  /** Resolves once the batch is durable (see PublishResult); rejects with a TallyError when it is not. */
-  publish(events: TallyEvent[]): Promise<PublishResult>;
+  /**
+   * Resolves once the batch is durable (see PublishResult); rejects with a TallyError when it is not.
+   * `source`, when given, holds the same events as bytes (see BatchSource).
+   */
+  publish(events: TallyEvent[], source?: BatchSource): Promise<PublishResult>;
   /** Starts delivering batches to `handler`; a batch is acknowledged only after the handler resolves. */
   consume(handler: BatchHandler): Promise<void>;
   /** Is the transport able to take batches now (connected, stream present)? */

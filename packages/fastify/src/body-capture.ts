@@ -5,6 +5,7 @@
  * (SSE), which bypass Fastify's `onSend` hook.
  */
 import type { ServerResponse } from 'node:http';
+import type { BodyParts } from '@tally/core';
 
 export interface CapturedBody {
   /** Head and tail joined by a marker when bytes were left out; UTF-8 decoded (a cut character becomes U+FFFD). */
@@ -12,16 +13,6 @@ export interface CapturedBody {
   /** Total bytes the application sent. */
   bytes: number;
   truncated: boolean;
-}
-
-/** What a capture kept, before it is joined: `head`, then `omittedBytes` left out, then `tail`. */
-export interface BodyParts {
-  head: string;
-  /** The last bytes; when nothing was left out, simply the rest of the body after `head`. */
-  tail: string;
-  omittedBytes: number;
-  /** Total bytes the application sent. */
-  bytes: number;
 }
 
 type Chunk = string | Uint8Array;

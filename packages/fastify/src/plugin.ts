@@ -13,43 +13,28 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import {
+  DEFAULT_EXCLUDED_ROUTES,
   DEFAULT_PII_KEYS,
   ErrorCodes,
+  errorText,
   formatId,
+  headerRedaction,
   type IdSeed,
+  type IpPolicy,
   isoTime,
-  REDACTED,
+  maskIp as maskIpWith,
+  Redactor,
+  type RequestLogPolicy,
   type RequestLogRecord,
   reserveId,
   TallyConfigError,
+  withheld,
 } from '@tally/core';
 import { BodyCapture, captureResponse } from './body-capture.js';
-import { Redactor, withheld } from './redact.js';
 
-/**
- * Headers whose values are never logged, in any form (lowercase). Any header named by the PII deny-list
- * (`x-auth-token`, `x-goog-api-key`, `x-session`…) is redacted as well.
- */
-export const DEFAULT_REDACTED_HEADERS: readonly string[] = [
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'set-cookie',
-  'x-api-key',
-];
+export { DEFAULT_EXCLUDED_ROUTES, DEFAULT_REDACTED_HEADERS, type IpPolicy } from '@tally/core';
 
-/** Headers holding a URL, whose query string is redacted as the request's own. */
-const URL_HEADERS = new Set(['referer', 'location', 'content-location']);
-
-/** Longest error message kept, in characters (after redaction, so the cut cannot expose a secret). */
-const MAX_ERROR_CHARS = 1024;
-
-/** Routes not logged unless asked for: health checks and scrapes would drown the history. */
-export const DEFAULT_EXCLUDED_ROUTES: readonly string[] = ['/health', '/healthz', '/readyz', '/livez', '/metrics'];
-
-export type IpPolicy = 'truncate' | 'hash' | 'full' | 'none';
-
-export interface RequestLogOptions {
+export interface RequestLogOptions extends RequestLogPolicy {
   /**
    * The tracker the logs go through (its queue, batching, retries, spool and shutdown drain): with the
    * `direct` sink into this process's store, with the http sink to a collector.
@@ -57,30 +42,8 @@ export interface RequestLogOptions {
   tracker?: TrackerLike;
   /** Lower level: receives every finished request instead; `record.finish()` builds the log. */
   onRecord?: (record: PendingRequestLog) => void;
-  /** Tenant of the logs when the getter gives none. Default `default`. */
-  tenantId?: string;
   /** Who made the request. Default: `request.user?.id`, `request.user?.apiKeyId`, `request.user?.tenantId`. */
   identify?: Identify;
-  /** Bytes kept of each body (head and tail halves). Default 4096. */
-  bodyLimit?: number;
-  captureRequestBody?: boolean;
-  captureResponseBody?: boolean;
-  /** Extra header names to redact (case-insensitive), on top of DEFAULT_REDACTED_HEADERS and the deny-list. */
-  redactHeaders?: readonly string[];
-  /**
-   * Body paths to redact besides the deny-list's names (which are redacted at any depth): dot-separated
-   * from the root (`card.number`), arrays passed through (`items.card.number` covers every item); form
-   * fields by the same names (`card[number]`).
-   */
-  redactBodyPaths?: readonly string[];
-  /** Route templates to skip. Default DEFAULT_EXCLUDED_ROUTES. */
-  exclude?: readonly string[];
-  /** Only these route templates, if given. */
-  include?: readonly string[];
-  /** Fraction of requests logged, in (0, 1]. Default 1. */
-  sampleRate?: number;
-  /** What is kept of the client IP. Default `truncate` (IPv4 /24, IPv6 /48). */
-  ip?: IpPolicy;
 }
 
 export type Identify = (
@@ -160,7 +123,6 @@ const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, 
   const identify = options.identify ?? defaultIdentify;
   app.decorate('tally', { tracker: options.tracker, identify });
   const bodyLimit = options.bodyLimit ?? 4096;
-  const redacted = new Set([...DEFAULT_REDACTED_HEADERS, ...(options.redactHeaders ?? []).map((h) => h.toLowerCase())]);
   const exclude = new Set(options.exclude ?? DEFAULT_EXCLUDED_ROUTES);
   const include = options.include ? new Set(options.include) : undefined;
   const sampleRate = options.sampleRate ?? 1;
@@ -170,6 +132,7 @@ const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, 
   }
   const ipPolicy = options.ip ?? 'truncate';
   const redactor = new Redactor({ keys: DEFAULT_PII_KEYS, paths: options.redactBodyPaths });
+  const headerValue = headerRedaction(redactor, options.redactHeaders);
   const captureBodies = options.captureResponseBody !== false;
 
   /** Completion, seen once per request: `finish` (sent in full) or `close` first (the client went away). */
@@ -283,15 +246,10 @@ const plugin: FastifyPluginCallback<RequestLogOptions> = (app: FastifyInstance, 
       log.responseBody = body.text;
       log.bodyTruncated ||= body.truncated;
     }
-    const error = request.tallyError ?? errorText(pending.error);
-    if (error !== undefined) log.error = clip(redactor.text(error));
+    const error = errorText(request.tallyError ?? pending.error, redactor);
+    if (error !== undefined) log.error = error;
     else if (pending.status >= 500) log.error = `HTTP ${pending.status}`;
     return log;
-  }
-
-  function headerValue(name: string, value: string): string {
-    if (redacted.has(name) || redactor.isSecretName(name)) return REDACTED;
-    return URL_HEADERS.has(name) ? redactor.url(value) : value;
   }
 
   /** The request body as text, cut to `bodyLimit` and redacted knowing where the cut is (see redact.ts). */
@@ -348,28 +306,13 @@ function safe<T>(fn: () => T): T | undefined {
   }
 }
 
-/** What a request log keeps of an error: its code and message (redacted by the caller). */
-function errorText(error: unknown): string | undefined {
-  if (error === undefined || error === null) return undefined;
-  if (typeof error !== 'object') return String(error);
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  const text = typeof message === 'string' ? message : String(error);
-  return typeof code === 'string' && code !== '' ? `${code}: ${text}` : text;
-}
-
-function clip(text: string): string {
-  return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}…` : text;
-}
-
 /** IPv4 keeps its /24, IPv6 its /48; `hash` is a SHA-256 prefix (stable, not reversible by lookup of a few IPs). */
 export function maskIp(ip: string | undefined, policy: IpPolicy): string | undefined {
-  if (!ip || policy === 'none') return undefined;
-  if (policy === 'full') return ip;
-  if (policy === 'hash') return createHash('sha256').update(ip).digest('hex').slice(0, 16);
-  const v4 = /^(?:::ffff:)?(\d+)\.(\d+)\.(\d+)\.\d+$/.exec(ip);
-  if (v4) return `${v4[1]}.${v4[2]}.${v4[3]}.0`;
-  const groups = ip.split(':');
-  return `${groups.slice(0, 3).join(':')}::`;
+  return maskIpWith(ip, policy, sha256Hex);
+}
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /**

@@ -5,7 +5,7 @@
 import { DEFAULT_PII_KEYS } from '@tally/core';
 import { describe, expect, it } from 'vitest';
 import { BodyCapture } from '../src/body-capture.js';
-import { Redactor } from '../src/redact.js';
+import { Redactor } from '@tally/core';
 
 const redactor = new Redactor({ keys: DEFAULT_PII_KEYS, paths: ['items.card.number', 'pin'] });
 const whole = (text: string, type?: string) => redactor.body({ head: text, tail: '', omittedBytes: 0 }, type).text;

@@ -72,12 +72,16 @@ export async function ensureConsumer(
     filter_subject: `${prefix}.analytics.>`,
     ack_wait: nanos(ackWaitMs),
     max_ack_pending: maxAckPending,
+    // Deliveries carry the headers only: the transport stores its own messages from the events it kept
+    // and reads any other body by its sequence (transport.ts), so the bulk of the bytes is sent once.
+    headers_only: true,
   };
   try {
     await jsm.consumers.info(stream, durable);
     await jsm.consumers.update(stream, durable, {
       ack_wait: config.ack_wait,
       max_ack_pending: config.max_ack_pending,
+      headers_only: config.headers_only,
     });
   } catch (e) {
     if (!isNotFound(e)) throw e;

@@ -8,7 +8,22 @@
  * A message that cannot be read, or whose handling failed `maxDeliveries` times, is poison: it goes to
  * the dead-letter path (`onDeadLetter`, the server writes it to a JSONL file) and is terminated, so it
  * never blocks the consumer. Writer refusals because of load or shutdown are naked with a delay.
+ *
+ * The collector that publishes a batch and the consumer that stores it are usually one process. So the
+ * transport keeps the events of the messages it published until its own consumer is delivered them
+ * (matched by the Tally-Origin header, which names this instance and the message): those are stored
+ * without the message being read back, and only messages from elsewhere (another instance, the SDK's
+ * NATS sink, a redelivery) are parsed. The stream stays the record: what is kept is only ever used for
+ * the very message it was published as, and dropping it (memory bound, age) only costs a parse.
+ *
+ * Back-pressure (ledger.ts): a publish goes ahead while the messages not yet stored are younger than
+ * `maxLagMs` and the consumer, at the rate it has been storing, would store them and the new batch
+ * within it; else it waits for the consumer, in order of arrival, up to `lagWaitMs`, then refuses with
+ * TALLY_OVERLOADED (the collector answers 503 + Retry-After). Producers so slow down to what the
+ * consumer stores, and the time from send to queryable stays near the bound instead of growing with
+ * the stream's backlog.
  */
+import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
   type ConsumerMessages,
@@ -19,10 +34,9 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import {
-  applyBatchContext,
   backoffDelay,
   type BatchHandler,
-  type EventBatch,
+  type BatchSource,
   ErrorCodes,
   type PublishResult,
   sleep,
@@ -32,7 +46,9 @@ import {
   type Transport,
   type TransportStats,
 } from '@tally/core';
-import { publishBatch } from './publisher.js';
+import { HEADER_ORIGIN, readMessage } from './message.js';
+import { createLedger } from './ledger.js';
+import { batchMessages, headersOf } from './publisher.js';
 import { DAY_MS, ensureConsumer, ensureStream } from './stream.js';
 
 export interface NatsTransportOptions {
@@ -49,17 +65,40 @@ export interface NatsTransportOptions {
   ackWaitMs?: number;
   /** Deliveries before a message whose handling keeps failing is dead-lettered. Default 10. */
   maxDeliveries?: number;
-  /** Messages handled at once (each is a batch of events). Default 16. */
+  /** Messages handled at once (each is a batch of events). Default 32. */
   maxInFlight?: number;
+  /**
+   * Bytes of messages handled at once (at least one message): a batch's size, not the count of
+   * messages, is what the writer works through, so one-event messages do not hold the slots a
+   * thousand-event batch needs. Default 8 MiB.
+   */
+  maxInFlightBytes?: number;
   /** Publish ack timeout. Default 10 s. */
   publishTimeoutMs?: number;
   /**
-   * Back-pressure: when the durable consumer has more than this many messages (batches) not yet
-   * stored, `publish` refuses with TALLY_OVERLOADED (the collector answers 503 + Retry-After), so
-   * producers slow down instead of the stream's backlog growing and freshness going with it.
-   * Default 1000; 0 turns it off.
+   * Back-pressure by count: when the durable consumer has more than this many messages (batches) not
+   * yet stored (as of its last consumer info, ≤ 1 s old), `publish` refuses with TALLY_OVERLOADED at
+   * once. Catches a backlog the lag does not see: messages from other publishers while the consumer is
+   * stopped. Default 1000; 0 turns it off.
    */
   maxPendingMessages?: number;
+  /**
+   * Back-pressure by time: the bound on the age of the oldest message not yet stored and on the time
+   * the consumer needs for those (see the header comment); a publish that would pass it waits. Default
+   * 1000 ms; 0 turns it off.
+   */
+  maxLagMs?: number;
+  /**
+   * How long a publish waits for the lag to fall before it refuses with TALLY_OVERLOADED. Default 5000
+   * ms: a consumer briefly slowed (a checkpoint, a busy machine) slows producers down instead of
+   * refusing them, well within an SDK's request timeout (10 s).
+   */
+  lagWaitMs?: number;
+  /**
+   * Events of its own messages the transport keeps for its consumer (see the header comment); past
+   * it, the oldest are dropped and their messages parsed when delivered. Default 100 000.
+   */
+  maxKeptEvents?: number;
   /** Where poison messages go before they are terminated. */
   onDeadLetter?: (message: { subject: string; data: Uint8Array; deliveries: number; reason: string }) => Promise<void>;
   /** Connection name shown by the server (`nats server report connections`). */
@@ -76,9 +115,18 @@ export interface NatsTransport extends Transport {
   readonly jsm: JetStreamManager;
   /** Messages the durable consumer has not yet acknowledged (as of the last refresh, ≤ 1 s old). */
   backlog(): number;
+  /** Age in ms of the oldest message not yet stored (0: none), as back-pressure measures it. */
+  lag(): number;
 }
 
-const decoder = new TextDecoder();
+/** The header a headers-only delivery gives the size of the body in. */
+const MSG_SIZE = 'Nats-Msg-Size';
+
+/** What became of a message the consumer handled. */
+type Outcome = 'stored' | 'failed' | 'dead-lettered';
+
+/** Published messages no acknowledgement was seen for are given up on after this long. */
+const FORGET_AFTER_MS = 10 * 60_000;
 
 export async function createNatsTransport(options: NatsTransportOptions): Promise<NatsTransport> {
   const prefix = options.prefix ?? 'tally';
@@ -86,9 +134,13 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   const durable = options.durable ?? 'tally-writer';
   const ackWaitMs = options.ackWaitMs ?? 30_000;
   const maxDeliveries = options.maxDeliveries ?? 10;
-  const maxInFlight = options.maxInFlight ?? 16;
+  const maxInFlight = options.maxInFlight ?? 32;
+  const maxInFlightBytes = options.maxInFlightBytes ?? 8 * 1024 * 1024;
   const publishTimeoutMs = options.publishTimeoutMs ?? 10_000;
   const maxPending = options.maxPendingMessages ?? 1000;
+  const maxLagMs = options.maxLagMs ?? 500;
+  const lagWaitMs = options.lagWaitMs ?? 5000;
+  const maxKeptEvents = options.maxKeptEvents ?? 100_000;
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -134,14 +186,28 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     }
   };
   const inFlight = new Set<Promise<void>>();
+  let inFlightBytes = 0;
+
+  // This instance's messages not yet stored, the consumer's, and the back-pressure (ledger.ts).
+  const instance = randomBytes(9).toString('base64url');
+  let published = 0;
+  const ledger = createLedger({ maxLagMs, maxKeptEvents });
+  let waitingRefresh: NodeJS.Timeout | undefined;
+
   // The consumer's backlog, refreshed once a second (a cheap consumer-info request), not per publish.
+  // Its ack floor also settles this instance's messages that another consumer acknowledged (several
+  // `tally serve` sharing the durable consumer); while publishes wait on the lag, ten times a second, so
+  // such an acknowledgement lets them go in time.
   let pending = 0;
-  const backlog = setInterval(() => {
+  const refresh = () =>
     jsm.consumers.info(streamName, durable).then(
-      (i) => (pending = i.num_pending + i.num_ack_pending),
+      (i) => {
+        pending = i.num_pending + i.num_ack_pending;
+        ledger.settled(i.ack_floor.stream_seq, Date.now() - FORGET_AFTER_MS);
+      },
       () => undefined, // not created yet, or NATS away: health says so elsewhere
     );
-  }, 1000);
+  const backlog = setInterval(refresh, 1000);
   backlog.unref();
   void (async () => {
     for await (const s of nc.status()) {
@@ -153,15 +219,71 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   async function handle(msg: JsMsg, handler: BatchHandler): Promise<void> {
     const deliveries = msg.info.deliveryCount;
     if (deliveries > 1) stats.redelivered++;
-    let events: TallyEvent[];
-    try {
-      const body = JSON.parse(decoder.decode(msg.data)) as EventBatch;
-      if (!Array.isArray(body?.batch)) throw new Error('no "batch" array');
-      applyBatchContext(body.batch, body.context);
-      events = body.batch as TallyEvent[];
-    } catch (e) {
-      return deadLetter(msg, `unreadable message: ${(e as Error).message}`);
+    const origin = msg.headers?.get(HEADER_ORIGIN) || undefined;
+    let events = ledger.take(origin);
+    if (!events) {
+      let data: Uint8Array | null;
+      try {
+        data = await body(msg);
+      } catch (e) {
+        // NATS away: delivered again later.
+        report(e, 'could not read a NATS message body; it will be redelivered');
+        nak(msg, deliveries);
+        ledger.handled(msg, origin, 'failed');
+        return;
+      }
+      if (data === null) {
+        // Gone from the stream (its max age, a purge) since it was delivered: nothing left to store.
+        report(new Error(`message ${msg.info.streamSequence} is no longer in the stream`), 'NATS message skipped');
+        terminate(msg, 'no longer in the stream');
+        ledger.handled(msg, origin, 'dead-lettered');
+        return;
+      }
+      try {
+        events = readMessage(data, msg.headers);
+      } catch (e) {
+        await deadLetter(msg, data, `unreadable message: ${(e as Error).message}`);
+        ledger.handled(msg, origin, 'dead-lettered');
+        return;
+      }
     }
+    ledger.handling(msg, msg.info.timestampNanos / 1e6, events.length, origin);
+    let outcome: Outcome = 'failed';
+    try {
+      outcome = await store(msg, events, handler, deliveries);
+    } finally {
+      ledger.handled(msg, origin, outcome);
+    }
+  }
+
+  /**
+   * A message's body. Deliveries carry headers only (see ensureConsumer): a body is read from the stream
+   * by its sequence, null when it is no longer there.
+   */
+  async function body(msg: JsMsg): Promise<Uint8Array | null> {
+    if (msg.data.length > 0 || !msg.headers?.has(MSG_SIZE)) return msg.data;
+    const stored = await jsm.streams.getMessage(streamName, { seq: msg.info.streamSequence });
+    return stored === null ? null : stored.data;
+  }
+
+  function nak(msg: JsMsg, deliveries: number): void {
+    try {
+      msg.nak(backoffDelay(deliveries, { initialMs: 500, maxMs: 30_000 }));
+    } catch {
+      // Connection gone: redelivered after the ack wait all the same.
+    }
+  }
+
+  function terminate(msg: JsMsg, reason: string): void {
+    try {
+      msg.term(reason);
+    } catch {
+      // Connection gone: delivered again, and found gone again.
+    }
+  }
+
+  /** Hands a message's events to the handler; acknowledges them once stored, else naks or dead-letters. */
+  async function store(msg: JsMsg, events: TallyEvent[], handler: BatchHandler, deliveries: number): Promise<Outcome> {
     // A writer waiting out a database restart must not let the ack deadline pass: keep the message ours.
     // (Each of ack, nak, working and term throws once the connection is closed: never out of a timer.)
     const keepAlive = setInterval(
@@ -185,7 +307,22 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       clearInterval(keepAlive);
     }
     if (!stored && deliveries >= maxDeliveries) {
-      return deadLetter(msg, `failed ${deliveries} times: ${(failure as Error)?.message ?? String(failure)}`);
+      let data: Uint8Array | null = null;
+      try {
+        data = await body(msg);
+      } catch {
+        // Not readable now: left for a later delivery below.
+      }
+      if (data === null) {
+        nak(msg, deliveries);
+        return 'failed';
+      }
+      const kept = await deadLetter(
+        msg,
+        data,
+        `failed ${deliveries} times: ${(failure as Error)?.message ?? String(failure)}`,
+      );
+      return kept ? 'dead-lettered' : 'failed';
     }
     try {
       if (stored) msg.ack();
@@ -194,16 +331,19 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       // Stored but not acknowledged (or not nak'ed): JetStream delivers it again after the ack wait and
       // the writer's idempotent insert turns that into nothing.
       report(e, `could not ${stored ? 'ack' : 'nak'} a NATS message; it will be redelivered`);
-      return;
+      return 'failed';
     }
-    if (stored) stats.handled++;
+    if (!stored) return 'failed';
+    stats.handled++;
+    return 'stored';
   }
 
-  async function deadLetter(msg: JsMsg, reason: string): Promise<void> {
+  /** Keeps a poison message on the dead-letter path and terminates it; false when it could not be kept. */
+  async function deadLetter(msg: JsMsg, data: Uint8Array, reason: string): Promise<boolean> {
     try {
       await options.onDeadLetter?.({
         subject: msg.subject,
-        data: msg.data,
+        data,
         deliveries: msg.info.deliveryCount,
         reason,
       });
@@ -215,7 +355,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       } catch {
         // Connection gone: redelivered after the ack wait all the same.
       }
-      return;
+      return false;
     }
     stats.deadLettered++;
     try {
@@ -224,13 +364,24 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       // Kept as a dead letter but delivered again later: the dead-letter file may hold it twice.
       report(e, 'could not terminate a dead-lettered NATS message');
     }
+    return true;
+  }
+
+  /** The refusal of a publish that waited for the consumer in vain. */
+  function overloaded(): TallyError {
+    const behind = ledger.lag();
+    return new TallyError(
+      ErrorCodes.OVERLOADED,
+      `the stream's consumer is ${(behind / 1000).toFixed(1)} s behind (bound ${maxLagMs / 1000} s): retry later`,
+      { retryAfterS: Math.min(30, Math.max(1, Math.ceil(behind / 1000))) },
+    );
   }
 
   return {
     kind: 'nats',
     connection: nc,
     jsm,
-    async publish(events: TallyEvent[]): Promise<PublishResult> {
+    async publish(events: TallyEvent[], source?: BatchSource): Promise<PublishResult> {
       if (closing) throw new TallyError(ErrorCodes.SHUTDOWN, 'transport is closing');
       if (maxPending > 0 && pending > maxPending) {
         throw new TallyError(
@@ -238,8 +389,44 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
           `the stream's consumer is ${pending} batches behind (limit ${maxPending}): retry later`,
         );
       }
+      // Behind those already waiting, or when the backlog would pass the bound: wait for the consumer.
+      const waited = ledger.admit(events.length, lagWaitMs);
+      if (ledger.waiting() > 0 && waitingRefresh === undefined) {
+        waitingRefresh = setInterval(() => {
+          if (ledger.waiting() > 0) return void refresh();
+          clearInterval(waitingRefresh);
+          waitingRefresh = undefined;
+        }, 100);
+        waitingRefresh.unref();
+      }
+      const admission = await waited;
+      if (admission === 'timeout') throw overloaded();
+      if (closing || admission === 'closed') {
+        if (admission === 'waited') ledger.unreserve(events.length);
+        throw new TallyError(ErrorCodes.SHUTDOWN, 'transport is closing');
+      }
+      const messages = batchMessages(prefix, events, nc.info?.max_payload ?? 1024 * 1024, source);
       try {
-        await publishBatch(js, prefix, events, nc.info?.max_payload ?? 1024 * 1024, publishTimeoutMs);
+        await Promise.all(
+          messages.map(async (m) => {
+            const origin = `${instance}.${(++published).toString(36)}`;
+            // Kept before the publish: the consumer can be delivered the message before its ack arrives here.
+            ledger.add(origin, m.events, admission === 'waited');
+            try {
+              const ack = await js.publish(m.subject, m.data, {
+                msgID: m.id,
+                timeout: publishTimeoutMs,
+                headers: headersOf(m, [[HEADER_ORIGIN, origin]]),
+              });
+              // A duplicate was not stored: the stream holds an earlier message under that id.
+              if (ack.duplicate) ledger.withdraw(origin);
+              else ledger.sequenced(origin, ack.seq);
+            } catch (e) {
+              ledger.withdraw(origin);
+              throw e;
+            }
+          }),
+        );
       } catch (e) {
         throw new TallyError(
           ErrorCodes.UNAVAILABLE,
@@ -282,12 +469,17 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       const pull = async (iterator: ConsumerMessages) => {
         for await (const msg of iterator) {
           // Bounded: wait for a slot before taking the next message from the client's buffer.
-          while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+          const bytes = Number(msg.headers?.get(MSG_SIZE)) || msg.data.length;
+          while (inFlight.size >= maxInFlight || (inFlight.size > 0 && inFlightBytes + bytes > maxInFlightBytes)) {
+            await Promise.race(inFlight);
+          }
           stats.inFlight = inFlight.size + 1;
+          inFlightBytes += bytes;
           const p: Promise<void> = handle(msg, handler)
             .catch((e: unknown) => report(e, 'handling a NATS message failed'))
             .finally(() => {
               inFlight.delete(p);
+              inFlightBytes -= bytes;
               stats.inFlight = inFlight.size;
             });
           inFlight.add(p);
@@ -320,10 +512,13 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     healthy: () => connected && !nc.isClosed(),
     stats: () => ({ ...stats }),
     backlog: () => pending,
+    lag: () => ledger.lag(),
     async close() {
       if (closing) return;
       closing = true;
       clearInterval(backlog);
+      clearInterval(waitingRefresh);
+      ledger.close();
       stopping.abort();
       // Stop pulling; messages fetched but not handled are simply redelivered to the next consumer.
       await messages?.close().catch(() => undefined);

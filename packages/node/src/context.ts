@@ -3,18 +3,9 @@
  * that `track()` deep inside a request handler or a task knows its tenant, user and request id.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { JsonValue } from '@tally/core';
+import type { TrackContext } from '@tally/core';
 
-export interface TrackContext {
-  tenantId?: string;
-  userId?: string;
-  anonymousId?: string;
-  service?: string;
-  requestId?: string;
-  taskId?: string;
-  sessionId?: string;
-  [key: string]: JsonValue | undefined;
-}
+export type { TrackContext };
 
 // One storage for the process, not one per tracker: a Fastify plugin's request context must reach a
 // tracker created elsewhere in the app.

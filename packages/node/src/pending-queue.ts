@@ -9,26 +9,10 @@
  * so an event holds one young object: its copy of the properties. The queue grows by doubling up to
  * its bound, so a large bound costs memory only when it is used.
  */
-import type { IdSeed, RequestLogRecord } from '@tally/core';
-import type { TrackContext } from './context.js';
+import type { IdSeed, RequestLogRecord, TrackContext, TrackedCall } from '@tally/core';
 
-/** A queued event, materialized when it leaves the queue (short-lived: finalized into a batch). */
-export interface Pending extends IdSeed {
-  name: string;
-  props: Record<string, unknown> | undefined;
-  /** A request log, built at batch time (`$request` envelopes only). */
-  build: (() => RequestLogRecord) | undefined;
-  /** When the event happened (Unix ms). */
-  ts: number;
-  frame: Readonly<TrackContext> | undefined;
-  /** From the call's options: they win over the frame's and the tracker's. */
-  tenantId: string | undefined;
-  userId: string | undefined;
-  anonymousId: string | undefined;
-  /** The call's own extra context. */
-  extra: TrackContext | undefined;
-  /** The sampling rate the event survived. */
-  rate: number;
+/** A queued event, materialized when it leaves the queue (short-lived: finished into a batch). */
+export interface Pending extends TrackedCall {
   /** Estimated size, for the queue's byte bound. */
   bytes: number;
 }

@@ -3,7 +3,11 @@
  * id formatting, serialization, I/O) happens later at batch time, off the caller's stack.
  *
  *   track() ─▶ columnar queue (bounded by events and bytes) ─▶ batch (count | bytes | interval)
- *           ─▶ finalize (validate, redact, format id) ─▶ sink.send ─▶ retry / split / spool / drop
+ *           ─▶ finish (validate, redact, format id) ─▶ sink.send ─▶ retry / split / spool / drop
+ *
+ * Finishing and the delivery loop are core's (`EventFinisher`, `deliverBatch`), shared with the edge
+ * SDK; what is Node's is here: AsyncLocalStorage scopes, the columnar queue, timers, the disk spool for
+ * what cannot be delivered, and the drain on signals and exit.
  *
  * Every event ends in exactly one counter of `stats()`: delivered, spooled, dropped (by code),
  * sampled out or deduped, or is still queued/in flight.
@@ -12,31 +16,27 @@ import { channel } from 'node:diagnostics_channel';
 import { setMaxListeners } from 'node:events';
 import { resolve } from 'node:path';
 import {
-  backoffDelay,
   type Catalog,
-  createValidator,
-  DEFAULT_PII_POLICY,
+  deliverBatch,
+  type DeliveryOutcomes,
   type ErrorCode,
   ErrorCodes,
-  type EventContext,
+  EventFinisher,
   type EventName,
   type EventProps,
-  formatId,
   type IdSeed,
-  isoTime,
   LIBRARY_NAME,
   type PiiPolicy,
+  positiveOption as positive,
   REQUEST_LOG_EVENT,
   type RequestLogRecord,
-  type SendResult,
   type Sink,
-  sleep,
-  checkRequestLog,
   reserveIdInto,
+  samplingRates,
   TallyConfigError,
   TallyError,
   type TallyEvent,
-  type Validator,
+  timestampMs as toMs,
 } from '@tally/core';
 import { currentContext, type TrackContext, withContext } from './context.js';
 import { Deduper } from './dedupe.js';
@@ -161,7 +161,6 @@ export const retryChannel = channel('tally:retry');
 const FIXED_EVENT_BYTES = 160;
 /** Queue-size estimate of a request log (bodies are truncated by the plugin, 4 KiB each by default). */
 const REQUEST_LOG_BYTES = 4096;
-const TOP_LEVEL = new Set(['tenantId', 'userId', 'anonymousId']);
 const REPLAY_THROTTLE_MS = 5_000;
 /** Where track() reserves each id before the queue copies it into its columns (no allocation). */
 const seed: IdSeed = { ms: 0, a: 0, b: 0 };
@@ -173,16 +172,12 @@ export function createTracker<C extends Catalog>(options: TrackerOptions<C>): Tr
 
 class TrackerImpl<C extends Catalog> {
   private readonly sink: Sink;
-  private readonly validate: Validator;
-  private readonly rates = new Map<string, number>();
+  private readonly finisher: EventFinisher;
+  private readonly rates: Map<string, number>;
   private readonly deduper: Deduper | undefined;
   private readonly dedupeKey: NonNullable<TrackerOptions<C>['dedupe']>['key'];
   private readonly queue: PendingQueue;
   private readonly spool: Spool | undefined;
-  private readonly baseTop: { tenantId: string; userId?: string; anonymousId?: string };
-  private readonly baseContext: EventContext;
-  private readonly sharedContext: Readonly<EventContext>;
-  private readonly frameContexts = new WeakMap<object, Readonly<EventContext>>();
   private readonly maxQueueBytes: number;
   private readonly maxBatchEvents: number;
   private readonly maxBatchBytes: number;
@@ -217,6 +212,8 @@ class TrackerImpl<C extends Catalog> {
     deduped: 0,
     dropped: {} as Partial<Record<ErrorCode, number>>,
   };
+  private readonly outcomes = this.outcomesOf(false);
+  private readonly replayOutcomes = this.outcomesOf(true);
   private readonly onExit = () => this.spoolOnExit();
   private readonly onBeforeExit = () => {
     if (this.queue.size > 0 && !this.closing) this.pump(true);
@@ -240,26 +237,14 @@ class TrackerImpl<C extends Catalog> {
     }
     this.sink = options.sink;
     this.maxPropertiesBytes = positive('maxPropertiesBytes', options.maxPropertiesBytes, 2048);
-    const pii: PiiPolicy = { ...DEFAULT_PII_POLICY, ...options.pii };
-    if (!['redact', 'reject', 'off'].includes(pii.mode)) {
-      throw new TallyConfigError(`pii.mode must be redact, reject or off; got ${String(pii.mode)}`);
-    }
-    // reuseInput: what reaches the validator is track()'s own copy, so a clean one becomes the event's
-    // properties as it is, without a second copy at batch time.
-    this.validate = createValidator(options.catalog, {
+    this.finisher = new EventFinisher({
+      catalog: options.catalog,
       maxPropertiesBytes: this.maxPropertiesBytes,
-      pii,
-      reuseInput: true,
+      pii: options.pii,
+      context: options.context,
+      library: { name: LIBRARY_NAME, version: VERSION },
     });
-    for (const name of options.catalog.names) {
-      const rate = options.catalog.events[name]?.sampleRate;
-      if (rate !== undefined && rate < 1) this.rates.set(name, rate);
-    }
-    for (const [name, rate] of Object.entries(options.sampling ?? {}) as [string, number][]) {
-      if (!options.catalog.has(name)) throw new TallyConfigError(`sampling: "${name}" is not in the catalog`);
-      if (!(rate > 0 && rate <= 1)) throw new TallyConfigError(`sampling.${name} must be in (0, 1]; got ${rate}`);
-      this.rates.set(name, rate);
-    }
+    this.rates = samplingRates(options.catalog, options.sampling);
     if (options.dedupe) {
       this.deduper = new Deduper(
         positive('dedupe.windowMs', options.dedupe.windowMs, 60_000),
@@ -289,10 +274,6 @@ class TrackerImpl<C extends Catalog> {
     }
     this.onError = options.onError;
 
-    const { tenantId, userId, anonymousId, ...rest } = options.context ?? {};
-    this.baseTop = { tenantId: tenantId ?? 'default', userId, anonymousId };
-    this.baseContext = { ...rest, library: { name: LIBRARY_NAME, version: VERSION } };
-    this.sharedContext = Object.freeze(this.buildContext(undefined, undefined, 1));
     // Every in-flight send listens on this one signal; more than 10 is normal, not a leak.
     setMaxListeners(0, this.abort.signal);
 
@@ -554,61 +535,25 @@ class TrackerImpl<C extends Catalog> {
     return run;
   }
 
-  /** Sends one batch to its end: delivered, split, spooled or dropped, retrying what is transient. */
-  private async deliver(events: TallyEvent[], replay: boolean): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      let result: SendResult;
-      try {
-        result = await this.sink.send(events, { signal: this.abort.signal });
-      } catch (e) {
-        // A sink must return results; one that throws is treated as a transient failure, not a crash.
-        result = {
-          ok: false,
-          disposition: 'retry',
-          error: new TallyError(ErrorCodes.SINK_RETRYABLE, `sink ${this.sink.name} threw: ${(e as Error)?.message}`),
-        };
-      }
-      if (result.ok) {
-        const rejected = result.rejected ?? [];
-        for (const r of rejected) {
-          const e = events[r.index];
-          const code = (Object.values(ErrorCodes) as string[]).includes(r.code)
-            ? (r.code as ErrorCode)
-            : ErrorCodes.SINK_REJECTED;
-          this.drop(code, new TallyError(code, r.message, { event: e?.name, remoteCode: r.code }), e?.name, e?.id);
-        }
-        const n = events.length - rejected.length;
+  /** Sends one batch to its end: delivered, refused (dropped with a count) or spooled. */
+  private deliver(events: TallyEvent[], replay: boolean): Promise<void> {
+    return deliverBatch(this.sink, events, this.retry, this.abort.signal, replay ? this.replayOutcomes : this.outcomes);
+  }
+
+  private outcomesOf(replay: boolean): DeliveryOutcomes {
+    return {
+      delivered: (n) => {
         this.counts.delivered += n;
         if (replay) this.counts.replayed += n;
         this.maybeReplay();
-        return;
-      }
-      const { disposition, error } = result;
-      if (disposition === 'split') {
-        if (events.length > 1) {
-          const mid = events.length >> 1;
-          await Promise.all([this.deliver(events.slice(0, mid), replay), this.deliver(events.slice(mid), replay)]);
-        } else {
-          this.dropAll(events, error);
-        }
-        return;
-      }
-      if (disposition === 'drop') return this.dropAll(events, error);
-      if (disposition === 'spool') return this.toSpool(events, error);
-      if (this.abort.signal.aborted) {
-        return this.toSpool(events, new TallyError(ErrorCodes.TIMEOUT, 'shutdown deadline reached during delivery'));
-      }
-      if (attempt + 1 >= this.retry.maxAttempts) {
-        return this.toSpool(
-          events,
-          new TallyError(ErrorCodes.RETRIES_EXHAUSTED, `gave up after ${attempt + 1} attempts: ${error.message}`),
-        );
-      }
-      this.counts.retries++;
-      const delayMs = backoffDelay(attempt, this.retry, result.retryAfterMs);
-      if (retryChannel.hasSubscribers) retryChannel.publish({ error, attempt, delayMs, events: events.length });
-      await sleep(delayMs, this.abort.signal);
-    }
+      },
+      refused: (e, error) => this.drop(error.code, error, e?.name, e?.id),
+      retrying: (error, attempt, delayMs, events) => {
+        this.counts.retries++;
+        if (retryChannel.hasSubscribers) retryChannel.publish({ error, attempt, delayMs, events });
+      },
+      keep: (events, error) => this.toSpool(events, error),
+    };
   }
 
   private async toSpool(events: TallyEvent[], reason: TallyError): Promise<void> {
@@ -649,82 +594,12 @@ class TrackerImpl<C extends Catalog> {
   }
 
   private finalize(p: Pending): TallyEvent | undefined {
-    if (p.build) return this.finalizeRequest(p.build);
-    const v = this.validate(p.name, p.props);
-    if (!v.ok) {
-      this.drop(v.error.code, v.error, p.name);
+    const e = this.finisher.finish(p);
+    if (e instanceof TallyError) {
+      this.drop(e.code, e, p.name);
       return undefined;
     }
-    const frame = p.frame;
-    const event: TallyEvent = {
-      id: formatId(p),
-      name: p.name,
-      tenantId: p.tenantId ?? frame?.tenantId ?? this.baseTop.tenantId,
-      properties: v.properties,
-      context: this.contextOf(frame, p.extra, p.rate),
-      timestamp: isoTime(p.ts),
-    };
-    const userId = p.userId ?? frame?.userId ?? this.baseTop.userId;
-    if (userId !== undefined) event.userId = userId;
-    const anonymousId = p.anonymousId ?? frame?.anonymousId ?? this.baseTop.anonymousId;
-    if (anonymousId !== undefined) event.anonymousId = anonymousId;
-    return event;
-  }
-
-  private finalizeRequest(build: () => RequestLogRecord): TallyEvent | undefined {
-    let log: RequestLogRecord;
-    try {
-      log = build();
-    } catch (e) {
-      const error = new TallyError(
-        ErrorCodes.CALLBACK_FAILED,
-        `building a request log failed: ${(e as Error)?.message}`,
-      );
-      this.drop(error.code, error, REQUEST_LOG_EVENT);
-      return undefined;
-    }
-    const invalid = checkRequestLog(log);
-    if (invalid) {
-      this.drop(invalid.code, invalid, REQUEST_LOG_EVENT);
-      return undefined;
-    }
-    const event: TallyEvent = {
-      id: log.id,
-      name: REQUEST_LOG_EVENT,
-      tenantId: log.tenantId,
-      properties: log as unknown as TallyEvent['properties'],
-      context: this.sharedContext,
-      timestamp: log.timestamp,
-    };
-    if (log.userId !== undefined) event.userId = log.userId;
-    return event;
-  }
-
-  /**
-   * The context of an event. Events born in the same `withContext` scope (or none) share one frozen
-   * object: no allocation per event, and sinks can cache its serialization by identity.
-   */
-  private contextOf(frame: Readonly<TrackContext> | undefined, extra: TrackContext | undefined, rate: number) {
-    if (extra === undefined && rate === 1) {
-      if (frame === undefined) return this.sharedContext;
-      let shared = this.frameContexts.get(frame);
-      if (shared === undefined) {
-        shared = Object.freeze(this.buildContext(frame, undefined, 1));
-        this.frameContexts.set(frame, shared);
-      }
-      return shared;
-    }
-    return this.buildContext(frame, extra, rate);
-  }
-
-  private buildContext(frame: Readonly<TrackContext> | undefined, extra: TrackContext | undefined, rate: number) {
-    // Built key by key: a spread followed by more keys drops V8 into a slow path (~1 µs an event).
-    const context: EventContext = {};
-    for (const key in this.baseContext) context[key] = this.baseContext[key];
-    if (frame) for (const key in frame) if (!TOP_LEVEL.has(key)) context[key] = frame[key];
-    if (extra) for (const key in extra) if (!TOP_LEVEL.has(key)) context[key] = extra[key];
-    if (rate < 1) context.sampleRate = rate;
-    return context;
+    return e;
   }
 
   // ---------------------------------------------------------------- accounting
@@ -903,20 +778,6 @@ class TrackerImpl<C extends Catalog> {
       this.dropAll(events, new TallyError(ErrorCodes.SPOOL_FAILED, `exit spool failed: ${(e as Error).message}`));
     }
   }
-}
-
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!(typeof value === 'number' && value > 0 && Number.isFinite(value))) {
-    throw new TallyConfigError(`${name} must be a positive number; got ${String(value)}`);
-  }
-  return value;
-}
-
-function toMs(t: Date | number | string): number {
-  const ms = t instanceof Date ? t.getTime() : typeof t === 'number' ? t : Date.parse(t);
-  // A bad timestamp is the caller's bug, but losing the event for it would be worse: use now.
-  return Number.isFinite(ms) ? ms : Date.now();
 }
 
 function queueFull(capacity: number): TallyError {

@@ -1,9 +1,9 @@
 /**
- * The collector: HTTP ingestion in Tally's own format, Segment's and PostHog's. Every route does the
- * same steps: read the body (gzip allowed, size-limited while it inflates), find the tenant of the key
- * (which must be a write key), charge the tenant's token bucket, check each event, keep the refused ones
- * in the quarantine, publish the good ones and answer once they are durable. A bad event is refused
- * alone; a bad request never disturbs other tenants.
+ * The collector: HTTP ingestion in Tally's own format (JSON or protobuf), Segment's and PostHog's. Every
+ * route does the same steps: read the body (gzip allowed, size-limited while it inflates), find the tenant
+ * of the key (which must be a write key), charge the tenant's token bucket, check each event, keep the
+ * refused ones in the quarantine, publish the good ones and answer once they are durable. A bad event is
+ * refused alone; a bad request never disturbs other tenants.
  */
 import {
   type BatchRejection,
@@ -23,6 +23,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { type DecodedBatch, decodeBatch, PROTOBUF_CONTENT_TYPES, ProtobufError } from '@tally/core/protobuf';
 import { answerClientError, answerOf, requestError } from './http-errors.js';
 import { bodyEncoding, inflatingBody } from './ingest/inflate.js';
 import type { HttpLimits } from './config.js';
@@ -61,6 +62,10 @@ export interface CollectorOptions {
   /** Timeouts and the connection cap of the HTTP server; default: Node's and Fastify's. */
   http?: HttpLimits;
 }
+
+type ParserDone = (err: Error | null, body?: unknown) => void;
+/** Fastify's default JSON parser, in the callback form it has. */
+type JsonParser = (request: FastifyRequest, body: string, done: ParserDone) => void;
 
 type Format =
   { kind: 'tally' } | { kind: 'segment'; type?: (typeof SEGMENT_TYPES)[number] } | { kind: 'posthog'; batch: boolean };
@@ -134,8 +139,38 @@ export async function buildCollector(options: CollectorOptions): Promise<Fastify
     reply.raw.once('close', () => body.destroy());
     return body;
   });
-  // Browsers' sendBeacon and some Segment libraries post JSON as text/plain.
-  app.addContentTypeParser('text/plain', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
+  // JSON bodies are read as bytes and parsed by Fastify's own JSON parser, the bytes kept beside the
+  // parsed body: a batch accepted as it came is published as those bytes (see BatchSource), not
+  // serialized again. Browsers' sendBeacon and some Segment libraries post JSON as text/plain.
+  const rawBodies = new WeakMap<object, Buffer>();
+  const keepingBytes = (json: JsonParser) => (request: FastifyRequest, body: Buffer, done: ParserDone) =>
+    json(request, body.toString('utf8'), (err, parsed) => {
+      if (err === null && typeof parsed === 'object' && parsed !== null) rawBodies.set(parsed, body);
+      done(err, parsed);
+    });
+  app.removeContentTypeParser('application/json');
+  // Fastify's defaults for JSON: both kinds of prototype poisoning refused.
+  const json = app.getDefaultJsonParser('error', 'error') as JsonParser;
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, keepingBytes(json));
+  const plain = app.getDefaultJsonParser('error', 'ignore') as JsonParser;
+  app.addContentTypeParser('text/plain', { parseAs: 'buffer' }, keepingBytes(plain));
+  // Protobuf batches (proto/tally/v1/batch.proto), read into the batch a JSON body parses to: from there
+  // the same checks, quarantine and dedupe. Only `POST /v1/events` speaks it (see ingest).
+  const protobufBodies = new WeakSet<object>();
+  for (const type of PROTOBUF_CONTENT_TYPES) {
+    app.addContentTypeParser(type, { parseAs: 'buffer' }, (_request, body: Buffer, done: ParserDone) => {
+      let decoded: DecodedBatch;
+      try {
+        decoded = decodeBatch(body);
+      } catch (e) {
+        if (!(e instanceof ProtobufError)) throw e;
+        done(new TallyError(ErrorCodes.MALFORMED_BODY, `unreadable protobuf batch: ${e.message}`));
+        return;
+      }
+      protobufBodies.add(decoded);
+      done(null, decoded);
+    });
+  }
 
   app.setErrorHandler(answerError);
   function answerError(error: Error, request: FastifyRequest, reply: FastifyReply): void {
@@ -165,6 +200,12 @@ export async function buildCollector(options: CollectorOptions): Promise<Fastify
   async function ingest(request: FastifyRequest, reply: FastifyReply, format: Format) {
     const now = Date.now();
     const body = request.body;
+    if (format.kind !== 'tally' && typeof body === 'object' && body !== null && protobufBodies.has(body)) {
+      throw new TallyError(
+        ErrorCodes.UNSUPPORTED_MEDIA_TYPE,
+        `${request.url} takes JSON only: send protobuf batches to POST /v1/events`,
+      );
+    }
     const owner = await authenticate(request, body, 'write');
     const parsed = parse(format, body, owner.tenant.id, now);
     if ('error' in parsed) throw new TallyError(ErrorCodes.MALFORMED_BODY, parsed.error);
@@ -207,7 +248,11 @@ export async function buildCollector(options: CollectorOptions): Promise<Fastify
     const rejected: BatchRejection[] = [...accepted.rejected];
     let duplicates: number | undefined;
     if (accepted.events.length > 0) {
-      const published = await options.transport.publish(accepted.events);
+      const raw = format.kind === 'tally' && accepted.verbatim ? rawBodies.get(body as object) : undefined;
+      const published = await options.transport.publish(
+        accepted.events,
+        raw && { body: raw, tenantId: tenant.tenantId, receivedAt: accepted.receivedAt },
+      );
       for (const r of published.rejected) rejected.push({ ...r, index: accepted.positions[r.index] as number });
       duplicates = published.duplicates;
     }

@@ -15,8 +15,19 @@ export interface NatsConfig {
   stream: string;
 }
 
+export interface ClickHouseConfig {
+  /** `http://user:password@host:8123`. */
+  url: string;
+  database: string;
+  /** Rows per insert into ClickHouse, and how long a partial batch waits for more. */
+  batchRows: number;
+  flushMs: number;
+}
+
 export interface Config {
   store: StoreConfig;
+  /** Set: events and request logs live in ClickHouse; the relational store keeps the control plane. */
+  clickhouse?: ClickHouseConfig;
   /**
    * Keep user_activity_hourly (StoreConfig.activityRollup): passed to createStore beside the catalog's
    * dimensions by every process that stores (serve, the CLI opening the store itself).
@@ -97,6 +108,30 @@ export const SETTINGS = [
     env: 'DATABASE_URL',
     default: '(unset: embedded PGlite)',
     doc: 'Postgres server URL (`postgres://user@host:5432/db`). Unset: embedded PGlite in the data directory.',
+  },
+  {
+    flag: '--clickhouse-url',
+    env: 'CLICKHOUSE_URL',
+    default: '(unset: the relational store)',
+    doc: 'ClickHouse server (`http://user:password@host:8123`): events and request logs are stored and queried there; tenants, keys, jobs and the quarantine stay in PGlite or Postgres.',
+  },
+  {
+    flag: '--clickhouse-database',
+    env: 'TALLY_CLICKHOUSE_DATABASE',
+    default: 'tally',
+    doc: "ClickHouse database holding Tally's tables (created by `tally migrate` or at start).",
+  },
+  {
+    flag: '--clickhouse-batch-rows',
+    env: 'TALLY_CLICKHOUSE_BATCH_ROWS',
+    default: '20000',
+    doc: 'Rows per insert into ClickHouse (it prefers thousands of rows per insert and a few inserts a second).',
+  },
+  {
+    flag: '--clickhouse-flush-ms',
+    env: 'TALLY_CLICKHOUSE_FLUSH_MS',
+    default: '250',
+    doc: 'How long a partial ClickHouse batch waits for more rows before it is inserted.',
   },
   {
     flag: '--data-dir',
@@ -336,6 +371,25 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     store = { kind: 'postgres', url, schema };
   }
 
+  const clickhouseUrl = get('clickhouse-url');
+  let clickhouse: ClickHouseConfig | undefined;
+  if (clickhouseUrl !== undefined) {
+    const parsed = parseUrl(clickhouseUrl, 'CLICKHOUSE_URL', 'http://default@127.0.0.1:8123');
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new TallyConfigError(`CLICKHOUSE_URL must start with http:// or https://, not ${parsed.protocol}//`);
+    }
+    const database = get('clickhouse-database') ?? 'tally';
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(database)) {
+      throw new TallyConfigError(`TALLY_CLICKHOUSE_DATABASE "${database}" must be letters, digits and _`);
+    }
+    clickhouse = {
+      url: clickhouseUrl,
+      database,
+      batchRows: integer(get('clickhouse-batch-rows') ?? '20000', 'TALLY_CLICKHOUSE_BATCH_ROWS', 1, 1_000_000),
+      flushMs: integer(get('clickhouse-flush-ms') ?? '250', 'TALLY_CLICKHOUSE_FLUSH_MS', 1, 60_000),
+    };
+  }
+
   const natsUrl = get('nats-url');
   let nats: NatsConfig | undefined;
   if (natsUrl !== undefined) {
@@ -422,6 +476,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
   };
   return {
     store,
+    clickhouse,
     activityRollup: activityRollup === 'on',
     dataDir,
     spoolDir: resolve(dataDir, 'spool'),

@@ -13,6 +13,10 @@ const QUOTE = 60;
 
 const quote = (value: string | undefined) => JSON.stringify((value ?? '').slice(0, QUOTE));
 
+/** What a 415 tells the client to send instead. */
+const MEDIA_TYPES =
+  'send JSON with Content-Type: application/json (or text/plain); POST /v1/events also takes a protobuf batch with Content-Type: application/x-protobuf';
+
 /**
  * The TallyError a request failure answers with; undefined when it is not the client's doing (a fault
  * to log and answer 500).
@@ -37,9 +41,7 @@ export function requestError(
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || status === 415) {
     return new TallyError(
       ErrorCodes.UNSUPPORTED_MEDIA_TYPE,
-      contentType === undefined
-        ? 'no Content-Type: send JSON with Content-Type: application/json (or text/plain)'
-        : `unsupported Content-Type ${quote(String(contentType))}: send JSON with Content-Type: application/json (or text/plain)`,
+      `${contentType === undefined ? 'no Content-Type' : `unsupported Content-Type ${quote(String(contentType))}`}: ${MEDIA_TYPES}`,
     );
   }
   if (code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {

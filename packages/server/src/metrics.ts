@@ -37,8 +37,16 @@ export interface Metrics {
     live: () => { clients: number; dropped: number; unresolved: number };
     exports: () => number;
   }): void;
+  /** One insert into ClickHouse: its outcome, rows and time. */
+  clickhouseInsert(outcome: 'ok' | 'error', rows: number, seconds: number): void;
   /** Wires in the parts whose own stats are exported, and the health probes. */
-  watch(parts: { writer: Writer; transport: Transport; dbUp: () => boolean; natsUp?: () => boolean }): void;
+  watch(parts: {
+    writer: Writer;
+    transport: Transport;
+    dbUp: () => boolean;
+    natsUp?: () => boolean;
+    clickhouseUp?: () => boolean;
+  }): void;
 }
 
 export function createMetrics(): Metrics {
@@ -155,8 +163,31 @@ export function createMetrics(): Metrics {
     registers,
   });
 
+  const clickhouseInserts = new Counter({
+    name: 'tally_clickhouse_inserts_total',
+    help: 'Inserts into ClickHouse, by outcome (ok, error: retried by the writer)',
+    labelNames: ['outcome'],
+    registers,
+  });
+  const clickhouseRows = new Counter({
+    name: 'tally_clickhouse_insert_rows_total',
+    help: 'Rows sent in inserts into ClickHouse that succeeded',
+    registers,
+  });
+  const clickhouseSeconds = new Histogram({
+    name: 'tally_clickhouse_insert_duration_seconds',
+    help: 'Time of one insert statement into ClickHouse',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers,
+  });
+
   return {
     registry,
+    clickhouseInsert(outcome, rows, seconds) {
+      clickhouseInserts.inc({ outcome });
+      if (outcome === 'ok') clickhouseRows.inc(rows);
+      clickhouseSeconds.observe(seconds);
+    },
     internalError: (kind) => internalErrors.inc({ kind }),
     connectionDropped: () => dropped.inc(),
     quarantined: (code) => quarantined.inc({ code }),
@@ -205,7 +236,7 @@ export function createMetrics(): Metrics {
         () => live().unresolved,
       );
     },
-    watch({ writer, transport, dbUp, natsUp }) {
+    watch({ writer, transport, dbUp, natsUp, clickhouseUp }) {
       mirror(
         'tally_writer_retries_total',
         'Insert statements retried after a transient error',
@@ -248,6 +279,9 @@ export function createMetrics(): Metrics {
       );
       gauge('tally_db_up', '1 when the database answered the last probe', () => (dbUp() ? 1 : 0));
       if (natsUp) gauge('tally_nats_up', '1 when connected to NATS and the stream exists', () => (natsUp() ? 1 : 0));
+      if (clickhouseUp) {
+        gauge('tally_clickhouse_up', '1 when ClickHouse answered the last probe', () => (clickhouseUp() ? 1 : 0));
+      }
     },
   };
 }

@@ -5,7 +5,7 @@
  * tenant settings, publishing what now passes through the same transport as fresh events, so each is
  * stored once, by id. Whole-request refusals (401, 400, 413, 429) are not kept: the client saw them.
  */
-import type { BatchRejection, Catalog, PublishResult, TallyEvent } from '@tally/core';
+import { type BatchRejection, type Catalog, type PublishResult, type TallyEvent, UnreadableItem } from '@tally/core';
 import {
   listQuarantine,
   listTenants,
@@ -20,7 +20,7 @@ import {
 } from '@tally/store';
 import type { Config } from './config.js';
 import { type Acceptor, collectorAcceptOptions, createAcceptor, type TenantPolicy } from './ingest/accept.js';
-import { messageIdToUuid, Unreadable } from './ingest/formats.js';
+import { messageIdToUuid } from './ingest/formats.js';
 import type { Metrics } from './metrics.js';
 
 export interface QuarantineSettings {
@@ -55,7 +55,7 @@ export function createQuarantine(store: Store, settings: QuarantineSettings, met
       const sentAt = typeof r.sentAt === 'string' ? r.sentAt : null;
       const entries: QuarantineEntry[] = r.rejected.map((x) => {
         const raw = r.items[x.index];
-        const item = JSON.stringify(raw instanceof Unreadable ? raw.raw : raw) ?? 'null';
+        const item = JSON.stringify(raw instanceof UnreadableItem ? raw.raw : raw) ?? 'null';
         const name = (raw as { name?: unknown } | null)?.name;
         return {
           tenantId: r.tenantId,

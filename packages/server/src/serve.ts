@@ -9,10 +9,12 @@ import type { Writable } from 'node:stream';
 import { catalogDimensions, type Transport } from '@tally/core';
 import { dashboardRoutes } from '@tally/dashboard';
 import { createNatsTransport } from '@tally/nats';
+import type { ClickHouseStore } from '@tally/clickhouse';
 import { countApiKeys, createApiKey, createStore, createWriter, type Store, type Writer } from '@tally/store';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { announceServer, mountAdmin } from './admin/mount.js';
+import { analyticsStore, openClickHouse } from './analytics.js';
 import { buildCollector } from './collector.js';
 import type { Config } from './config.js';
 import { createKeyCache } from './key-cache.js';
@@ -37,7 +39,10 @@ export interface Server {
   /** `http://host:port` actually bound. */
   readonly url: string;
   readonly app: FastifyInstance;
+  /** The relational store (control plane; with it the analytics rows unless ClickHouse holds them). */
   readonly store: Store;
+  /** Set with CLICKHOUSE_URL: where events and request logs are stored and queried. */
+  readonly clickhouse?: ClickHouseStore;
   readonly writer: Writer;
   readonly transport: Transport;
   readonly metrics: Metrics;
@@ -66,8 +71,8 @@ export interface ServeOptions {
   logDestination?: { write(line: string): unknown };
   /** Writer tuning (tests, benchmarks). */
   writer?: { maxBatchRows?: number; flushIntervalMs?: number; concurrency?: number; maxQueueRows?: number };
-  /** NATS consumer tuning (tests). */
-  nats?: { ackWaitMs?: number; maxDeliveries?: number; durable?: string };
+  /** NATS consumer and back-pressure tuning (tests). */
+  nats?: { ackWaitMs?: number; maxDeliveries?: number; durable?: string; maxLagMs?: number; lagWaitMs?: number };
   /**
    * Install the process-level handlers for unhandled rejections and uncaught exceptions (see
    * process-guard.ts). For the `tally serve` process only; off for a server embedded in another process.
@@ -113,9 +118,19 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
     }
 
     const metrics = createMetrics();
+    let clickhouse: ClickHouseStore | undefined;
+    if (config.clickhouse) {
+      clickhouse = await openClickHouse(config.clickhouse, store, metrics.clickhouseInsert);
+      cleanup.push(() => (clickhouse as ClickHouseStore).close());
+    }
+    // What the writer stores into and the query API reads: ClickHouse's side when it is configured.
+    const analytics = clickhouse ? analyticsStore(store, clickhouse) : store;
     const writer = createWriter({
-      store,
+      store: analytics,
       spoolDir: config.spoolDir,
+      ...(config.clickhouse
+        ? { maxBatchRows: config.clickhouse.batchRows, flushIntervalMs: config.clickhouse.flushMs }
+        : {}),
       ...options.writer,
       // Dead letters and transient database failures: what an operator must be able to find afterwards.
       onError: (e) => log.warn({ code: e.code, sqlstate: e.sqlstate, rows: e.rows }, e.message),
@@ -142,7 +157,8 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
             deliveries: m.deliveries,
             reason: m.reason,
             at: new Date().toISOString(),
-            data: Buffer.from(m.data).toString('utf8'),
+            // JSON as text; what is not UTF-8 (a protobuf body) as base64, so nothing of it is lost.
+            ...textOrBase64(m.data),
           };
           await appendFile(deadLetters, `${JSON.stringify(line)}\n`);
           log.error(
@@ -173,11 +189,30 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
     }, 5000);
     probe.unref();
     cleanup.push(async () => clearInterval(probe));
+    let clickhouseUp = true;
+    if (clickhouse) {
+      const client = clickhouse.client;
+      const chProbe = setInterval(() => {
+        client.query('SELECT 1').then(
+          () => {
+            if (!clickhouseUp) log.info('ClickHouse reachable again');
+            clickhouseUp = true;
+          },
+          (e: Error) => {
+            if (clickhouseUp) log.error({ err: e }, 'ClickHouse unreachable');
+            clickhouseUp = false;
+          },
+        );
+      }, 5000);
+      chProbe.unref();
+      cleanup.push(async () => clearInterval(chProbe));
+    }
     metrics.watch({
       writer,
       transport,
       dbUp: () => dbUp,
       natsUp: config.nats ? () => transport.healthy() : undefined,
+      clickhouseUp: clickhouse ? () => clickhouseUp : undefined,
     });
 
     const archiveTarget = await targetFromUrl(config.lifecycle.target, {
@@ -185,7 +220,8 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       ...config.lifecycle.s3,
     });
     cleanup.push(async () => (archiveTarget as { close?: () => void }).close?.());
-    const snapshots = await startSnapshots(store, writer, {
+    // The lifecycle and the admin side find the detail rows where `analytics` says (Store.detail).
+    const snapshots = await startSnapshots(analytics, writer, {
       everyBatches: config.lifecycle.snapshotEvery,
       keep: config.lifecycle.keepSnapshots,
       onError: (e) => log.warn({ err: e }, 'hot-path snapshot failed'),
@@ -194,7 +230,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
     if (config.lifecycle.jobs) {
       const scheduler = startScheduler(
         {
-          store,
+          store: analytics,
           target: archiveTarget,
           archiveAfterDays: config.lifecycle.archiveAfterDays,
           keepSnapshots: config.lifecycle.keepSnapshots,
@@ -231,7 +267,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       acceptUnlisted: config.unlisted === 'accept',
       unplanned: config.unplanned,
       quarantine: createQuarantine(store, { maxRowsPerTenant: config.quarantine.maxRowsPerTenant }, metrics),
-      ready: () => dbUp && transport.healthy(),
+      ready: () => dbUp && clickhouseUp && transport.healthy(),
       snapshot: () => snapshots.latest(),
       logger: log,
       http: config.http,
@@ -240,7 +276,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
     const exports = createExportRegistry();
     metrics.watchReads({ live: () => live.stats(), exports: () => exports.active });
     await app.register(queryRoutes, {
-      store,
+      store: analytics,
       keys,
       live,
       exports,
@@ -251,7 +287,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
     });
     await mountAdmin(app, {
       config,
-      store,
+      store: analytics,
       writer,
       archiveTarget,
       keys,
@@ -280,6 +316,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       url,
       app,
       store,
+      ...(clickhouse ? { clickhouse } : {}),
       writer,
       transport,
       metrics,
@@ -298,4 +335,15 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
 function burstSeconds(config: Config): number {
   const { perSecond, burst } = config.rateLimit;
   return perSecond > 0 ? burst / perSecond : 5;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A dead-lettered message's body for its JSON line: `data` when it is text, else `dataBase64`. */
+function textOrBase64(data: Uint8Array): { data: string } | { dataBase64: string } {
+  try {
+    return { data: strictUtf8.decode(data) };
+  } catch {
+    return { dataBase64: Buffer.from(data).toString('base64') };
+  }
 }

@@ -1,6 +1,6 @@
 /**
  * Property-based fuzzing of `tally serve` (a real child process, PGlite): 20,000 random requests —
- * methods, known and random paths, lying or garbage headers (Content-Type, Content-Encoding,
+ * methods, known and random paths, lying or garbage headers (Content-Type, protobuf's among them, Content-Encoding,
  * Content-Length, credentials), bodies of random bytes, JSON-ish values, gzip of anything, oversized
  * ones and a gzip bomb, written in random pieces with pauses, some cut off mid-upload — sent over 16
  * raw keep-alive connections at once. Every answer must be the collector's typed JSON error with its
@@ -104,6 +104,8 @@ const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc.record({
   host: fc.oneof({ weight: 30, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
   contentType: fc.oneof(
     { weight: 8, arbitrary: fc.constant('application/json') },
+    // Protobuf: random bytes and JSON read as a tally.v1.Batch (a 400, or events refused one by one).
+    { weight: 2, arbitrary: fc.constantFrom('application/x-protobuf', 'application/protobuf; proto=x') },
     {
       weight: 4,
       arbitrary: fc.constantFrom(

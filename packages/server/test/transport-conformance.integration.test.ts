@@ -4,7 +4,15 @@
  * fails or a consumer dies, and close() drains.
  */
 import { connect, createNatsTransport, jetstream } from '@tally/nats';
-import { type BatchHandler, ErrorCodes, isoTime, type TallyEvent, type Transport, uuidv7 } from '@tally/core';
+import {
+  type BatchHandler,
+  type BatchSource,
+  ErrorCodes,
+  isoTime,
+  type TallyEvent,
+  type Transport,
+  uuidv7,
+} from '@tally/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../node/test/support/helpers.js';
 import { createMemoryTransport } from '../src/transport-memory.js';
@@ -24,6 +32,8 @@ type OpenOptions = {
   maxDeliveries?: number;
   onDeadLetter?: DeadLetterFn;
   maxPendingMessages?: number;
+  maxLagMs?: number;
+  lagWaitMs?: number;
 };
 
 const kinds: Kind[] = [
@@ -60,26 +70,51 @@ function batch(n: number, mixed = false): TallyEvent[] {
   }));
 }
 
-/** A handler that records every id it completed (and can be told to fail or hang). */
+/** A handler that records every id it completed (and can be told to fail, hang, or wait until released). */
 function recorder() {
   const done = new Map<string, number>();
+  const batches: TallyEvent[][] = [];
   let failNext = 0;
   let hang = false;
+  let held: Promise<void> | undefined;
   const handler: BatchHandler = async (events) => {
     if (hang) return new Promise(() => {});
+    if (held) await held;
     if (failNext > 0) {
       failNext--;
       throw new Error('handler failed (test)');
     }
     for (const e of events) done.set(e.id, (done.get(e.id) ?? 0) + 1);
+    batches.push(events);
     return { stored: events.length, duplicates: 0, rejected: [] };
   };
   return {
     handler,
     done,
+    batches,
     failTimes: (n: number) => (failNext = n),
     hangForever: () => (hang = true),
+    /** Every batch waits from now until the returned function is called. */
+    hold(): () => void {
+      let release!: () => void;
+      held = new Promise<void>((r) => (release = r));
+      return () => {
+        held = undefined;
+        release();
+      };
+    },
   };
+}
+
+/** A batch as the collector accepts it from a request body, with that body (see BatchSource). */
+function sourced(n: number): { events: TallyEvent[]; source: BatchSource } {
+  const receivedAt = isoTime(Date.now());
+  const sentAt = isoTime(Date.now() - 5);
+  const items = batch(n).map(({ id, name, properties, timestamp }) => ({ id, name, properties, timestamp }));
+  const context = { service: 'api' };
+  const events = items.map((it) => ({ ...it, tenantId: 'acme', context, receivedAt, sentAt }));
+  const body = Buffer.from(JSON.stringify({ batch: items, context, sentAt }));
+  return { events, source: { body, tenantId: 'acme', receivedAt } };
 }
 
 describe.each(kinds)('Transport conformance: $name', (kind) => {
@@ -205,5 +240,113 @@ describe.each(kinds)('Transport conformance: $name', (kind) => {
     await expect(t.publish(batch(1))).rejects.toMatchObject({ code: ErrorCodes.OVERLOADED });
     open.splice(open.indexOf(t), 1);
     await (t as unknown as { connection: { close(): Promise<void> } }).connection.close();
+  });
+  it('a batch published with its source bytes reaches the handler as the same events', async () => {
+    const { t } = await fresh();
+    const r = recorder();
+    await t.consume(r.handler);
+    const { events, source } = sourced(20);
+    await t.publish(events, source);
+    await waitFor(() => r.done.size === 20, 10_000, 'batch handled');
+    expect(r.batches.flat()).toEqual(events);
+  });
+
+  it.runIf(kind.queues)(
+    'its own messages are stored from the events it published; another instance reads the bytes into the same events',
+    async () => {
+      const ns = natsNamespace();
+      const publisher = await fresh({}, ns);
+      const own = recorder();
+      await publisher.t.consume(own.handler);
+      const first = sourced(10);
+      await publisher.t.publish(first.events, first.source);
+      await waitFor(() => own.done.size === 10, 10_000, 'own message handled');
+      // Not read back from the stream: the very objects that were published.
+      expect(own.batches[0]?.[0]).toBe(first.events[0]);
+      await publisher.t.close();
+      open.splice(open.indexOf(publisher.t), 1);
+
+      // Published by an instance that stops before its consumer gets to the message: another reads it.
+      const gone = await fresh({}, ns);
+      const second = sourced(10);
+      const plain = batch(5, true);
+      await gone.t.publish(second.events, second.source);
+      await gone.t.publish(plain);
+      await gone.t.close();
+      open.splice(open.indexOf(gone.t), 1);
+      const other = await fresh({}, ns);
+      const r = recorder();
+      await other.t.consume(r.handler);
+      await waitFor(() => r.done.size === 15, 10_000, 'messages of the stopped instance handled');
+      expect(r.batches.flat()).toEqual([...second.events, ...plain]);
+      expect(r.batches[0]?.[0]).not.toBe(second.events[0]);
+    },
+  );
+
+  it.runIf(kind.queues)(
+    'back-pressure by time: past maxLagMs a publish waits for the consumer, and goes on once it catches up',
+    async () => {
+      const { t } = await fresh({ maxLagMs: 300, lagWaitMs: 10_000 });
+      const nt = t as unknown as { lag(): number };
+      const r = recorder();
+      const release = r.hold();
+      await t.consume(r.handler);
+      await t.publish(batch(5));
+      await waitFor(() => nt.lag() > 300, 5000, 'lag past the bound');
+      let answered = false;
+      const waiting = t.publish(batch(5)).then((res) => {
+        answered = true;
+        return res;
+      });
+      await new Promise((res) => setTimeout(res, 300));
+      expect(answered).toBe(false);
+      release();
+      await expect(waiting).resolves.toMatchObject({ durability: 'queued' });
+      await waitFor(() => r.done.size === 10, 10_000, 'both batches handled');
+      await waitFor(() => nt.lag() === 0, 5000, 'no lag once everything is stored');
+    },
+  );
+
+  it.runIf(kind.queues)(
+    'back-pressure by time: a consumer that does not catch up makes publish refuse with TALLY_OVERLOADED; nothing published is lost',
+    async () => {
+      const { t } = await fresh({ maxLagMs: 200, lagWaitMs: 300 });
+      const nt = t as unknown as { lag(): number };
+      const r = recorder();
+      const release = r.hold();
+      await t.consume(r.handler);
+      const taken = [batch(3), batch(4)];
+      for (const b of taken) await t.publish(b);
+      await waitFor(() => nt.lag() > 200, 5000, 'lag past the bound');
+      const started = Date.now();
+      const refusal = await t.publish(batch(2)).catch((e: unknown) => e);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      expect(refusal).toMatchObject({ code: ErrorCodes.OVERLOADED, details: { retryAfterS: expect.any(Number) } });
+      release();
+      await waitFor(() => r.done.size === 7, 10_000, 'every published batch handled');
+      expect(new Set(r.done.keys())).toEqual(new Set(taken.flat().map((e) => e.id)));
+      // Caught up: publishing is taken again at once.
+      await t.publish(batch(1));
+      await waitFor(() => r.done.size === 8, 10_000, 'the next batch handled');
+    },
+  );
+  it.runIf(kind.queues)('back-pressure by time counts what another instance on the same consumer stored', async () => {
+    const ns = natsNamespace();
+    const publisher = await fresh({ maxLagMs: 300, lagWaitMs: 5000 }, ns);
+    const other = await fresh({}, ns);
+    const r = recorder();
+    await other.t.consume(r.handler);
+    const lag = () => (publisher.t as unknown as { lag(): number }).lag();
+    // Each time, its own message is past the bound unless it learns of the other's ack: it must, quickly.
+    for (let round = 0; round < 3; round++) {
+      await publisher.t.publish(batch(5));
+      await waitFor(() => r.done.size === 10 * round + 5, 10_000, 'stored by the other instance');
+      await new Promise((res) => setTimeout(res, 500));
+      const started = Date.now();
+      await publisher.t.publish(batch(5));
+      expect(Date.now() - started).toBeLessThan(600);
+      await waitFor(() => r.done.size === 10 * round + 10, 10_000, 'the next batch stored');
+      await waitFor(() => lag() === 0, 5000, 'no lag left');
+    }
   });
 });

@@ -5,6 +5,7 @@ export { createStore } from './create-store.js';
 export type { StoreConfig } from './open-store.js';
 export type { Store, StoreCapabilities } from './types.js';
 export { createDirectSink } from './direct-sink.js';
+export { detailOf, relationalDetail } from './detail.js';
 export { type EnvelopeWriteResult, writeEnvelopes } from './envelopes.js';
 export type { WorkerBackedStore } from './worker/protocol.js';
 export {
@@ -37,12 +38,12 @@ export {
   updateTenant,
 } from './tenants.js';
 export {
-  type ArchiveCandidate,
-  archiveCandidates,
   DETAIL_TABLES,
   deleteIds,
+  detailDays,
   type DetailTable,
   finishJobRun,
+  heldDays,
   type HotPath,
   hotPaths,
   type HotPaths,

@@ -4,19 +4,18 @@
  * `json_populate_recordset` of the same table, so no column is ever lost or reinterpreted on the way.
  * Rollups are never touched here: they are kept forever and already count the archived rows.
  */
+import {
+  DETAIL_TABLES,
+  type DetailDay,
+  type DetailTable,
+  type HotPath,
+  type HotPaths,
+  type TableStats,
+} from '@tally/core';
 import type { SqlClient } from './sql-client.js';
 import type { Store } from './types.js';
 
-export type DetailTable = 'events' | 'request_logs';
-export const DETAIL_TABLES: readonly DetailTable[] = ['events', 'request_logs'];
-
-export interface ArchiveCandidate {
-  tenantId: string;
-  table: DetailTable;
-  /** UTC day, `YYYY-MM-DD`. */
-  day: string;
-  rows: number;
-}
+export { DETAIL_TABLES, type DetailTable, type HotPath, type HotPaths, type TableStats };
 
 export interface ManifestRow {
   tenantId: string;
@@ -41,23 +40,27 @@ const table = (t: DetailTable) => {
   return t;
 };
 
-/**
- * (tenant, day) groups of rows older than `before` (a UTC midnight), skipping days that have an archive
- * part not yet cleaned or restored: those are cleanup's business first.
- */
-export async function archiveCandidates(sql: SqlClient, t: DetailTable, before: string): Promise<ArchiveCandidate[]> {
+/** (tenant, day) groups of rows older than `before` (a UTC midnight), oldest day first. */
+export async function detailDays(sql: SqlClient, t: DetailTable, before: string): Promise<DetailDay[]> {
   const rows = await sql.query<{ tenant_id: string; day: string; n: number }>(
-    `SELECT d.tenant_id, to_char(d.day, 'YYYY-MM-DD') AS day, d.n::int AS n
-     FROM (SELECT tenant_id, (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS n
-           FROM ${table(t)} WHERE ts < $1::timestamptz GROUP BY 1, 2) d
-     WHERE NOT EXISTS (
-       SELECT 1 FROM archive_metadata m
-       WHERE m.tenant_id = d.tenant_id AND m.table_name = $2 AND m.day = d.day
-         AND (m.cleaned_at IS NULL OR m.restored_at IS NOT NULL))
-     ORDER BY 2, 1`,
-    [before, t],
+    `SELECT tenant_id, to_char((ts AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') AS day, count(*)::int AS n
+     FROM ${table(t)} WHERE ts < $1::timestamptz GROUP BY 1, 2 ORDER BY 2, 1`,
+    [before],
   );
   return rows.map((r) => ({ tenantId: r.tenant_id, table: t, day: r.day, rows: Number(r.n) }));
+}
+
+/**
+ * The (tenant, day) pairs of `t`, as `tenant NUL day`, that have an archive part not yet cleaned, or
+ * restored: archive leaves those days to cleanup first (the file already holds their rows).
+ */
+export async function heldDays(sql: SqlClient, t: DetailTable): Promise<Set<string>> {
+  const rows = await sql.query<{ tenant_id: string; day: string }>(
+    `SELECT DISTINCT tenant_id, to_char(day, 'YYYY-MM-DD') AS day FROM archive_metadata
+     WHERE table_name = $1 AND (cleaned_at IS NULL OR restored_at IS NOT NULL)`,
+    [t],
+  );
+  return new Set(rows.map((r) => `${r.tenant_id}\0${r.day}`));
 }
 
 /**
@@ -261,16 +264,6 @@ export async function withJobLock<T>(store: Store, job: string, fn: () => Promis
 
 // ---- stats and snapshots ---------------------------------------------------------------------------
 
-export interface TableStats {
-  table: string;
-  rows: number;
-  tableBytes: number;
-  indexBytes: number;
-  totalBytes: number;
-  oldest?: string | null;
-  newest?: string | null;
-}
-
 export interface StorageStats {
   takenAt: string;
   tables: TableStats[];
@@ -288,10 +281,19 @@ const STAT_TABLES = [
   'job_runs',
 ];
 
-export async function storageStats(sql: SqlClient): Promise<StorageStats> {
+/**
+ * Rows and bytes of every table. `detailTables`: the detail tables' figures from the engine that holds them
+ * (ClickHouse), in place of this store's (empty) ones.
+ */
+export async function storageStats(sql: SqlClient, detailTables?: readonly TableStats[]): Promise<StorageStats> {
   const tables: TableStats[] = [];
   for (const t of STAT_TABLES) {
     const detail = (DETAIL_TABLES as readonly string[]).includes(t);
+    const elsewhere = detailTables?.filter((d) => d.table === t);
+    if (detail && elsewhere && elsewhere.length > 0) {
+      tables.push(...elsewhere);
+      continue;
+    }
     const [r] = await sql.query<Record<string, unknown>>(
       `SELECT count(*)::bigint AS rows,
               pg_relation_size('${t}'::regclass) AS table_bytes, pg_indexes_size('${t}'::regclass) AS index_bytes,
@@ -367,20 +369,6 @@ export async function latestSnapshot(
     body: typeof r.body === 'string' ? JSON.parse(r.body) : r.body,
   };
 }
-
-export interface HotPath {
-  method: string;
-  route: string;
-  count: number;
-  /** Share of 5xx answers. */
-  errorRate: number;
-  /** Share of 4xx answers. */
-  clientErrorRate: number;
-  /** Requests per latency bucket (LATENCY_BUCKETS_MS, then the rest), summed over the hours. */
-  buckets: number[];
-}
-
-export type HotPaths = Record<string, { events: { name: string; count: number }[]; paths: HotPath[] }>;
 
 /** The hot-path view: per tenant, the busiest events and paths of the last 24 h from the rollups. */
 export async function hotPaths(sql: SqlClient, limit = 20): Promise<HotPaths> {

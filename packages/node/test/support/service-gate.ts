@@ -7,6 +7,7 @@
  * Every package's service-dependent tests go through this file, and it is the one place a test reads the
  * environment.
  */
+import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { describe, it } from 'vitest';
 
@@ -103,5 +104,40 @@ export async function probeNats(): Promise<Requirement> {
     await portOpen(4222),
     'NATS is not reachable at 127.0.0.1:4222',
     'start it with `nats-server -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server` (.ci/run does it)',
+  );
+}
+
+export async function probeClickHouse(): Promise<Requirement> {
+  return new Requirement(
+    'ClickHouse',
+    await portOpen(8123),
+    'ClickHouse is not reachable at 127.0.0.1:8123',
+    'install and start it with `apt-get install -y clickhouse-server` and `start-stop-daemon --start --background --chuid clickhouse --exec /usr/sbin/clickhouse-server -- --config-file=/etc/clickhouse-server/config.xml` (.ci/run does it)',
+  );
+}
+
+/** chDB, the current ClickHouse engine in-process: the npm package `chdb` (installed unsaved by scripts/ensure-chdb.mjs). */
+export async function probeChdb(): Promise<Requirement> {
+  const name = 'chdb';
+  const met = await import(name).then(
+    () => true,
+    () => false,
+  );
+  return new Requirement(
+    'chDB',
+    met,
+    'the npm package chdb is not installed',
+    'run `node scripts/ensure-chdb.mjs` (npm test does it first)',
+  );
+}
+
+/** Debian's protoc: the protobuf tests encode with it (an encoder that is not Tally's), and regenerate the code. */
+export function probeProtoc(): Requirement {
+  const met = spawnSync('protoc', ['--version'], { stdio: 'ignore' }).status === 0;
+  return new Requirement(
+    'protoc',
+    met,
+    'protoc is not installed',
+    'install it with `apt-get install -y protobuf-compiler` (as root; .ci/run does it)',
   );
 }

@@ -10,9 +10,11 @@
  * simply connects.
  */
 import { join } from 'node:path';
+import type { ClickHouseStore } from '@tally/clickhouse';
 import { type Catalog, catalogDimensions, ErrorCodes, TallyError } from '@tally/core';
 import { VERSION } from '@tally/node';
 import { createStore, createWriter, type Writer, writeEnvelopes } from '@tally/store';
+import { analyticsStore, openClickHouse } from '../analytics.js';
 import { loadCatalog } from '../catalog-module.js';
 import type { Config } from '../config.js';
 import { createReplayer } from '../quarantine.js';
@@ -32,9 +34,13 @@ import {
 } from './state.js';
 
 export function describeStore(config: Config): string {
-  return config.store.kind === 'pglite'
-    ? `PGlite at ${config.store.dataDir}`
-    : `Postgres ${new URL(config.store.url).host}, schema ${config.store.schema}`;
+  const relational =
+    config.store.kind === 'pglite'
+      ? `PGlite at ${config.store.dataDir}`
+      : `Postgres ${new URL(config.store.url).host}, schema ${config.store.schema}`;
+  if (!config.clickhouse) return relational;
+  const ch = config.clickhouse;
+  return `ClickHouse ${new URL(ch.url).host}, database ${ch.database} (events and request logs) and ${relational}`;
 }
 
 /**
@@ -197,10 +203,17 @@ async function openLocalOps(config: Config, migrate: boolean, unlock: () => Prom
     await unlock();
     throw e;
   }
+  const relational = store;
+  let clickhouse: ClickHouseStore | undefined;
   try {
     if (migrate) await store.migrate();
+    // With ClickHouse the rows this process reads, stores, archives and deletes are there, as for serve.
+    if (config.clickhouse) {
+      clickhouse = await openClickHouse(config.clickhouse, store, undefined, { migrate });
+      store = analyticsStore(store, clickhouse);
+    }
   } catch (e) {
-    await store.close();
+    await relational.close();
     await unlock();
     throw e;
   }
@@ -233,6 +246,7 @@ async function openLocalOps(config: Config, migrate: boolean, unlock: () => Prom
       await writer?.close();
       const t = await target?.catch(() => undefined);
       (t as { close?: () => void } | undefined)?.close?.();
+      await clickhouse?.close();
       await store.close();
       await unlock();
     },

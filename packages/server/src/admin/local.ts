@@ -5,6 +5,7 @@
  *
  * Inputs are checked here too: the admin routes hand over what a remote caller sent.
  */
+import { createClickHouseStore, createServerClient } from '@tally/clickhouse';
 import {
   ErrorCodes,
   isTallyError,
@@ -26,14 +27,13 @@ import {
   revokeApiKey,
   saveStorageStats,
   type Store,
-  storageStats,
   updateTenant,
   type Writer,
 } from '@tally/store';
 import type { Config } from '../config.js';
 import type { KeyCache } from '../key-cache.js';
 import { runCleanup } from '../lifecycle/cleanup.js';
-import { runJob } from '../lifecycle/jobs.js';
+import { runJob, takeStorageStats } from '../lifecycle/jobs.js';
 import { runRestore } from '../lifecycle/restore.js';
 import type { ArchiveTarget } from '../lifecycle/targets/index.js';
 import type { Replayer } from '../quarantine.js';
@@ -67,7 +67,19 @@ export function createLocalOps(deps: LocalOpsDeps): AdminOps {
     target: deps.target,
 
     async migrate() {
-      return { applied: (await store.migrate()).applied };
+      const { applied } = await store.migrate();
+      if (!config.clickhouse) return { applied };
+      // The ClickHouse schema too: its migrations named as such, beside the relational ones.
+      const clickhouse = createClickHouseStore({
+        client: createServerClient({ url: config.clickhouse.url }),
+        database: config.clickhouse.database,
+      });
+      try {
+        const ch = await clickhouse.migrate();
+        return { applied: [...applied, ...ch.applied.map((v) => `clickhouse ${v}`)] };
+      } finally {
+        await clickhouse.close();
+      }
     },
 
     async createKey({ tenant, scope, name }) {
@@ -116,7 +128,7 @@ export function createLocalOps(deps: LocalOpsDeps): AdminOps {
     },
 
     async stats() {
-      const s = await storageStats(sql);
+      const s = await takeStorageStats(store);
       await saveStorageStats(sql, s);
       return s;
     },

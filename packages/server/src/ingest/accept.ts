@@ -31,9 +31,9 @@ import {
   sanitizeProperties,
   type TallyEvent,
   type UnplannedPolicy,
+  UnreadableItem,
   utf8Length,
 } from '@tally/core';
-import { Unreadable } from './formats.js';
 
 export const SKEW_TOLERANCE_MS = 5 * 60_000;
 export const MAX_FUTURE_MS = 23 * 3600_000;
@@ -74,6 +74,15 @@ export interface Accepted {
   /** Position in the request of each accepted event (to map the writer's rejections back). */
   positions: number[];
   rejected: BatchRejection[];
+  /** The arrival time stamped on every event. */
+  receivedAt: string;
+  /**
+   * Every item was accepted as it came: each event is its item's id, name, properties, context,
+   * timestamp, userId and anonymousId (strings only) with the tenant, `receivedAt` and the batch's
+   * `sentAt` (when it is a time) added, and nothing else. Then the request body says the same as the
+   * events (see BatchSource in core), and a queueing transport can carry the body instead.
+   */
+  verbatim: boolean;
 }
 
 export type Acceptor = (items: readonly unknown[], sentAt: unknown, tenant: TenantPolicy, now: number) => Accepted;
@@ -99,7 +108,7 @@ export function createAcceptor(options: AcceptOptions): Acceptor {
     const receivedAt = isoTime(now);
     const sent = typeof sentAt === 'string' ? Date.parse(sentAt) : NaN;
     const skew = Number.isFinite(sent) && Math.abs(now - sent) > SKEW_TOLERANCE_MS ? now - sent : 0;
-    const out: Accepted = { events: [], positions: [], rejected: [] };
+    const out: Accepted = { events: [], positions: [], rejected: [], receivedAt, verbatim: true };
 
     for (let index = 0; index < items.length; index++) {
       const item = items[index];
@@ -112,13 +121,14 @@ export function createAcceptor(options: AcceptOptions): Acceptor {
           code: problem.code,
           message: problem.message,
         });
+        out.verbatim = false;
       } else out.positions.push(index);
     }
     return out;
 
     /** Pushes the event made of `item` onto out.events, or says why there is none. */
     function acceptOne(item: unknown): { code: string; message: string } | undefined {
-      if (item instanceof Unreadable) return { code: ErrorCodes.INVALID_ENVELOPE, message: item.reason };
+      if (item instanceof UnreadableItem) return { code: ErrorCodes.INVALID_ENVELOPE, message: item.reason };
       if (!item || typeof item !== 'object' || Array.isArray(item)) {
         return { code: ErrorCodes.INVALID_ENVELOPE, message: 'an event must be a JSON object' };
       }
@@ -209,6 +219,17 @@ export function createAcceptor(options: AcceptOptions): Acceptor {
       if (typeof e.userId === 'string') event.userId = e.userId;
       if (typeof e.anonymousId === 'string') event.anonymousId = e.anonymousId;
       if (Number.isFinite(sent)) event.sentAt = sentAt as string;
+      if (
+        out.verbatim &&
+        !(
+          name !== REQUEST_LOG_EVENT &&
+          event.timestamp === given &&
+          asGiven(properties, e.properties) &&
+          asGiven(ctx, e.context)
+        )
+      ) {
+        out.verbatim = false;
+      }
       out.events.push(event);
       return undefined;
     }
@@ -216,6 +237,14 @@ export function createAcceptor(options: AcceptOptions): Acceptor {
 }
 
 const ID_KEYS = ['userId', 'anonymousId'] as const;
+
+/** The object an event carries is the one its item carried, or a fresh empty one for none given. */
+function asGiven(value: object, given: unknown): boolean {
+  if (value === given) return true;
+  if (given !== undefined && given !== null) return false;
+  for (const _ in value) return false;
+  return true;
+}
 
 /** The context to add a key to: a copy when it is the producer's own object (reused as it was). */
 function ownContext(ctx: EventContext, given: unknown): EventContext {

@@ -7,7 +7,7 @@
  * - PostHog's capture API, `POST /batch` and `/capture` (api_key in the body).
  */
 import { createHash } from 'node:crypto';
-import { applyBatchContext, isoTime, isUuid, uuidv7 } from '@tally/core';
+import { applyBatchContext, isoTime, isUuid, UnreadableItem, uuidv7 } from '@tally/core';
 
 export interface Parsed {
   items: unknown[];
@@ -19,15 +19,6 @@ export interface Parsed {
 export type ParseResult = Parsed | { error: string };
 
 type Json = Record<string, unknown>;
-
-/** A message that could not be read as an event at all; the acceptor rejects it with this reason. */
-export class Unreadable {
-  constructor(
-    readonly reason: string,
-    /** The message as it came, for the quarantine. */
-    readonly raw: unknown,
-  ) {}
-}
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -51,7 +42,7 @@ export function parseSegment(body: unknown, tenantId: string, now: number, type?
   const items = body.batch.map((m: unknown) =>
     isObject(m) && (SEGMENT_TYPES as readonly unknown[]).includes(m.type)
       ? segmentMessage(m, m.type as SegmentType, shared, tenantId, now)
-      : new Unreadable(`message type must be one of ${SEGMENT_TYPES.join(', ')}`, m),
+      : new UnreadableItem(`message type must be one of ${SEGMENT_TYPES.join(', ')}`, m),
   );
   return { items, sentAt: body.sentAt, key };
 }

@@ -1,6 +1,8 @@
 /**
  * Archive: detail rows older than N whole UTC days, per tenant and day, into gzip-compressed JSONL files
- * (one table row per line, `row_to_json`), each with a manifest row: rows, time range, bytes, SHA-256.
+ * (one table row per line, keyed by the relational table's columns on every engine), each with a
+ * manifest row in the relational store: rows, time range, bytes, SHA-256. The rows come from the
+ * DetailStore that holds them (the relational store itself, or ClickHouse).
  * Idempotent: a day already archived (and not yet cleaned) is skipped; a crash between writing a file
  * and its manifest row leaves a file the next run simply writes again (same key).
  */
@@ -8,13 +10,13 @@ import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import {
-  archiveCandidates,
   DETAIL_TABLES,
   type DetailTable,
+  detailOf,
+  heldDays,
   insertManifest,
   type ManifestRow,
   nextPart,
-  readDayPage,
   type Store,
 } from '@tally/store';
 import type { ArchiveTarget } from './targets/target.js';
@@ -57,9 +59,12 @@ export async function runArchive(
 ): Promise<ArchiveReport> {
   const days = options.olderThanDays ?? 3;
   const before = cutoff(options.now ?? Date.now(), days);
+  const detail = detailOf(store);
   const report: ArchiveReport = { files: 0, rows: 0, bytes: 0, rawBytes: 0, skipped: 0 };
   for (const table of DETAIL_TABLES) {
-    const candidates = await archiveCandidates(store.sql, table, before);
+    // Days with a part not yet cleaned (or restored) are cleanup's business first.
+    const held = await heldDays(store.sql, table);
+    const candidates = (await detail.oldDays(table, before)).filter((c) => !held.has(`${c.tenantId}\0${c.day}`));
     let i = 0;
     for (const c of candidates) {
       i++;
@@ -88,21 +93,22 @@ export async function archiveDay(
   tenantId: string,
   day: string,
 ): Promise<ManifestRow | undefined> {
+  const detail = detailOf(store);
   const chunks: string[] = [];
   let rows = 0;
   let minTs = '';
   let maxTs = '';
   let after: string | undefined;
   for (;;) {
-    const page = await readDayPage(store.sql, table, tenantId, day, after, PAGE);
-    for (const r of page) {
+    const page = await detail.readDayPage(table, tenantId, day, after, PAGE);
+    for (const r of page.lines) {
       chunks.push(r.line);
       if (minTs === '' || r.ts < minTs) minTs = r.ts;
       if (r.ts > maxTs) maxTs = r.ts;
     }
-    rows += page.length;
-    if (page.length < PAGE) break;
-    after = page[page.length - 1]?.id;
+    rows += page.lines.length;
+    if (page.next === undefined) break;
+    after = page.next;
   }
   if (rows === 0) return undefined;
   const raw = Buffer.from(`${chunks.join('\n')}\n`);

@@ -3,11 +3,13 @@
  * guarded so one process at a time runs a given job (Postgres advisory lock; in-process for PGlite).
  */
 import {
+  detailOf,
   expireQuarantine,
   finishJobRun,
   pruneSnapshots,
   saveStorageStats,
   startJobRun,
+  type StorageStats,
   type Store,
   storageStats,
   withJobLock,
@@ -54,13 +56,20 @@ async function work(name: JobName, ctx: JobContext): Promise<Record<string, numb
       return { parts: r.parts, deleted: r.deleted, quarantineExpired: expired };
     }
     case 'stats': {
-      const s = await storageStats(ctx.store.sql);
+      const s = await takeStorageStats(ctx.store);
       await saveStorageStats(ctx.store.sql, s);
       return Object.fromEntries(s.tables.map((t) => [`${t.table}_rows`, t.rows]));
     }
     case 'snapshot-prune':
       return { pruned: await pruneSnapshots(ctx.store.sql, ctx.keepSnapshots) };
   }
+}
+
+/** Every table's storage: the detail tables' from the store that holds them. */
+export async function takeStorageStats(store: Store): Promise<StorageStats> {
+  const detail = detailOf(store);
+  if (detail.engine === 'relational') return storageStats(store.sql);
+  return storageStats(store.sql, await detail.tableStats());
 }
 
 export async function runJob(name: JobName, ctx: JobContext): Promise<JobOutcome> {

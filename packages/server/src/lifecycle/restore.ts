@@ -1,10 +1,12 @@
 /**
- * Restore: re-imports a tenant's archived day from its files, idempotently (rows already present are
- * skipped), so old detail can be queried again. Restored parts are marked: the archive job skips their
- * day (the file already holds those rows) and cleanup leaves them until `tally cleanup --include-restored`.
+ * Restore: re-imports a tenant's archived day from its files into the store that holds the detail,
+ * idempotently (rows already present are skipped: the store's own insert-once rule), so old detail can
+ * be queried again; a file from either engine restores into either. Restored parts are marked: the
+ * archive job skips their day (the file already holds those rows) and cleanup leaves them until
+ * `tally cleanup --include-restored`.
  */
 import { ErrorCodes, TallyError } from '@tally/core';
-import { DETAIL_TABLES, listManifests, markRestored, restoreLines, type Store } from '@tally/store';
+import { DETAIL_TABLES, detailOf, listManifests, markRestored, type Store } from '@tally/store';
 import type { ArchiveTarget } from './targets/target.js';
 import { verifyArchive } from './verify.js';
 
@@ -21,6 +23,7 @@ export async function runRestore(
   day: string,
   onProgress?: (line: string) => void,
 ): Promise<RestoreReport> {
+  const detail = detailOf(store);
   const parts = (await listManifests(store.sql, { tenantId, day })).filter((m) => DETAIL_TABLES.includes(m.table));
   if (parts.length === 0)
     throw new TallyError(
@@ -33,7 +36,7 @@ export async function runRestore(
     if (!v.ok) throw new Error(`cannot restore ${m.key}: ${v.problem}`);
     let restored = 0;
     for (let i = 0; i < v.lines.length; i += 2000)
-      restored += await restoreLines(store.sql, m.table, v.lines.slice(i, i + 2000));
+      restored += await detail.restoreLines(m.table, v.lines.slice(i, i + 2000));
     await markRestored(store.sql, m);
     report.parts++;
     report.restored += restored;

@@ -1,17 +1,12 @@
 /**
  * Hot-path snapshots: every K writer batches, the busiest events and paths of the last 24 h (counts,
  * error rates, p95 from the latency buckets) per tenant, saved as a new version (the newest 5 kept) and
- * held in memory, so `GET /v1/snapshots/latest` answers in O(1) without a query.
+ * held in memory, so `GET /v1/snapshots/latest` answers in O(1) without a query. The figures come from
+ * the relational store's hourly rollups, or from ClickHouse's detail rows when it holds them; the
+ * versions are kept in the relational store either way.
  */
-import {
-  type HotPath,
-  hotPaths,
-  LATENCY_BUCKETS_MS,
-  latestSnapshot,
-  saveSnapshot,
-  type Store,
-  type Writer,
-} from '@tally/store';
+import type { HotPath } from '@tally/core';
+import { detailOf, LATENCY_BUCKETS_MS, latestSnapshot, saveSnapshot, type Store, type Writer } from '@tally/store';
 
 export interface Snapshot {
   version: number;
@@ -49,6 +44,7 @@ export async function startSnapshots(
   writer: Writer,
   options: { everyBatches: number; keep: number; pollMs?: number; onError?: (e: Error) => void },
 ): Promise<Snapshotter> {
+  const detail = detailOf(store);
   const loaded = await latestSnapshot(store.sql);
   let latest: Snapshot | undefined = loaded && {
     version: loaded.version,
@@ -61,7 +57,7 @@ export async function startSnapshots(
   const take = () =>
     (taking ??= (async () => {
       try {
-        const raw = await hotPaths(store.sql);
+        const raw = await detail.hotPaths(20);
         const tenants: Snapshot['tenants'] = {};
         for (const [t, v] of Object.entries(raw)) {
           tenants[t] = {

@@ -1,20 +1,32 @@
 /**
  * Export (`GET /v1/export`): every event or request log of a tenant in a time range, streamed as JSON
- * lines or CSV. Rows are read in pages in (ts, id) order, each page its own short transaction as the
- * tenant (row-level security), resuming after the last row of the page before (keyset paging). No
- * transaction stays open between pages: on PGlite, whose one connection the writer shares, ingestion
- * goes on between them. A page is read only when the client has taken the one before (the stream's
- * backpressure), and a client that goes away stops the export at the next page.
+ * lines or CSV, from the store that holds the detail (the relational store or ClickHouse: both write
+ * the same keys, core's EXPORT_FIELDS). Rows are read in pages in (ts, id) order, resuming after the
+ * last row of the page before (keyset paging). On the relational store each page is its own short
+ * transaction as the tenant (row-level security), and no transaction stays open between pages: on
+ * PGlite, whose one connection the writer shares, ingestion goes on between them. A page is read only
+ * when the client has taken the one before (the stream's backpressure), and a client that goes away
+ * stops the export at the next page.
  *
  * Each page is looked for in a window of time after the cursor that widens while pages come back short
- * and narrows when they fill up, so a page's scan (the BRIN index on ts, then a sort) covers about a
- * page of rows, not everything left of the range.
+ * and narrows when they fill up, so a page's scan (Postgres: the BRIN index on ts, then a sort;
+ * ClickHouse: the tenant's day partitions in the window, then a sort) covers about a page of rows, not
+ * everything left of the range.
  */
 import { Readable } from 'node:stream';
-import { csvRecord, ErrorCodes, isValidTimeZone, parseRangeTime, QUERY_LIMITS, TallyError } from '@tally/core';
-import type { SqlClient, Store } from '@tally/store';
+import {
+  csvRecord,
+  ErrorCodes,
+  EXPORT_FIELDS,
+  type ExportKind,
+  isValidTimeZone,
+  parseRangeTime,
+  QUERY_LIMITS,
+  TallyError,
+} from '@tally/core';
+import { detailOf, type Store } from '@tally/store';
 
-export type ExportKind = 'events' | 'logs';
+export type { ExportKind };
 export type ExportFormat = 'jsonl' | 'csv';
 
 export interface ExportRequest {
@@ -59,70 +71,9 @@ export function parseExportParams(q: Record<string, unknown>): ExportRequest {
   return { kind, format, from, to };
 }
 
-const ISO_MS = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
-const ISO_US = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
-const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', ${ISO_MS})`;
-
-/** Each kind's table and its row as a JSON object, keys as in the envelope and the request log record. */
-const SHAPES: Record<ExportKind, { table: string; fields: [string, string][] }> = {
-  events: {
-    table: 'events',
-    fields: [
-      ['id', 'id'],
-      ['name', 'name'],
-      ['userId', 'user_id'],
-      ['anonymousId', 'anonymous_id'],
-      ['timestamp', iso('ts')],
-      ['receivedAt', iso('received_at')],
-      ['properties', 'properties'],
-      ['context', 'context'],
-    ],
-  },
-  logs: {
-    table: 'request_logs',
-    fields: [
-      ['id', 'id'],
-      ['requestId', 'request_id'],
-      ['method', 'method'],
-      ['route', 'route'],
-      ['url', 'url'],
-      ['status', 'status'],
-      ['durationMs', 'duration_ms'],
-      ['requestBytes', 'request_bytes'],
-      ['responseBytes', 'response_bytes'],
-      ['userId', 'user_id'],
-      ['apiKeyId', 'api_key_id'],
-      ['ip', 'ip'],
-      ['userAgent', 'user_agent'],
-      ['aborted', 'aborted'],
-      ['error', 'error'],
-      ['timestamp', iso('ts')],
-      ['receivedAt', iso('received_at')],
-      ['bodyTruncated', 'body_truncated'],
-      ['headers', 'headers'],
-      ['requestBody', 'request_body'],
-      ['responseBody', 'response_body'],
-      ['streamBody', 'stream_body'],
-    ],
-  },
-};
-
 /** The CSV header of a kind: the JSON keys, in order. */
 export function exportColumns(kind: ExportKind): string[] {
-  return SHAPES[kind].fields.map(([key]) => key);
-}
-
-function pageSql(kind: ExportKind): string {
-  const { table, fields } = SHAPES[kind];
-  const object = fields.map(([key, expr]) => `'${key}', ${expr}`).join(', ');
-  // $2/$3: the cursor (ts as text to the microsecond, id or null for "from ts on"), $4 the window's end.
-  return `SELECT to_char(ts AT TIME ZONE 'UTC', ${ISO_US}) AS k_ts, id::text AS k_id,
-      json_build_object(${object})::text AS line
-    FROM ${table}
-    WHERE tenant_id = $1 AND ts >= $2::timestamptz AND ts < $4::timestamptz
-      AND ($3::uuid IS NULL OR (ts, id) > ($2::timestamptz, $3::uuid))
-    ORDER BY ts, id
-    LIMIT $5`;
+  return [...EXPORT_FIELDS[kind]];
 }
 
 /** The exports being streamed: counted for /metrics, stopped at shutdown. */
@@ -176,7 +127,7 @@ async function* exportPages(
   options: ExportOptions,
 ): AsyncGenerator<string> {
   const limit = options.pageRows ?? 5000;
-  const text = pageSql(req.kind);
+  const detail = detailOf(store);
   const columns = exportColumns(req.kind);
   if (req.format === 'csv') yield csvRecord(columns);
   const end = new Date(req.to).toISOString();
@@ -188,15 +139,7 @@ async function* exportPages(
     if (options.signal?.aborted) return;
     const windowEnd = Math.min(req.to, Date.parse(cursorTs) + span);
     const windowEndIso = windowEnd >= req.to ? end : new Date(windowEnd).toISOString();
-    const rows = await store.asTenant(tenantId, (sql: SqlClient) =>
-      sql.query<{ k_ts: string; k_id: string; line: string }>(text, [
-        tenantId,
-        cursorTs,
-        cursorId,
-        windowEndIso,
-        limit,
-      ]),
-    );
+    const rows = await detail.exportPage(tenantId, req.kind, { ts: cursorTs, id: cursorId }, windowEndIso, limit);
     if (rows.length > 0) {
       let chunk = '';
       if (req.format === 'jsonl') {
@@ -210,10 +153,10 @@ async function* exportPages(
       yield chunk;
     }
     if (rows.length === limit) {
-      const last = rows[rows.length - 1] as { k_ts: string; k_id: string };
-      const covered = Date.parse(last.k_ts) - Date.parse(cursorTs);
-      cursorTs = last.k_ts;
-      cursorId = last.k_id;
+      const last = rows[rows.length - 1] as { ts: string; id: string };
+      const covered = Date.parse(last.ts) - Date.parse(cursorTs);
+      cursorTs = last.ts;
+      cursorId = last.id;
       // Full: the next window about twice what this page needed (at least a second).
       span = Math.max(1000, Math.min(span, covered * 2));
     } else {

@@ -10,21 +10,18 @@
  * events, so the detail is then read name by name through the (tenant_id, name, ts) index, never by a
  * scan of the whole range (events has no (tenant_id, ts) index).
  */
-import type { ExploreQuery } from '@tally/core';
+import {
+  EXPLORE_EVENT_COLUMNS,
+  EXPLORE_LISTED_COLUMN,
+  EXPLORE_PROPERTY_COLUMNS,
+  EXPLORE_PROPERTY_SAMPLE as PROPERTY_SAMPLE,
+  EXPLORE_TOP_VALUES as TOP_VALUES,
+  type ExploreQuery,
+} from '@tally/core';
 import { isoSql, Params, timeParam } from './sql.js';
-import type { Cell, Column, KindAnswer, QueryContext, KindRunner } from './types.js';
+import type { Cell, KindAnswer, QueryContext, KindRunner } from './types.js';
 
 const HOUR = 3_600_000;
-/** Events the `properties` answer looks at: the most recent this many of the range. */
-export const PROPERTY_SAMPLE = 10_000;
-/** Values listed per (event, property, type). */
-export const TOP_VALUES = 5;
-
-const EVENT_COLUMNS: Column[] = [
-  { name: 'event', type: 'string' },
-  { name: 'count', type: 'number' },
-  { name: 'last_seen', type: 'time' },
-];
 
 async function events(q: ExploreQuery, ctx: QueryContext): Promise<KindAnswer> {
   // The whole UTC hours inside the range; none when it holds no whole hour (then all of it is detail).
@@ -74,17 +71,9 @@ async function events(q: ExploreQuery, ctx: QueryContext): Promise<KindAnswer> {
       : whole
         ? 'counts summed from the hourly rollup (event_counts_hourly); last_seen from the detail rows, one index step per event'
         : 'counts of the whole UTC hours from the hourly rollup (event_counts_hourly), of the partial hours at the ends of the range from the detail rows; last_seen from the detail rows';
-  const columns = listed ? [...EVENT_COLUMNS, { name: 'listed', type: 'boolean' as const }] : EVENT_COLUMNS;
+  const columns = [...EXPLORE_EVENT_COLUMNS, ...(listed ? [EXPLORE_LISTED_COLUMN] : [])];
   return { columns, rows, source: 'detail', reason, truncated: found.length > limit };
 }
-
-const PROPERTY_COLUMNS: Column[] = [
-  { name: 'event', type: 'string' },
-  { name: 'property', type: 'string' },
-  { name: 'type', type: 'string' },
-  { name: 'count', type: 'number' },
-  { name: 'top_values', type: 'json' },
-];
 
 /**
  * The sample without reading more than it needs: the rollup's hourly counts say from which hour on the
@@ -155,7 +144,7 @@ async function properties(q: ExploreQuery, ctx: QueryContext): Promise<KindAnswe
     return [String(r.name), `properties.${String(r.key)}`, String(r.type), Number(r.n), JSON.stringify(listed)];
   });
   return {
-    columns: PROPERTY_COLUMNS,
+    columns: [...EXPLORE_PROPERTY_COLUMNS],
     rows,
     source: 'detail',
     reason: `sampled: the top-level property keys of the ${PROPERTY_SAMPLE} most recent events in the range (detail rows); counts and top values are within that sample`,

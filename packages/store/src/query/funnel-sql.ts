@@ -28,7 +28,16 @@
  * walking each user's events backwards); the sorted first times within the window give the time each
  * level is reached from that start.
  */
-import { ErrorCodes, type FunnelQuery, parseDuration, TallyError } from '@tally/core';
+import {
+  ErrorCodes,
+  type FunnelQuery,
+  type FunnelRun,
+  funnelRunAt,
+  funnelRunOf,
+  funnelRuns,
+  parseDuration,
+  TallyError,
+} from '@tally/core';
 import { filtersSql, Params, pathSql, timeParam, userKeySql } from './sql.js';
 import type { QueryContext } from './types.js';
 
@@ -54,37 +63,6 @@ export interface FunnelStatement {
 
 type Exclusion = FunnelQuery['exclusions'][number];
 
-/**
- * Exclusions change which chains count: a chain reaching level j must respect every exclusion whose `to`
- * is at most j, and no other (one ending later does not apply to it yet). Chains are therefore followed
- * once per set of applicable exclusions: run 0 with none (the levels below the smallest `to`), run r with
- * those whose `to` ≤ the r-th smallest `to` (the levels from there to the next). Below the smallest
- * `from` of its exclusions no exclusion constrains a chain, so a run computes its own levels only from
- * that `from` + 1 on and shares run 0's below.
- */
-interface Run {
-  exclusions: number[];
-  /** The levels this run computes (none when last < first). */
-  first: number;
-  last: number;
-  /** The levels whose answer is this run's. */
-  targets: [number, number];
-}
-
-function plan(q: FunnelQuery): Run[] {
-  const n = q.steps.length;
-  const ends = [...new Set(q.exclusions.map((x) => x.to))].sort((a, b) => a - b);
-  const top0 = ends.length === 0 ? n - 1 : (ends[0] as number) - 1;
-  const runs: Run[] = [{ exclusions: [], first: 1, last: top0, targets: [0, top0] }];
-  ends.forEach((end, r) => {
-    const exclusions = q.exclusions.flatMap((x, i) => (x.to <= end ? [i] : []));
-    const minFrom = Math.min(...exclusions.map((i) => (q.exclusions[i] as Exclusion).from));
-    const last = r + 1 < ends.length ? (ends[r + 1] as number) - 1 : n - 1;
-    runs.push({ exclusions, first: minFrom + 1, last, targets: [end, last] });
-  });
-  return runs;
-}
-
 /** What the builders share. */
 interface Build {
   p: Params;
@@ -94,7 +72,8 @@ interface Build {
   w: string;
   /** `to`, a timestamptz placeholder. */
   to: string;
-  runs: Run[];
+  /** The runs chains are followed in, one per set of applicable exclusions (core's funnelRuns). */
+  runs: FunnelRun[];
 }
 
 const bit = (j: number) => 1 << j;
@@ -152,13 +131,10 @@ interface Level {
 }
 
 /** The run whose columns hold level j for run r: r itself, or run 0 below r's own levels. */
-const runOf = (b: Build, r: number, j: number): number => {
-  const run = b.runs[r] as Run;
-  return j >= run.first && j <= run.last ? r : 0;
-};
+const runOf = (b: Build, r: number, j: number): number => funnelRunOf(b.runs, r, j);
 
 const exclusionsOf = (b: Build, r: number) =>
-  (b.runs[r] as Run).exclusions.map((i) => ({ i, x: b.q.exclusions[i] as Exclusion }));
+  (b.runs[r] as FunnelRun).exclusions.map((i) => ({ i, x: b.q.exclusions[i] as Exclusion }));
 
 /** The run's exclusions spanning the step pair (j − 1, j): from ≤ j − 1 < to. */
 const spanning = (b: Build, r: number, j: number) =>
@@ -277,7 +253,7 @@ const earliestSpanGap = (t: string, prev: string) =>
  * from 1 on (`g`, seconds), and the breakdown value.
  */
 function chainUsers(b: Build, last: string): string {
-  const runAt = (j: number) => b.runs.findIndex((run) => j >= run.targets[0] && j <= run.targets[1]);
+  const runAt = (j: number) => funnelRunAt(b.runs, j);
   const reach = b.q.steps.map((_, j) => `min(CASE WHEN ${level(b, runAt(j), j).cond} THEN t END)`);
   const gaps = b.q.steps.slice(1).map((_, i) => {
     const j = i + 1;
@@ -344,7 +320,7 @@ export function funnelStatement(q: FunnelQuery, ctx: QueryContext): FunnelStatem
   }
   const p = new Params();
   const windowMs = parseDuration(q.window)!;
-  const b: Build = { p, q, n: q.steps.length, w: interval(windowMs, p), to: timeParam(ctx.to, p), runs: plan(q) };
+  const b: Build = { p, q, n: q.steps.length, w: interval(windowMs, p), to: timeParam(ctx.to, p), runs: funnelRuns(q) };
   const scan = scanSql(b, timeParam(ctx.from, p), timeParam(ctx.to + windowMs, p), p.add(ctx.tenantId));
   let ctes: string[];
   if (q.order === 'any') {

@@ -3,48 +3,20 @@
  * the detail rows in one statement (funnel-sql.ts); here its row per group (users reaching each step,
  * their times) becomes a row per step, with the ratios.
  */
-import type { FunnelQuery } from '@tally/core';
+import { type FunnelQuery, funnelColumns, funnelGroupRows } from '@tally/core';
 import { type FunnelSqlRow, funnelStatement } from './funnel-sql.js';
-import type { Cell, Column, KindAnswer, KindRunner } from './types.js';
+import type { Cell, KindAnswer, KindRunner } from './types.js';
 
-function columns(query: FunnelQuery): Column[] {
-  return [
-    { name: 'step', type: 'number' },
-    { name: 'event', type: 'string' },
-    ...(query.breakdown ? [{ name: 'breakdown', type: 'string' } as const] : []),
-    { name: 'entered', type: 'number' },
-    { name: 'converted', type: 'number' },
-    { name: 'dropped', type: 'number' },
-    { name: 'conversion_from_first', type: 'number' },
-    { name: 'conversion_from_previous', type: 'number' },
-    { name: 'median_seconds', type: 'number' },
-    { name: 'p90_seconds', type: 'number' },
-  ];
-}
-
-const ratio = (a: number, b: number): number | null => (b === 0 ? null : a / b);
-
-/** The rows of one group, one per step. */
+/** The rows of one group, one per step (core shapes them; here the statement's row becomes its figures). */
 function groupRows(query: FunnelQuery, found: FunnelSqlRow | undefined, breakdown: Cell[]): Cell[][] {
-  const n = query.steps.length;
-  const entered = query.steps.map((_, i) => (found?.[`e${i + 1}`] as number | undefined) ?? 0);
-  return query.steps.map((step, i) => {
-    const e = entered[i] as number;
-    const converted = i + 1 < n ? (entered[i + 1] as number) : e;
-    const pct = i === 0 ? null : (found?.[`p${i + 1}`] as (number | null)[] | null | undefined);
-    return [
-      i + 1,
-      step.event,
-      ...breakdown,
-      e,
-      converted,
-      e - converted,
-      ratio(e, entered[0] as number),
-      ratio(e, i === 0 ? e : (entered[i - 1] as number)),
-      pct?.[0] ?? null,
-      pct?.[1] ?? null,
-    ];
-  });
+  const group = found && {
+    entered: query.steps.map((_, i) => (found[`e${i + 1}`] as number | undefined) ?? 0),
+    times: query.steps.map((_, i) => {
+      const pct = i === 0 ? null : (found[`p${i + 1}`] as (number | null)[] | null | undefined);
+      return pct ? ([pct[0] ?? null, pct[1] ?? null] as const) : null;
+    }),
+  };
+  return funnelGroupRows(query, group, breakdown);
 }
 
 export const funnel: KindRunner<FunnelQuery> = async (query, ctx): Promise<KindAnswer> => {
@@ -61,7 +33,7 @@ export const funnel: KindRunner<FunnelQuery> = async (query, ctx): Promise<KindA
   const other = query.breakdown !== undefined && groups.some((g) => g.rank === (query.breakdown?.limit ?? 0) + 1);
   const truncated = rows.length > ctx.maxRows || other;
   return {
-    columns: columns(query),
+    columns: funnelColumns(query),
     rows: rows.slice(0, ctx.maxRows),
     source: 'detail',
     reason:

@@ -1,4 +1,5 @@
-export { DEFAULT_MAX_ROWS, DEFAULT_QUERY_TIMEOUT_MS, runQuery } from './run.js';
+export { DEFAULT_MAX_ROWS, DEFAULT_QUERY_TIMEOUT_MS } from '@tally/core';
+export { runQuery } from './run.js';
 export type {
   Cell,
   Column,

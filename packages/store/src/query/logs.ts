@@ -6,56 +6,23 @@
  * 006_query_logs.sql serves a page without sorting the range; the (tenant_id, user_id, ts DESC, id DESC)
  * index serves it for one user.
  */
-import { ErrorCodes, type LogFilters, type LogsQuery, TallyError } from '@tally/core';
-import { UNMATCHED_ROUTE } from './routes.js';
+import {
+  decodeLogCursor,
+  encodeLogCursor,
+  type LogFilters,
+  type LogsQuery,
+  STATUS_CLASS_RANGE,
+  UNMATCHED_ROUTE,
+} from '@tally/core';
 import { isoSql, Params, timeParam } from './sql.js';
 import type { Cell, Column, KindRunner } from './types.js';
-
-/** A cursor's content: the last row's time (UTC, microseconds, as Postgres keeps it) and id. */
-interface Position {
-  ts: string;
-  id: string;
-}
-
-const CURSOR_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-export function encodeCursor(position: Position): string {
-  return Buffer.from(JSON.stringify({ ts: position.ts, id: position.id })).toString('base64url');
-}
-
-function badCursor(): never {
-  throw new TallyError(ErrorCodes.BAD_QUERY, 'cursor: not a cursor of a logs answer; pass meta.next unchanged', {
-    path: 'cursor',
-  });
-}
-
-/** The position a cursor holds; anything but what encodeCursor made is refused (TALLY_BAD_QUERY). */
-export function decodeCursor(cursor: string): Position {
-  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) badCursor();
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    badCursor();
-  }
-  if (typeof value !== 'object' || value === null) badCursor();
-  const { ts, id } = value as Record<string, unknown>;
-  if (typeof ts !== 'string' || typeof id !== 'string' || !CURSOR_TS.test(ts) || !UUID.test(id)) badCursor();
-  // The shape alone lets 2026-02-30 through, which Postgres would refuse with an error of its own.
-  const ms = Date.parse(ts);
-  if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 19) !== ts.slice(0, 19)) badCursor();
-  return { ts, id };
-}
-
-const CLASS_LOW = { '1xx': 100, '2xx': 200, '3xx': 300, '4xx': 400, '5xx': 500 } as const;
 
 function filterClauses(f: LogFilters, p: Params): string[] {
   const where: string[] = [];
   if (f.status !== undefined) where.push(`status = ${p.add(f.status)}::int`);
   if (f.statusClass !== undefined) {
-    const low = CLASS_LOW[f.statusClass];
-    where.push(`status BETWEEN ${p.add(low)}::int AND ${p.add(low + 99)}::int`);
+    const [low, high] = STATUS_CLASS_RANGE[f.statusClass];
+    where.push(`status BETWEEN ${p.add(low)}::int AND ${p.add(high)}::int`);
   }
   if (f.method !== undefined) where.push(`method = ${p.add(f.method)}`);
   // '(unmatched)' also finds the requests no route matched, as the routes kind lists them.
@@ -86,7 +53,7 @@ const num = (v: unknown): number | null => (v === null || v === undefined ? null
 const text = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
 export const logs: KindRunner<LogsQuery> = async (q, ctx) => {
-  const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+  const after = q.cursor === undefined ? undefined : decodeLogCursor(q.cursor);
   const p = new Params();
   const where = [
     `tenant_id = ${p.add(ctx.tenantId)}`,
@@ -128,6 +95,6 @@ export const logs: KindRunner<LogsQuery> = async (q, ctx) => {
     source: 'detail',
     reason: 'request logs are read from the detail rows, newest first, a page at a time',
     truncated: more,
-    ...(more ? { next: encodeCursor({ ts: String(last.position), id: String(last.id) }) } : {}),
+    ...(more ? { next: encodeLogCursor({ ts: String(last.position), id: String(last.id) }) } : {}),
   };
 };

@@ -10,29 +10,14 @@
  * timestamptz[] and looked up with width_bucket (a binary search): SQL and JS then agree on every
  * boundary, across DST changes and in half-hour zones, with no week or month arithmetic in SQL.
  */
-import { bucketsBetween, nextBucket, type RetentionQuery } from '@tally/core';
+import { RETENTION_COLUMNS, type RetentionQuery, retentionGrid, retentionPeriods as periodsOf } from '@tally/core';
 import { rollupCoverageOf } from '../rollups.js';
 import { firstOffHour } from './hours.js';
 import { filtersSql, nameSql, Params, timeParam, userKeySql } from './sql.js';
-import type { Cell, Column, KindAnswer, KindRunner, QueryContext } from './types.js';
+import type { KindAnswer, KindRunner, QueryContext } from './types.js';
 
-const COLUMNS: Column[] = [
-  { name: 'cohort', type: 'time' },
-  { name: 'cohort_size', type: 'number' },
-  { name: 'period', type: 'number' },
-  { name: 'returned', type: 'number' },
-  { name: 'rate', type: 'number' },
-];
-
-/**
- * The periods that can be reported: those starting in [bucketStart(from), to) and not after now (later
- * ones have not happened yet). Each is whole: the first may start before `from`, the last end after `to`.
- */
-function retentionPeriods(query: RetentionQuery, ctx: QueryContext): { starts: number[]; end: number } {
-  const starts = bucketsBetween(ctx.from, ctx.to, query.period, ctx.tz).filter((s) => s <= ctx.now);
-  const last = starts[starts.length - 1];
-  return { starts, end: last === undefined ? ctx.from : nextBucket(last, query.period, ctx.tz) };
-}
+/** The periods that can be reported (core's retentionPeriods, in the query's resolved range). */
+const retentionPeriods = (query: RetentionQuery, ctx: QueryContext) => periodsOf({ ...query, tz: ctx.tz }, ctx);
 
 /** Where the (user, time) of one event name's (or every event's) occurrences are read from, and how. */
 interface Reader {
@@ -134,24 +119,16 @@ function statement(query: RetentionQuery, ctx: QueryContext, read: Reader, start
   return { text, values: p.values };
 }
 
-/** Every (cohort, offset) whose period has started, in order; zeros where the SQL found nobody. */
+/** The statement's rows as core's cohort counts (its cohorts are 1-based, n null for a cohort without returns). */
 function grid(query: RetentionQuery, starts: number[], found: Row[], maxRows: number) {
-  const sizes = new Map<number, number>();
-  const returned = new Map<string, number>();
+  const counts = new Map<number, { cohort: number; size: number; returned: Map<number, number> }>();
   for (const r of found) {
-    sizes.set(Number(r.c), Number(r.size));
-    if (r.n !== null) returned.set(`${r.c}:${r.n}`, Number(r.returned));
+    const cohort = Number(r.c) - 1;
+    let c = counts.get(cohort);
+    if (!c) counts.set(cohort, (c = { cohort, size: Number(r.size), returned: new Map() }));
+    if (r.n !== null) c.returned.set(Number(r.n), Number(r.returned));
   }
-  const rows: Cell[][] = [];
-  for (let i = 0; i < starts.length; i++) {
-    const size = sizes.get(i + 1) ?? 0;
-    for (let n = 0; n < query.periods && i + n < starts.length; n++) {
-      if (rows.length === maxRows) return { rows, truncated: true };
-      const back = returned.get(`${i + 1}:${n}`) ?? 0;
-      rows.push([new Date(starts[i] as number).toISOString(), size, n, back, size === 0 ? null : back / size]);
-    }
-  }
-  return { rows, truncated: false };
+  return retentionGrid(query, starts, [...counts.values()], maxRows);
 }
 
 interface Row {
@@ -214,7 +191,7 @@ export async function answerRetention(
   plan: RetentionPlan,
 ): Promise<KindAnswer> {
   const { starts, end } = retentionPeriods(query, ctx);
-  const base = { columns: COLUMNS, source: plan.source, reason: plan.reason };
+  const base = { columns: RETENTION_COLUMNS, source: plan.source, reason: plan.reason };
   if (starts.length === 0) return { ...base, rows: [] };
   const read = plan.source === 'rollup' ? ROLLUP : DETAIL;
   const { text, values } = statement(query, ctx, read, starts, end);

@@ -1,27 +1,14 @@
 /**
- * The latency histograms of the routes kind: the same fixed buckets path_stats_hourly keeps
+ * The latency histograms of the routes kind in SQL: the same fixed buckets path_stats_hourly keeps
  * (LATENCY_BUCKETS_MS: bucket i counts durations ≤ bound i, the last bucket the rest), summed over hours
- * from the rollup or counted over detail rows, and the percentiles read from them. Both sources end in
- * the same `RouteStats` and the same `histogramQuantile`, so for the same rows they answer identically.
+ * from the rollup or counted over detail rows. Both sources' aggregates have the columns core's
+ * routeStats reads, and the percentiles come from core's histogramQuantile, so for the same rows they
+ * answer identically (and as the ClickHouse engine does).
  */
+import { HISTOGRAM_BUCKETS } from '@tally/core';
 import { LATENCY_BUCKETS_MS } from '../rows.js';
 
 const BOUNDS: readonly number[] = LATENCY_BUCKETS_MS;
-/** Buckets per histogram: one per bound, and the open one above the last bound. */
-export const HISTOGRAM_BUCKETS = BOUNDS.length + 1;
-
-/** What both sources aggregate per group: a (method, route) or a time bucket. */
-export interface RouteStats {
-  count: number;
-  errors4xx: number;
-  errors5xx: number;
-  /** Sum of durations, ms (for the average). */
-  sum: number;
-  min: number;
-  max: number;
-  /** Counts per histogram bucket, HISTOGRAM_BUCKETS of them. */
-  buckets: number[];
-}
 
 const indexes = Array.from({ length: HISTOGRAM_BUCKETS }, (_, i) => i);
 
@@ -75,41 +62,3 @@ export const MERGED_AGGREGATES = [
   'max(hi) AS hi',
   ...indexes.map((i) => `sum(h${i}) AS h${i}`),
 ].join(', ');
-
-/** A row of either aggregate as RouteStats (drivers return bigint and numeric as strings). */
-export function routeStats(row: Record<string, unknown>): RouteStats {
-  return {
-    count: Number(row.n),
-    errors4xx: Number(row.e4),
-    errors5xx: Number(row.e5),
-    sum: Number(row.total),
-    min: Number(row.lo),
-    max: Number(row.hi),
-    buckets: indexes.map((i) => Number(row[`h${i}`])),
-  };
-}
-
-/**
- * The q-quantile of a histogram, as Prometheus' histogram_quantile: the bucket where the cumulative count
- * reaches q·count, and a linear interpolation inside it. The bucket's bounds are narrowed to the smallest
- * and largest duration observed: the first bucket starts at the minimum (instead of 0), the open last
- * bucket ends at the maximum, and a route that always takes 3 ms never reports more. The ⌈q·count⌉-th
- * smallest duration lies in the same bucket, so the error is at most the narrowed bucket's width.
- * Null for an empty histogram.
- */
-export function histogramQuantile(stats: RouteStats, q: number): number | null {
-  if (stats.count === 0) return null;
-  const rank = q * stats.count;
-  let below = 0;
-  for (let i = 0; i < HISTOGRAM_BUCKETS; i++) {
-    const n = stats.buckets[i] ?? 0;
-    if (n > 0 && below + n >= rank) {
-      const lower = i === 0 ? stats.min : Math.max(BOUNDS[i - 1] as number, stats.min);
-      const upper = i < BOUNDS.length ? Math.min(BOUNDS[i] as number, stats.max) : stats.max;
-      return lower + (upper - lower) * ((rank - below) / n);
-    }
-    below += n;
-  }
-  // Only reached when the buckets hold fewer rows than `count` says, which the rollup never stores.
-  return stats.max;
-}

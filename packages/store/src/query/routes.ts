@@ -4,28 +4,24 @@
  * from path_stats_hourly and the partial hours at its ends from request_logs; all of it from
  * request_logs when a status class is asked for (the histograms are not kept per class), when the range
  * holds no whole hour, or when buckets in the query's zone do not start on UTC hours. Either way the SQL
- * only adds up counts per histogram bucket, and the percentiles, rates and order are computed here from
- * those (routes-histogram.ts), so every source gives the same answer for the same rows.
+ * only adds up counts per histogram bucket (routes-histogram.ts), and the percentiles, rates, order and
+ * rows are core's (routesTable, routesSeries), so every source, and every engine, gives the same answer
+ * for the same rows.
  */
-import { bucketsBetween, type RoutesQuery, type StatusClass } from '@tally/core';
 import {
-  DETAIL_AGGREGATES,
-  detailRows,
-  histogramQuantile,
-  MERGED_AGGREGATES,
-  ROLLUP_AGGREGATES,
-  type RouteStats,
+  bucketsBetween,
   routeStats,
-} from './routes-histogram.js';
+  routesSeries,
+  routesTable,
+  type RoutesQuery,
+  STATUS_CLASS_RANGE,
+  UNMATCHED_ROUTE,
+} from '@tally/core';
+import { DETAIL_AGGREGATES, detailRows, MERGED_AGGREGATES, ROLLUP_AGGREGATES } from './routes-histogram.js';
 import { bucketSql, isoSql, Params, timeParam } from './sql.js';
-import type { Cell, Column, KindAnswer, KindRunner, QueryContext, QuerySource } from './types.js';
+import type { KindAnswer, KindRunner, QueryContext, QuerySource } from './types.js';
 
 const HOUR = 3_600_000;
-/**
- * How the rollup stores a request no route matched (store.ts); detail rows are read the same way. A
- * constant of this file, so it is written into the SQL as a literal.
- */
-export const UNMATCHED_ROUTE = '(unmatched)';
 
 /** A stretch of the range [from, to) and the table it is read from. */
 interface Part {
@@ -85,14 +81,6 @@ function plan(q: RoutesQuery, ctx: QueryContext): Plan {
   };
 }
 
-const CLASS_RANGE: Record<StatusClass, [number, number]> = {
-  '1xx': [100, 199],
-  '2xx': [200, 299],
-  '3xx': [300, 399],
-  '4xx': [400, 499],
-  '5xx': [500, 599],
-};
-
 /** A group key: output names and SQL expressions over a part's time and route columns. */
 type Groups = (time: string, route: string) => Record<string, string>;
 
@@ -100,7 +88,7 @@ type Groups = (time: string, route: string) => Record<string, string>;
 function partSql(q: RoutesQuery, ctx: QueryContext, part: Part, p: Params, groups: Groups): string {
   const rollup = part.table === 'rollup';
   // Detail rows without a route read as the rollup stores them, so a filter on '(unmatched)' and the
-  // rows it shows are the same from either table.
+  // rows it shows are the same from either table. A constant of core, written into the SQL as a literal.
   const route = rollup ? 'route' : `coalesce(route, '${UNMATCHED_ROUTE}')`;
   const time = rollup ? 'hour' : 'ts';
   const where = [
@@ -111,7 +99,7 @@ function partSql(q: RoutesQuery, ctx: QueryContext, part: Part, p: Params, group
   if (q.method) where.push(`method = ${p.add(q.method)}`);
   if (q.route) where.push(`${route} = ${p.add(q.route)}`);
   if (q.statusClass) {
-    const [lo, hi] = CLASS_RANGE[q.statusClass];
+    const [lo, hi] = STATUS_CLASS_RANGE[q.statusClass];
     where.push(`status BETWEEN ${p.add(lo)}::int AND ${p.add(hi)}::int`);
   }
   const keys = Object.entries(groups(time, route));
@@ -145,102 +133,14 @@ function aggregate(
   );
 }
 
-const errorRate = (s: RouteStats): number | null => (s.count === 0 ? null : (s.errors4xx + s.errors5xx) / s.count);
-
-const percentiles = (s: RouteStats): Cell[] => [
-  histogramQuantile(s, 0.5),
-  histogramQuantile(s, 0.95),
-  histogramQuantile(s, 0.99),
-];
-
-const TABLE_COLUMNS: Column[] = [
-  { name: 'method', type: 'string' },
-  { name: 'route', type: 'string' },
-  { name: 'count', type: 'number' },
-  { name: 'errors_4xx', type: 'number' },
-  { name: 'errors_5xx', type: 'number' },
-  { name: 'error_rate', type: 'number' },
-  { name: 'avg_ms', type: 'number' },
-  { name: 'max_ms', type: 'number' },
-  { name: 'p50_ms', type: 'number' },
-  { name: 'p95_ms', type: 'number' },
-  { name: 'p99_ms', type: 'number' },
-];
-
-const SERIES_COLUMNS: Column[] = [
-  { name: 'time', type: 'time' },
-  { name: 'count', type: 'number' },
-  { name: 'errors_4xx', type: 'number' },
-  { name: 'errors_5xx', type: 'number' },
-  { name: 'error_rate', type: 'number' },
-  { name: 'p50_ms', type: 'number' },
-  { name: 'p95_ms', type: 'number' },
-  { name: 'p99_ms', type: 'number' },
-];
-
-/** Code-point order (as COLLATE "C"), for ties: JS's `<` compares UTF-16 units instead. */
-function compareText(a: string, b: string): number {
-  const x = [...a];
-  const y = [...b];
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    const d = (x[i] as string).codePointAt(0)! - (y[i] as string).codePointAt(0)!;
-    if (d !== 0) return d;
-  }
-  return x.length - y.length;
-}
-
-interface RouteRow {
-  method: string;
-  route: string;
-  stats: RouteStats;
-  key: number;
-}
-
-function sortKey(q: RoutesQuery, s: RouteStats): number {
-  switch (q.sort) {
-    case 'count':
-      return s.count;
-    case 'errors':
-      return s.errors4xx + s.errors5xx;
-    case 'error_rate':
-      return errorRate(s) ?? 0;
-    case 'p50':
-      return histogramQuantile(s, 0.5) ?? 0;
-    case 'p95':
-      return histogramQuantile(s, 0.95) ?? 0;
-    case 'p99':
-      return histogramQuantile(s, 0.99) ?? 0;
-  }
-}
-
 async function table(
   q: RoutesQuery,
   ctx: QueryContext,
   parts: Part[],
 ): Promise<Pick<KindAnswer, 'columns' | 'rows' | 'truncated'>> {
   const found = await aggregate(q, ctx, parts, (_, route) => ({ method: 'method', route }), new Params());
-  // Sorted here, not in SQL: the percentiles the sorts use are computed from the histograms below. A
-  // tenant has one group per (method, route) it serves, few enough to rank in memory.
-  const ranked: RouteRow[] = found.map((r) => {
-    const stats = routeStats(r);
-    return { method: String(r.method), route: String(r.route), stats, key: sortKey(q, stats) };
-  });
-  ranked.sort((a, b) => b.key - a.key || compareText(a.method, b.method) || compareText(a.route, b.route));
-  const limit = Math.min(q.limit, ctx.maxRows);
-  const rows = ranked
-    .slice(0, limit)
-    .map(({ method, route, stats: s }): Cell[] => [
-      method,
-      route,
-      s.count,
-      s.errors4xx,
-      s.errors5xx,
-      errorRate(s),
-      s.sum / s.count,
-      s.max,
-      ...percentiles(s),
-    ]);
-  return { columns: TABLE_COLUMNS, rows, truncated: ranked.length > limit };
+  const groups = found.map((r) => ({ method: String(r.method), route: String(r.route), stats: routeStats(r) }));
+  return routesTable(q.sort, groups, Math.min(q.limit, ctx.maxRows));
 }
 
 async function series(
@@ -255,16 +155,7 @@ async function series(
     time: isoSql('u.time'),
   });
   const byTime = new Map(found.map((r) => [String(r.time), routeStats(r)]));
-  const starts = bucketsBetween(ctx.from, ctx.to, interval, ctx.tz);
-  const shown = starts.slice(0, ctx.maxRows);
-  const rows = shown.map((start): Cell[] => {
-    const time = iso(start);
-    const s = byTime.get(time);
-    // A bucket without requests: zero counts, and no rate or percentile (there is nothing to divide).
-    if (!s) return [time, 0, 0, 0, null, null, null, null];
-    return [time, s.count, s.errors4xx, s.errors5xx, errorRate(s), ...percentiles(s)];
-  });
-  return { columns: SERIES_COLUMNS, rows, truncated: starts.length > shown.length };
+  return routesSeries(bucketsBetween(ctx.from, ctx.to, interval, ctx.tz), byTime, ctx.maxRows);
 }
 
 export const routes: KindRunner<RoutesQuery> = async (q, ctx) => {

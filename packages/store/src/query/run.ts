@@ -3,7 +3,16 @@
  * underneath the tenant filter every statement also has), under a statement timeout, in one read-only
  * transaction so that every statement of a multi-statement answer sees the same snapshot.
  */
-import { ErrorCodes, type Query, resolveRange, TallyError } from '@tally/core';
+import {
+  DEFAULT_MAX_ROWS,
+  DEFAULT_QUERY_TIMEOUT_MS,
+  ErrorCodes,
+  type Query,
+  type QueryOptions,
+  type QueryResult,
+  resolveRange,
+  TallyError,
+} from '@tally/core';
 import type { SqlClient } from '../sql-client.js';
 import { asTenantRole } from '../tenant-role.js';
 import { explore } from './explore.js';
@@ -12,10 +21,7 @@ import { logs } from './logs.js';
 import { retention } from './retention.js';
 import { routes } from './routes.js';
 import { trends } from './trends.js';
-import type { KindAnswer, QueryContext, QueryOptions, QueryResult, RollupDimensions } from './types.js';
-
-export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
-export const DEFAULT_MAX_ROWS = 10_000;
+import type { KindAnswer, QueryContext, RollupDimensions } from './types.js';
 
 function answer(query: Query, ctx: QueryContext): Promise<KindAnswer> {
   switch (query.kind) {

@@ -1,6 +1,6 @@
 /**
  * The SQL of a trends query: one statement per answer, whichever the source. Each statement returns one
- * row per (series, period, bucket, breakdown group) that has events:
+ * row per (series, period, bucket, breakdown group) that has events (core's TrendsCell):
  *   s     the series' index
  *   p     true for the previous period (compare), false for the queried range
  *   b     the bucket's start, ISO
@@ -27,15 +27,6 @@ import {
   userKeySql,
 } from './sql.js';
 import type { QueryContext } from './types.js';
-
-export interface TrendsCell {
-  s: number;
-  p: boolean;
-  b: string;
-  rank: number;
-  g: string | null;
-  v: number | string | null;
-}
 
 /** The placeholders every branch shares. */
 interface Scope {

@@ -1,13 +1,12 @@
 /**
  * Trends: series of a measure over time buckets, optionally by a property's top values, against the
  * previous period, with a formula across series. planTrends picks the source (trends-plan.ts), one
- * statement answers (trends-sql.ts), shapeTrends lays the answer out (trends-shape.ts).
+ * statement answers (trends-sql.ts), core's shapeTrends lays the answer out.
  */
-import type { TrendsQuery } from '@tally/core';
+import { shapeTrends, type TrendsCell, type TrendsQuery } from '@tally/core';
 import { Params } from './sql.js';
 import { planTrends, type TrendsPlan, trendsRanges } from './trends-plan.js';
-import { shapeTrends } from './trends-shape.js';
-import { detailSql, dimensionSql, hourlySql, type TrendsCell } from './trends-sql.js';
+import { detailSql, dimensionSql, hourlySql } from './trends-sql.js';
 import type { KindAnswer, KindRunner, QueryContext } from './types.js';
 
 /** The answer from the source `plan` names (exported so that tests can force each source). */

@@ -6,7 +6,11 @@
  * id: the brute-force evaluators (oracle/) answer every query from it.
  */
 import { isoTime, uuidv7 } from '@tally/core';
-import type { EventRow, RequestLogRow, Store } from '../../src/index.js';
+import type { AnalyticsStore } from '@tally/core';
+import type { EventRow, RequestLogRow } from '../../src/index.js';
+
+/** Any engine's store: the data goes in through its own insert path. */
+type Inserts = Pick<AnalyticsStore, 'insertEvents' | 'insertRequestLogs'>;
 
 export type Rand = () => number;
 
@@ -73,7 +77,7 @@ function properties(rand: Rand): Record<string, EventRow['properties'][string]> 
 }
 
 /** Events for `tenant` and a decoy tenant, stored through `store.insertEvents` (see the module comment). */
-export async function loadEvents(store: Store, options: EventDataOptions): Promise<EventData> {
+export async function loadEvents(store: Inserts, options: EventDataOptions): Promise<EventData> {
   const rand = seeded(options.seed);
   const to = options.to ?? Date.parse('2026-03-30T00:00:00Z');
   const from = options.from ?? to - 21 * 86_400_000;
@@ -155,7 +159,7 @@ export interface LogData {
 
 /** Request logs for `tenant` and a decoy tenant, stored as loadEvents stores events (resends included). */
 export async function loadRequestLogs(
-  store: Store,
+  store: Inserts,
   options: { seed: number; logs?: number; from?: number; to?: number; tenant?: string },
 ): Promise<LogData> {
   const rand = seeded(options.seed);

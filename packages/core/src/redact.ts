@@ -21,9 +21,19 @@
  * - any other text, SSE included: line by line, a line that is JSON (or `data: <JSON>`) through
  *   `redactJson`, any other through the `key=value` pass; the tail is kept from its first line break on.
  */
-import { createPiiFinder, createPiiMatcher, type PiiFinder, type PiiMatcher, REDACTED } from '@tally/core';
-import type { BodyParts } from './body-capture.js';
+import { createPiiFinder, createPiiMatcher, type PiiFinder, type PiiMatcher, REDACTED } from './pii.js';
+import { utf8Length } from './sanitize.js';
 import { type JsonRules, redactJson } from './redact-json.js';
+
+/** What a body capture kept: `head`, then `omittedBytes` left out, then `tail`. */
+export interface BodyParts {
+  head: string;
+  /** The last bytes; when nothing was left out, simply the rest of the body after `head`. */
+  tail: string;
+  omittedBytes: number;
+  /** Total bytes of the body. */
+  bytes: number;
+}
 
 export interface RedactorOptions {
   /** Deny-listed names (the SDK's `DEFAULT_PII_KEYS`), matched in any case and word style. */
@@ -144,7 +154,7 @@ export class Redactor {
 
   /** Head, marker, what is kept of the tail; the marker counts every byte left out, the tail's dropped start too. */
   private joined(head: string, parts: Omit<BodyParts, 'bytes'>, tail: { text: string; dropped: string }): RedactedBody {
-    const omitted = parts.omittedBytes + Buffer.byteLength(tail.dropped);
+    const omitted = parts.omittedBytes + utf8Length(tail.dropped);
     return { text: `${head}…[${omitted} bytes omitted]…${tail.text}`, truncated: true };
   }
 
@@ -280,7 +290,7 @@ function valueEnd(text: string, start: number): [end: number, quote: string, clo
 
 /** What is stored instead of a body that cannot be checked: its size and kind, nothing of its content. */
 export function withheld(parts: Omit<BodyParts, 'bytes'>, kind: string): string {
-  const bytes = Buffer.byteLength(parts.head) + parts.omittedBytes + Buffer.byteLength(parts.tail);
+  const bytes = utf8Length(parts.head) + parts.omittedBytes + utf8Length(parts.tail);
   return `[withheld: ${bytes} bytes of ${kind} that could not be checked for secrets]`;
 }
 

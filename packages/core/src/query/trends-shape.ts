@@ -1,11 +1,29 @@
 /**
- * A trends answer from the statement's cells (trends-sql.ts): every bucket of the range, every series
- * (and the formula), every breakdown group, in long format; the previous period aligned bucket by bucket
- * by index; formulas evaluated here over the series' values.
+ * A trends answer from an engine's cells, the same on every engine: every bucket of the range, every
+ * series (and the formula), every breakdown group, in long format; the previous period aligned bucket by
+ * bucket by index; formulas evaluated here over the series' values. Engines only measure: each answers
+ * one cell per (series, period, bucket, breakdown group) that has events.
  */
-import { bucketsBetween, type FormulaNode, type Measure, parseFormula, type TrendsQuery } from '@tally/core';
-import type { TrendsCell } from './trends-sql.js';
-import type { Cell, Column } from './types.js';
+import { parseFormula, type FormulaNode } from './formula.js';
+import type { Measure, TrendsQuery } from './model.js';
+import type { Cell, Column } from './result.js';
+import { bucketsBetween } from './time.js';
+
+/** One measured cell of a trends answer. */
+export interface TrendsCell {
+  /** The series' index. */
+  s: number;
+  /** True for the previous period (compare), false for the queried range. */
+  p: boolean;
+  /** The bucket's start, ISO (UTC, ms). */
+  b: string;
+  /** The breakdown group: 1… for the top values in order, 0 for "other" (1 without a breakdown). */
+  rank: number;
+  /** The group's value (the top value itself; null for "other" and without a breakdown). */
+  g: string | null;
+  /** The measure (numbers may come as text from a driver); null when there was nothing to measure. */
+  v: number | string | null;
+}
 
 type Value = number | null;
 
@@ -89,7 +107,7 @@ export function shapeTrends(
     if (gi === undefined) continue;
     const period = c.p ? 1 : 0;
     const bi = index[period]!.get(c.b);
-    // The SQL buckets (date_trunc in the zone) and core's must agree: a stray one is a bug, not data.
+    // The engine's buckets and bucketsBetween must agree: a stray one is a bug, not data.
     if (bi === undefined) throw new Error(`trends: bucket ${c.b} is not a bucket of the range`);
     const measure = query.series[c.s]!.measure;
     values[period]![c.s]![gi]![bi] = c.v === null ? emptyValue(measure) : Number(c.v);

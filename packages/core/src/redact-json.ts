@@ -8,7 +8,7 @@
  * byte, so it knows where the cut falls; a deny-listed value cut in the middle is redacted up to the cut,
  * and nothing after the cut is needed. That is what makes truncation safe without buffering whole bodies.
  */
-import { REDACTED } from '@tally/core';
+import { REDACTED } from './pii.js';
 
 export interface JsonRules {
   /** Whether the value of `key` (inside objects keyed `path`, arrays transparent) is redacted. */
