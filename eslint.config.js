@@ -6,6 +6,7 @@ import tseslint from 'typescript-eslint';
 
 /**
  * The package graph of DESIGN.md, one way only: core ← node ← fastify; core ← edge; core ← store ← server;
+ * core ← spool ← node, store (the disk spool both the SDK and the writer keep);
  * core ← nats ← server; core ← clickhouse ← server; core ← dashboard ← server (the server mounts the dashboard's files; the dashboard
  * asks the server over HTTP only). Each package's src may import these workspace packages and no other.
  *
@@ -18,14 +19,15 @@ import tseslint from 'typescript-eslint';
  */
 const GRAPH = {
   core: [],
-  node: ['core'],
+  spool: ['core'],
+  node: ['core', 'spool'],
   edge: ['core'],
-  store: ['core'],
+  store: ['core', 'spool'],
   nats: ['core'],
   clickhouse: ['core'],
   fastify: ['core', 'node'],
   dashboard: ['core'],
-  server: ['core', 'node', 'store', 'nats', 'clickhouse', 'dashboard'],
+  server: ['core', 'spool', 'node', 'store', 'nats', 'clickhouse', 'dashboard'],
 };
 
 // Every workspace folder, so a package added later is covered by the relative-path check at once.

@@ -14,7 +14,6 @@ export { currentContext, type TrackContext, withContext } from './context.js';
 export { type ConsoleSinkOptions, createConsoleSink } from './sinks/console.js';
 export { createHttpSink, type HttpSinkOptions } from './sinks/http.js';
 export { createMemorySink, type MemorySink } from './sinks/memory.js';
-export { isProcessAlive, Spool, type SpoolOptions, type SpoolRead } from './spool.js';
 export {
   createTracker,
   type DeliveryReport,

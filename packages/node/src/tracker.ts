@@ -38,10 +38,10 @@ import {
   type TallyEvent,
   timestampMs as toMs,
 } from '@tally/core';
+import { Spool, type SpoolRead } from '@tally/spool';
 import { currentContext, type TrackContext, withContext } from './context.js';
 import { Deduper } from './dedupe.js';
 import { type Pending, PendingQueue } from './pending-queue.js';
-import { Spool } from './spool.js';
 import { VERSION } from './version.js';
 
 export interface TrackOptions {
@@ -268,7 +268,8 @@ class TrackerImpl<C extends Catalog> {
     if (this.overflow !== 'spool' && this.overflow !== 'drop-oldest') {
       throw new TallyConfigError(`overflow must be "spool" or "drop-oldest"; got ${String(this.overflow)}`);
     }
-    if (options.spool !== false) this.spool = new Spool({ dir: resolve(options.spool ?? '.tally/spool') });
+    if (options.spool !== false)
+      this.spool = new Spool({ dir: resolve(options.spool ?? '.tally/spool'), owner: 'sdk' });
     else if (this.overflow === 'spool') {
       throw new TallyConfigError('overflow "spool" needs a spool directory; set `spool` or use overflow "drop-oldest"');
     }
@@ -560,7 +561,7 @@ class TrackerImpl<C extends Catalog> {
     if (events.length === 0) return;
     if (!this.spool) return this.dropAll(events, reason);
     try {
-      await this.spool.append(events);
+      await this.spool.append(ENVELOPE, events);
       this.counts.spooled += events.length;
       this.spooledSinceReplay = true;
       this.report(
@@ -745,7 +746,7 @@ class TrackerImpl<C extends Catalog> {
       return this.reportSince(before, false);
     }
     for (const file of files) {
-      const { events, corrupt } = await spool.read(file);
+      const { events, corrupt } = envelopesOf(await spool.read(file));
       for (let i = 0; i < corrupt; i++) {
         this.drop(ErrorCodes.SPOOL_CORRUPT, new TallyError(ErrorCodes.SPOOL_CORRUPT, `unreadable line in ${file}`));
       }
@@ -773,11 +774,26 @@ class TrackerImpl<C extends Catalog> {
     for (const batch of this.inFlight.values()) events.push(...batch);
     if (events.length === 0) return;
     try {
-      this.counts.spooled += this.spool.appendSync(events);
+      this.counts.spooled += this.spool.appendSync(ENVELOPE, events);
     } catch (e) {
       this.dropAll(events, new TallyError(ErrorCodes.SPOOL_FAILED, `exit spool failed: ${(e as Error).message}`));
     }
   }
+}
+
+/** The spool's record kind for an SDK event: the envelope as the collector receives it. */
+const ENVELOPE = 'envelope';
+
+/** The envelopes of a spool file; a line of any other kind, or not an event, counts as corrupt. */
+function envelopesOf(read: SpoolRead): { events: TallyEvent[]; corrupt: number } {
+  const events: TallyEvent[] = [];
+  let corrupt = read.corrupt;
+  for (const { kind, row } of read.records) {
+    const e = row as TallyEvent;
+    if (kind === ENVELOPE && typeof e.id === 'string' && typeof e.name === 'string') events.push(e);
+    else corrupt++;
+  }
+  return { events, corrupt };
 }
 
 function queueFull(capacity: number): TallyError {

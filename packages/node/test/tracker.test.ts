@@ -401,7 +401,7 @@ describe('bounded memory', () => {
     // Spooled and delivered together are exactly the 100 events, none twice.
     const all = [
       ...sink.delivered.map((e) => e.properties.button),
-      ...lines.map((l) => JSON.parse(l).properties.button),
+      ...lines.map((l) => JSON.parse(l).row.properties.button),
     ];
     expect(new Set(all).size).toBe(100);
   });
@@ -453,7 +453,7 @@ describe('flush and shutdown', () => {
     expect(Date.now() - started).toBeLessThan(2000);
     expect(report).toMatchObject({ delivered: 0, spooled: 55, pending: 0, timedOut: true });
     const lines = readdirSync(dir).flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n'));
-    expect(new Set(lines.map((l) => JSON.parse(l).id)).size).toBe(55);
+    expect(new Set(lines.map((l) => JSON.parse(l).row.id)).size).toBe(55);
   });
 
   it('a sink that throws is retried like a transient failure', async () => {

@@ -12,7 +12,7 @@ export {
   createWriter,
   type DeadLetter,
   isDataError,
-  PENDING_SPOOL_FILE,
+  pendingSpool,
   type ReplayReport,
   type RowKind,
   type WriteResult,

@@ -13,7 +13,7 @@
  * On close, intake stops, the queue drains within the deadline, and what remains is written to the
  * pending spool, which `recoverPending()` re-ingests at the next start.
  */
-import { appendFile, mkdir, readdir, readFile, rename } from 'node:fs/promises';
+import { appendFile, mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   backoffDelay,
@@ -26,7 +26,7 @@ import {
   sleep,
   TallyConfigError,
 } from '@tally/core';
-import { isProcessAlive } from './process-alive.js';
+import { readSpoolFile, Spool } from '@tally/spool';
 import type { EventRow, RequestLogRow } from './rows.js';
 import type { Store } from './types.js';
 
@@ -38,6 +38,7 @@ import type { Store } from './types.js';
 export const OPEN_WRITER = Symbol('tally.store.openWriter');
 
 export type RowKind = 'event' | 'request_log';
+const ROW_KINDS: readonly RowKind[] = ['event', 'request_log'];
 type Row = EventRow | RequestLogRow;
 
 export interface WriterOptions {
@@ -175,12 +176,13 @@ export function deadLetterPath(spoolDir: string): string {
   return join(spoolDir, 'dead-letters.jsonl');
 }
 
-/** A pending spool file's name (group 1: the pid of the process that wrote it). */
-export const PENDING_SPOOL_FILE = /^pending-(\d+)-\d+\.jsonl$/;
-
-/** A pending spool file name: `recoverPending()` takes those whose process is gone (or is this one). */
-export function pendingSpoolPath(spoolDir: string): string {
-  return join(spoolDir, `pending-${process.pid}-${Date.now()}.jsonl`);
+/**
+ * The pending spool of a spool directory: rows a writer (or the store worker's host) could not store
+ * before it closed or was cut off. `recoverPending()` takes the files no live writer holds. Unbounded in
+ * size: it only ever holds what was queued at close, which maxQueueRows bounds.
+ */
+export function pendingSpool(spoolDir: string): Spool {
+  return new Spool({ dir: spoolDir, owner: 'pending', maxBytes: Number.POSITIVE_INFINITY });
 }
 
 export function emptyWriterStats(): WriterStats {
@@ -208,7 +210,7 @@ export function createWriter(options: WriterOptions): Writer {
   );
   const retry = { initialMs: options.retry?.initialMs ?? 100, maxMs: options.retry?.maxMs ?? 5000 };
   const deadLetterFile = deadLetterPath(options.spoolDir);
-  const pendingFile = pendingSpoolPath(options.spoolDir);
+  const pending = pendingSpool(options.spoolDir);
   const queues: Record<RowKind, Entry[]> = { event: [], request_log: [] };
   const queuedBytes: Record<RowKind, number> = { event: 0, request_log: 0 };
   const abort = new AbortController();
@@ -368,7 +370,7 @@ export function createWriter(options: WriterOptions): Writer {
       if (sqlstate) letter.sqlstate = sqlstate;
       text += `${JSON.stringify(letter)}\n`;
     }
-    if (!(await appendOrRefuse(entries, deadLetterFile, text))) return;
+    if (!(await spoolOrRefuse(entries, () => ensureDir().then(() => appendFile(deadLetterFile, text))))) return;
     stats.deadLettered += entries.length;
     report(code, { message: reason, code: sqlstate }, entries.length);
     // Metadata for queries and the dashboard; the file is the source of truth, so a failure here is only logged.
@@ -397,13 +399,12 @@ export function createWriter(options: WriterOptions): Writer {
   }
 
   /**
-   * Appends to a spool file. When the disk refuses (full, read-only), the rows are neither stored nor
-   * kept: their calls answer `ok: false` (TALLY_SPOOL_FAILED), so the sender keeps them and retries.
+   * Writes entries to a spool file. When the disk refuses (full, read-only), the rows are neither stored
+   * nor kept: their calls answer `ok: false` (TALLY_SPOOL_FAILED), so the sender keeps them and retries.
    */
-  async function appendOrRefuse(entries: Entry[], file: string, text: string): Promise<boolean> {
+  async function spoolOrRefuse(entries: Entry[], write: () => Promise<unknown>): Promise<boolean> {
     try {
-      await ensureDir();
-      await appendFile(file, text);
+      await write();
       return true;
     } catch (error) {
       spoolReady = undefined;
@@ -419,9 +420,13 @@ export function createWriter(options: WriterOptions): Writer {
 
   async function spoolPending(entries: Entry[]): Promise<void> {
     if (entries.length === 0) return;
-    let text = '';
-    for (const e of entries) text += `${JSON.stringify({ kind: e.kind, row: e.row })}\n`;
-    if (!(await appendOrRefuse(entries, pendingFile, text))) return;
+    const write = async () => {
+      for (const kind of ROW_KINDS) {
+        const rows = entries.filter((e) => e.kind === kind).map((e) => e.row);
+        if (rows.length > 0) await pending.append(kind, rows);
+      }
+    };
+    if (!(await spoolOrRefuse(entries, write))) return;
     stats.spooled += entries.length;
     for (const e of entries) {
       e.req.result.spooled++;
@@ -467,50 +472,52 @@ export function createWriter(options: WriterOptions): Writer {
 
   async function recoverPending(): Promise<ReplayReport> {
     const report: ReplayReport = { stored: 0, duplicates: 0, stillFailing: 0, unreadable: 0 };
-    const names = await readdir(options.spoolDir).catch(() => [] as string[]);
-    for (const name of names) {
-      const m = PENDING_SPOOL_FILE.exec(name);
-      const pid = Number(m?.[1]);
-      // Skip our own live file and those of other live processes; take what dead ones left.
-      if (!m || join(options.spoolDir, name) === pendingFile || (pid !== process.pid && isProcessAlive(pid))) continue;
-      const claimed = join(options.spoolDir, `${name}.recovering-${process.pid}`);
-      try {
-        await rename(join(options.spoolDir, name), claimed);
-      } catch {
-        continue;
-      }
-      add(report, await replay(claimed));
+    // Files of dead processes and of this process's other writers; this writer's own file is closed
+    // first, so what it spooled itself comes back too.
+    await pending.rotate();
+    for (const claimed of await pending.claim()) {
+      const { report: r, settled } = await ingest(claimed);
+      add(report, r);
+      // Every row is now stored, dead-lettered or in a new pending file. Otherwise (refused: overloaded,
+      // closing, disk full) the claimed file stays, and is taken over once this process is gone.
+      if (settled) await pending.remove(claimed);
     }
     return report;
   }
 
-  /** Re-ingests a JSONL file of `{kind, row}` lines (pending spool or dead letters, fixed or not). */
+  /** `tally replay`: re-ingests a dead-letter file (after fixing it) or a pending spool file. */
   async function replay(path: string): Promise<ReplayReport> {
+    // The file is moved aside first: rows failing again are appended to the current dead-letter file.
+    const { report } = await ingest(path, () => rename(path, `${path}.replayed-${Date.now()}`));
+    return report;
+  }
+
+  /** Writes the rows of a file of `{kind, row}` lines; settled when every write call was answered ok. */
+  async function ingest(
+    path: string,
+    afterRead?: () => Promise<void>,
+  ): Promise<{ report: ReplayReport; settled: boolean }> {
     const report: ReplayReport = { stored: 0, duplicates: 0, stillFailing: 0, unreadable: 0 };
     const byKind: Record<RowKind, Row[]> = { event: [], request_log: [] };
-    for (const line of (await readFile(path, 'utf8')).split('\n')) {
-      if (line.trim() === '') continue;
-      try {
-        const parsed = JSON.parse(line) as { kind?: RowKind; row?: Row };
-        if ((parsed.kind === 'event' || parsed.kind === 'request_log') && parsed.row)
-          byKind[parsed.kind].push(parsed.row);
-        else report.unreadable++;
-      } catch {
-        report.unreadable++;
-      }
+    const { records, corrupt } = await readSpoolFile(path);
+    report.unreadable += corrupt;
+    for (const { kind, row } of records) {
+      if (kind === 'event' || kind === 'request_log') byKind[kind].push(row as Row);
+      else report.unreadable++;
     }
-    // The file is moved aside first: rows failing again are appended to the current dead-letter file.
-    await rename(path, `${path}.replayed-${Date.now()}`);
-    for (const kind of ['event', 'request_log'] as const) {
+    await afterRead?.();
+    let settled = true;
+    for (const kind of ROW_KINDS) {
       for (let i = 0; i < byKind[kind].length; i += maxBatchRows) {
         const chunk = byKind[kind].slice(i, i + maxBatchRows);
         const r = await write(kind, chunk);
         report.stored += r.stored;
         report.duplicates += r.duplicates;
         report.stillFailing += r.rejected.length + r.spooled + (r.ok ? 0 : chunk.length);
+        if (!r.ok) settled = false;
       }
     }
-    return report;
+    return { report, settled };
   }
 
   return {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineCatalog, ErrorCodes, t, TallyConfigError, TallyError, TallyValidationError } from '@tally/core';
 import { createTracker } from '@tally/node';
+import { SPOOL_FILE } from '@tally/spool';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDirectSink, createStore, createWriter, type Store, type WorkerBackedStore } from '../src/index.js';
 import { fromWire, toWire } from '../src/worker/protocol.js';
@@ -27,7 +28,7 @@ function temp(): string {
   return tmp.dir;
 }
 
-const pendingFiles = (dir: string) => readdirSync(dir).filter((f) => /^pending-\d+-\d+\.jsonl$/.test(f));
+const pendingFiles = (dir: string) => readdirSync(dir).filter((f) => SPOOL_FILE.exec(f)?.[1] === 'pending');
 const spooledRows = (dir: string) =>
   pendingFiles(dir).flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n').filter(Boolean));
 

@@ -3,9 +3,13 @@
  * isolated into the dead-letter spool and replayed after a fix, overload, shutdown spooling and
  * recovery, and the SDK's direct sink end to end. The rollup = detail invariant is checked after each.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { defineCatalog, t } from '@tally/core';
 import { createTracker } from '@tally/node';
+import { spoolFileOwner } from '@tally/spool';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDirectSink, createStore, createWriter, type DeadLetter, type Store, type Writer } from '../src/index.js';
 import { freePort, tempDir } from '../../node/test/support/helpers.js';
@@ -226,9 +230,33 @@ describe('Writer when the database is unreachable', { timeout: 60_000 }, () => {
     const recovering = createWriter({ store: again.store, spoolDir: tmp.dir });
     expect(await recovering.recoverPending()).toEqual({ stored: 40, duplicates: 0, stillFailing: 0, unreadable: 0 });
     expect((await again.store.totals()).events).toBe(40);
+    // Recovered files are gone: every row is stored.
+    expect(readdirSync(tmp.dir).filter((f) => spoolFileOwner(f))).toEqual([]);
     await recovering.close();
     await again.dispose();
     await dispose().catch(() => undefined);
+    tmp.cleanup();
+  });
+
+  it('recovers pending files written before the spool format, and one whose recovery died, exactly once', async () => {
+    const tmp = tempDir('tally-writer-');
+    const child = spawn(process.execPath, ['-e', '0']);
+    await once(child, 'exit');
+    const dead = child.pid as number;
+    const lines = (rows: ReturnType<typeof eventRows>) =>
+      rows.map((row) => `${JSON.stringify({ kind: 'event', row })}\n`).join('');
+    const rows = eventRows(8);
+    writeFileSync(join(tmp.dir, `pending-${dead}-1000.jsonl`), lines(rows.slice(0, 5)));
+    // A recovery cut off mid-way: its rows may be stored already (the first two), or not.
+    writeFileSync(join(tmp.dir, `pending-${dead}-999.jsonl.recovering-${dead}`), lines(rows.slice(3)));
+    const { store, dispose } = await openStore('pglite');
+    const writer = createWriter({ store, spoolDir: tmp.dir });
+    await writer.writeEvents(rows.slice(3, 5));
+    expect(await writer.recoverPending()).toEqual({ stored: 6, duplicates: 4, stillFailing: 0, unreadable: 0 });
+    expect((await store.totals()).events).toBe(8);
+    expect(readdirSync(tmp.dir)).toEqual([]);
+    await writer.close();
+    await dispose();
     tmp.cleanup();
   });
 });

@@ -12,7 +12,8 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Transport, TransportStats } from '@tally/core';
-import { PENDING_SPOOL_FILE, type Writer, type WriterStats } from '@tally/store';
+import { spoolFileOwner } from '@tally/spool';
+import type { Writer, WriterStats } from '@tally/store';
 import type { Metrics } from '../metrics.js';
 import type { LiveHub, LiveStats } from '../query/live.js';
 import { natsDeadLetterPath } from '../spool-files.js';
@@ -88,7 +89,8 @@ function spoolFileKinds(deps: SystemDeps): (name: string) => SpoolFileKind | und
   return (name) => {
     if (name === deadLetters) return 'dead-letters';
     if (name === natsDeadLetters) return 'transport-dead-letters';
-    if (PENDING_SPOOL_FILE.test(name)) return 'pending';
+    // Claimed ones too: a recovery under way has not stored them yet.
+    if (spoolFileOwner(name) === 'pending') return 'pending';
     return undefined;
   };
 }

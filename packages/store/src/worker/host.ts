@@ -12,8 +12,6 @@
  * appended to the writer's pending spool (ids make a resend of rows it had committed harmless) and their
  * callers told `spooled`; queries reject and new writes are refused with TALLY_STORE_UNAVAILABLE.
  */
-import { appendFile, mkdir } from 'node:fs/promises';
-import { appendFileSync, mkdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { ErrorCodes, TallyConfigError, TallyError } from '@tally/core';
 import type { StoreConfig } from '../open-store.js';
@@ -22,7 +20,7 @@ import {
   deadLetterPath,
   emptyWriterStats,
   OPEN_WRITER,
-  pendingSpoolPath,
+  pendingSpool,
   type RowKind,
   type WriteResult,
   type Writer,
@@ -132,10 +130,10 @@ export async function openWorkerStore(config: StoreConfig): Promise<WorkerBacked
   // Process exit cuts the worker off mid-batch: what it was handed and had not answered goes to disk,
   // synchronously (the last chance), as the in-process tracker does with its queue.
   const onProcessExit = () => {
-    for (const [spoolDir, lines] of spoolLines()) {
+    for (const [spoolDir, kinds] of pendingRows()) {
       try {
-        mkdirSync(spoolDir, { recursive: true });
-        appendFileSync(pendingSpoolPath(spoolDir), lines);
+        const spool = pendingSpool(spoolDir);
+        for (const [kind, rows] of kinds) spool.appendSync(kind, rows);
       } catch {
         // Nothing more can be done at exit; the tracker's own exit spool holds the same rows.
       }
@@ -181,14 +179,15 @@ export async function openWorkerStore(config: StoreConfig): Promise<WorkerBacked
     });
   }
 
-  /** Pending writes as JSONL spool lines per spool directory (the format `recoverPending()` reads). */
-  function spoolLines(): Map<string, string> {
-    const out = new Map<string, string>();
+  /** Rows of pending writes by spool directory and kind, for the pending spool `recoverPending()` reads. */
+  function pendingRows(): Map<string, Map<RowKind, unknown[]>> {
+    const out = new Map<string, Map<RowKind, unknown[]>>();
     for (const p of pending.values()) {
       if (!p.write) continue;
-      let text = out.get(p.write.writer.spoolDir) ?? '';
-      for (const row of p.write.rows) text += `${JSON.stringify({ kind: p.write.kind, row })}\n`;
-      out.set(p.write.writer.spoolDir, text);
+      const { writer, kind, rows } = p.write;
+      let kinds = out.get(writer.spoolDir);
+      if (!kinds) out.set(writer.spoolDir, (kinds = new Map()));
+      kinds.set(kind, [...(kinds.get(kind) ?? []), ...rows]);
     }
     return out;
   }
@@ -199,19 +198,18 @@ export async function openWorkerStore(config: StoreConfig): Promise<WorkerBacked
     exiting = true;
     process.off('exit', onProcessExit);
     const calls = [...pending.values()];
-    const byDir = spoolLines();
+    const byDir = pendingRows();
     pending.clear();
     worker.terminate().catch(() => undefined);
     const spooled = new Map<string, Promise<boolean>>();
-    for (const [dir, lines] of byDir) {
+    for (const [dir, kinds] of byDir) {
+      const spool = pendingSpool(dir);
       spooled.set(
         dir,
-        mkdir(dir, { recursive: true })
-          .then(() => appendFile(pendingSpoolPath(dir), lines))
-          .then(
-            () => true,
-            () => false,
-          ),
+        Promise.all([...kinds].map(([kind, rows]) => spool.append(kind, rows))).then(
+          () => true,
+          () => false,
+        ),
       );
     }
     for (const c of calls) {
