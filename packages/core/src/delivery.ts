@@ -1,15 +1,17 @@
 /**
- * One batch, delivered to its end: the loop both SDKs run over a sink. A sink makes one attempt and says
- * what happened (sink.ts); here transient failures are retried with backoff, a batch too large is split
- * in halves, events the receiver refused are reported one by one, and what cannot be delivered now is
- * handed back to the caller, which keeps it: the Node SDK in its disk spool, the edge SDK in memory for
- * the next flush. Every event of the batch ends in exactly one of the outcomes below.
+ * One batch, delivered to its end: the loop both SDKs run over a sink, and the store writer over its
+ * database. A receiver makes one attempt and says what happened (sink.ts); here transient failures are
+ * retried with backoff, a batch too large (or, for the writer, holding a row the database refuses) is
+ * split in halves, items the receiver refused are reported one by one, and what cannot be delivered now
+ * is handed back to the caller, which keeps it: the Node SDK in its disk spool, the edge SDK in memory for
+ * the next flush, the writer in its pending spool. Every item of the batch ends in exactly one of the
+ * outcomes below.
  */
 import type { PlatformAbortSignal } from './abort.js';
 import { backoffDelay, parseRetryAfter, sleep } from './backoff.js';
 import type { BatchResponse, TallyEvent } from './envelope.js';
 import { type ErrorCode, ErrorCodes, TallyError } from './errors.js';
-import type { SendResult, Sink } from './sink.js';
+import type { SendResult } from './sink.js';
 
 export interface RetryPolicy {
   initialMs: number;
@@ -17,24 +19,33 @@ export interface RetryPolicy {
   maxAttempts: number;
 }
 
-export interface DeliveryOutcomes {
-  /** `count` events of the batch were accepted. */
+export interface DeliveryOutcomes<T = TallyEvent> {
+  /** `count` items of the batch were accepted. */
   delivered(count: number): void;
-  /** The receiver refused these for good (validation, or the whole batch); counted under the error's code. */
-  refused(event: TallyEvent | undefined, error: TallyError): void;
+  /** The receiver refused this one for good (validation, or the whole batch); counted under the error's code. */
+  refused(item: T | undefined, error: TallyError): Promise<void> | void;
   /** An attempt failed and will be retried after `delayMs`. */
-  retrying(error: TallyError, attempt: number, delayMs: number, events: number): void;
+  retrying(error: TallyError, attempt: number, delayMs: number, items: number): void;
   /** Not deliverable now (retries exhausted, bad credentials, out of time): the caller keeps them. */
-  keep(events: TallyEvent[], error: TallyError): Promise<void> | void;
+  keep(items: T[], error: TallyError): Promise<void> | void;
 }
 
-/** Sends `events` through `sink` until each is delivered, refused or kept. Never throws. */
-export async function deliverBatch(
-  sink: Sink,
-  events: TallyEvent[],
+/** What deliverBatch sends through: a Sink, or any receiver making one attempt per call (the writer's). */
+export interface BatchReceiver<T> {
+  readonly name: string;
+  send(items: T[], options: { signal?: PlatformAbortSignal }): Promise<SendResult>;
+}
+
+/**
+ * Sends `items` through `sink` until each is delivered, refused or kept. Never throws. A split runs its
+ * halves one after the other, so a batch never holds more than its one slot of the caller's concurrency.
+ */
+export async function deliverBatch<T = TallyEvent>(
+  sink: BatchReceiver<T>,
+  events: T[],
   retry: RetryPolicy,
   signal: PlatformAbortSignal,
-  outcomes: DeliveryOutcomes,
+  outcomes: DeliveryOutcomes<T>,
 ): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     let result: SendResult;
@@ -55,7 +66,11 @@ export async function deliverBatch(
         const code = (Object.values(ErrorCodes) as string[]).includes(r.code)
           ? (r.code as ErrorCode)
           : ErrorCodes.SINK_REJECTED;
-        outcomes.refused(e, new TallyError(code, r.message, { event: e?.name, remoteCode: r.code }));
+        const event = (e as { name?: unknown } | undefined)?.name;
+        await outcomes.refused(
+          e,
+          new TallyError(code, r.message, { event: typeof event === 'string' ? event : undefined, remoteCode: r.code }),
+        );
       }
       outcomes.delivered(events.length - rejected.length);
       return;
@@ -64,17 +79,15 @@ export async function deliverBatch(
     if (disposition === 'split') {
       if (events.length > 1) {
         const mid = events.length >> 1;
-        await Promise.all([
-          deliverBatch(sink, events.slice(0, mid), retry, signal, outcomes),
-          deliverBatch(sink, events.slice(mid), retry, signal, outcomes),
-        ]);
+        await deliverBatch(sink, events.slice(0, mid), retry, signal, outcomes);
+        await deliverBatch(sink, events.slice(mid), retry, signal, outcomes);
       } else {
-        outcomes.refused(events[0], error);
+        await outcomes.refused(events[0], error);
       }
       return;
     }
     if (disposition === 'drop') {
-      for (const e of events) outcomes.refused(e, error);
+      for (const e of events) await outcomes.refused(e, error);
       return;
     }
     if (disposition === 'spool') return outcomes.keep(events, error);
@@ -89,7 +102,9 @@ export async function deliverBatch(
     }
     const delayMs = backoffDelay(attempt, retry, result.retryAfterMs);
     outcomes.retrying(error, attempt, delayMs, events.length);
-    await sleep(delayMs, signal);
+    if (!(await sleep(delayMs, signal))) {
+      return outcomes.keep(events, new TallyError(ErrorCodes.TIMEOUT, 'deadline reached during delivery'));
+    }
   }
 }
 

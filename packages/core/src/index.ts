@@ -9,6 +9,7 @@ export * from './history.js';
 export * from './errors.js';
 export * from './http-log.js';
 export { type BodyParts, type RedactedBody, Redactor, type RedactorOptions, withheld } from './redact.js';
+export * from './batcher.js';
 export * from './delivery.js';
 export * from './finish.js';
 export * from './pii.js';

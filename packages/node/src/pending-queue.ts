@@ -9,7 +9,7 @@
  * so an event holds one young object: its copy of the properties. The queue grows by doubling up to
  * its bound, so a large bound costs memory only when it is used.
  */
-import type { IdSeed, RequestLogRecord, TrackContext, TrackedCall } from '@tally/core';
+import type { BatchQueue, IdSeed, RequestLogRecord, TrackContext, TrackedCall } from '@tally/core';
 
 /** A queued event, materialized when it leaves the queue (short-lived: finished into a batch). */
 export interface Pending extends TrackedCall {
@@ -33,7 +33,7 @@ function newBlock(): Block {
   return { refs: new Array<unknown>(BLOCK * REFS).fill(undefined), nums: new Float64Array(BLOCK * NUMS) };
 }
 
-export class PendingQueue {
+export class PendingQueue implements BatchQueue<Pending> {
   /** Blocks in queue order: events go in at `tail` of the last one and out at `head` of the first. */
   private readonly blocks: Block[] = [newBlock()];
   /** One drained block kept back, so a queue that hovers around a block boundary does not allocate. */
@@ -41,6 +41,8 @@ export class PendingQueue {
   private head = 0;
   private tail = 0;
   private count = 0;
+  /** The queued events' estimated bytes. */
+  bytes = 0;
 
   /** @param capacity the most events it holds (the tracker's `maxQueueEvents`). */
   constructor(readonly capacity: number) {}
@@ -91,12 +93,26 @@ export class PendingQueue {
     nums[n + 5] = bytes;
     this.tail++;
     this.count++;
+    this.bytes += bytes;
     return true;
   }
 
   /** The estimated size of the oldest event, or 0 when empty. */
   peekBytes(): number {
     return this.count === 0 ? 0 : ((this.blocks[0] as Block).nums[this.head * NUMS + 5] as number);
+  }
+
+  /** The next batch for the batcher: at least one event, then up to `maxItems` within `maxBytes`. */
+  take(maxItems: number, maxBytes: number): Pending[] {
+    const batch: Pending[] = [];
+    let bytes = 0;
+    while (batch.length < maxItems && this.count > 0) {
+      const next = this.peekBytes();
+      if (batch.length > 0 && bytes + next > maxBytes) break;
+      bytes += next;
+      batch.push(this.shift() as Pending);
+    }
+    return batch;
   }
 
   shift(): Pending | undefined {
@@ -126,6 +142,7 @@ export class PendingQueue {
     for (let i = r; i < r + REFS; i++) refs[i] = undefined;
     this.head++;
     this.count--;
+    this.bytes -= p.bytes;
     if (this.count === 0) {
       // Empty: start over at the top of the one block left.
       this.head = 0;

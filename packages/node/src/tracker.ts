@@ -16,6 +16,7 @@ import { channel } from 'node:diagnostics_channel';
 import { setMaxListeners } from 'node:events';
 import { resolve } from 'node:path';
 import {
+  Batcher,
   type Catalog,
   deliverBatch,
   type DeliveryOutcomes,
@@ -180,20 +181,16 @@ class TrackerImpl<C extends Catalog> {
   private readonly spool: Spool | undefined;
   private readonly maxQueueBytes: number;
   private readonly maxBatchEvents: number;
-  private readonly maxBatchBytes: number;
   private readonly maxPropertiesBytes: number;
-  private readonly flushIntervalMs: number;
-  private readonly maxInFlight: number;
   private readonly retry: { initialMs: number; maxMs: number; maxAttempts: number };
   private readonly overflow: 'spool' | 'drop-oldest';
   private readonly onError: TrackerOptions<C>['onError'];
   private readonly warned = new Set<string>();
   private readonly abort = new AbortController();
-  private readonly inFlight = new Map<Promise<void>, TallyEvent[]>();
+  private readonly batcher: Batcher<Pending>;
+  /** Finished batches being sent (live and resent), for stats and the exit spool. */
+  private readonly sending = new Set<TallyEvent[]>();
   private readonly overflowed: Pending[] = [];
-  private queuedBytes = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private pumpScheduled = false;
   private overflowScheduled = false;
   private overflowWrite: Promise<void> = Promise.resolve();
   private closing = false;
@@ -201,7 +198,6 @@ class TrackerImpl<C extends Catalog> {
   private replaying: Promise<DeliveryReport> | undefined;
   private lastReplay = 0;
   private spooledSinceReplay = false;
-  private taken = 0;
   private readonly counts = {
     tracked: 0,
     delivered: 0,
@@ -216,7 +212,7 @@ class TrackerImpl<C extends Catalog> {
   private readonly replayOutcomes = this.outcomesOf(true);
   private readonly onExit = () => this.spoolOnExit();
   private readonly onBeforeExit = () => {
-    if (this.queue.size > 0 && !this.closing) this.pump(true);
+    if (this.queue.size > 0 && !this.closing) this.batcher.pump(true);
   };
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
 
@@ -256,14 +252,25 @@ class TrackerImpl<C extends Catalog> {
     this.queue = new PendingQueue(maxQueueEvents);
     this.maxQueueBytes = positive('maxQueueBytes', options.maxQueueBytes, 64 * 1024 * 1024);
     this.maxBatchEvents = positive('maxBatchEvents', options.maxBatchEvents, 500);
-    this.maxBatchBytes = positive('maxBatchBytes', options.maxBatchBytes, 512 * 1024);
-    this.flushIntervalMs = positive('flushIntervalMs', options.flushIntervalMs, 1000);
-    this.maxInFlight = positive('maxInFlight', options.maxInFlight, options.sink.maxInFlight ?? 4);
+    const maxBatchBytes = positive('maxBatchBytes', options.maxBatchBytes, 512 * 1024);
+    const flushIntervalMs = positive('flushIntervalMs', options.flushIntervalMs, 1000);
+    const maxInFlight = positive('maxInFlight', options.maxInFlight, options.sink.maxInFlight ?? 4);
     this.retry = {
       initialMs: positive('retry.initialMs', options.retry?.initialMs, 200),
       maxMs: positive('retry.maxMs', options.retry?.maxMs, 30_000),
       maxAttempts: positive('retry.maxAttempts', options.retry?.maxAttempts, 10),
     };
+    this.batcher = new Batcher<Pending>([this.queue], {
+      maxItems: this.maxBatchEvents,
+      maxBytes: maxBatchBytes,
+      intervalMs: flushIntervalMs,
+      concurrency: maxInFlight,
+      run: (batch) => this.send(this.finalizeAll(batch), false),
+      // Never finish a batch on track()'s stack; never keep the app alive for the interval (`beforeExit`
+      // flushes, `exit` spools).
+      defer: setImmediate,
+      unref: true,
+    });
     this.overflow = options.overflow ?? 'spool';
     if (this.overflow !== 'spool' && this.overflow !== 'drop-oldest') {
       throw new TallyConfigError(`overflow must be "spool" or "drop-oldest"; got ${String(this.overflow)}`);
@@ -365,7 +372,7 @@ class TrackerImpl<C extends Catalog> {
         rate,
         bytes,
       );
-      this.queued(bytes);
+      this.batcher.added();
     } catch (e) {
       this.drop(
         ErrorCodes.CALLBACK_FAILED,
@@ -404,7 +411,7 @@ class TrackerImpl<C extends Catalog> {
         1,
         REQUEST_LOG_BYTES,
       );
-      this.queued(REQUEST_LOG_BYTES);
+      this.batcher.added();
     } catch (e) {
       this.drop(
         ErrorCodes.CALLBACK_FAILED,
@@ -426,30 +433,9 @@ class TrackerImpl<C extends Catalog> {
 
   /** Applies the overflow policy until an event of `bytes` fits. */
   private makeRoom(bytes: number): void {
-    while (this.queue.size === this.queue.capacity || this.queuedBytes + bytes > this.maxQueueBytes) {
+    while (this.queue.size === this.queue.capacity || this.queue.bytes + bytes > this.maxQueueBytes) {
       if (this.queue.size === 0) break;
       this.evictOldest();
-    }
-  }
-
-  /** Accounts for an event just queued and schedules its batch. */
-  private queued(bytes: number): void {
-    this.queuedBytes += bytes;
-    if (this.queue.size >= this.maxBatchEvents) {
-      if (!this.pumpScheduled) {
-        this.pumpScheduled = true;
-        setImmediate(() => {
-          this.pumpScheduled = false;
-          this.pump(false);
-        });
-      }
-    } else if (this.timer === undefined) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.pump(true);
-      }, this.flushIntervalMs);
-      // Never keep the app alive for a timer: `beforeExit` flushes, `exit` spools.
-      this.timer.unref();
     }
   }
 
@@ -493,52 +479,26 @@ class TrackerImpl<C extends Catalog> {
   }
 
   private take(): Pending | undefined {
-    const p = this.queue.shift();
-    if (p) {
-      this.queuedBytes -= p.bytes;
-      this.taken++;
-    }
-    return p;
+    return this.queue.shift();
   }
 
   // ---------------------------------------------------------------- batching and delivery
 
-  /** Starts batches while there is room in flight; partial batches only when `partial` (interval, flush). */
-  private pump(partial: boolean): void {
-    while (this.inFlight.size < this.maxInFlight && this.queue.size > 0) {
-      if (!partial && this.queue.size < this.maxBatchEvents) break;
-      const batch: Pending[] = [];
-      let bytes = 0;
-      while (batch.length < this.maxBatchEvents && this.queue.size > 0) {
-        const next = this.queue.peekBytes();
-        if (batch.length > 0 && bytes + next > this.maxBatchBytes) break;
-        bytes += next;
-        batch.push(this.take() as Pending);
-      }
-      const events = this.finalizeAll(batch);
-      if (events.length > 0) this.startDelivery(events);
+  /** Sends one finished batch to its end: delivered, refused (dropped with a count) or spooled. */
+  private async send(events: TallyEvent[], replay: boolean): Promise<void> {
+    if (events.length === 0) return;
+    this.sending.add(events);
+    try {
+      await deliverBatch(
+        this.sink,
+        events,
+        this.retry,
+        this.abort.signal,
+        replay ? this.replayOutcomes : this.outcomes,
+      );
+    } finally {
+      this.sending.delete(events);
     }
-    if (this.queue.size > 0 && this.timer === undefined && !this.closing) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.pump(true);
-      }, this.flushIntervalMs);
-      this.timer.unref();
-    }
-  }
-
-  private startDelivery(events: TallyEvent[]): Promise<void> {
-    const run = this.deliver(events, false).finally(() => {
-      this.inFlight.delete(run);
-      if (!this.closing) this.pump(this.queue.size > 0 && this.timer === undefined);
-    });
-    this.inFlight.set(run, events);
-    return run;
-  }
-
-  /** Sends one batch to its end: delivered, refused (dropped with a count) or spooled. */
-  private deliver(events: TallyEvent[], replay: boolean): Promise<void> {
-    return deliverBatch(this.sink, events, this.retry, this.abort.signal, replay ? this.replayOutcomes : this.outcomes);
   }
 
   private outcomesOf(replay: boolean): DeliveryOutcomes {
@@ -633,11 +593,11 @@ class TrackerImpl<C extends Catalog> {
 
   stats(): TrackerStats {
     let inFlight = 0;
-    for (const events of this.inFlight.values()) inFlight += events.length;
+    for (const events of this.sending) inFlight += events.length;
     return {
       tracked: this.counts.tracked,
       queued: this.queue.size + this.overflowed.length,
-      queuedBytes: this.queuedBytes,
+      queuedBytes: this.queue.bytes,
       inFlight,
       delivered: this.counts.delivered,
       spooled: this.counts.spooled,
@@ -679,12 +639,8 @@ class TrackerImpl<C extends Catalog> {
 
   /** Sends everything queued at the call (not what arrives meanwhile, or a busy app would never finish). */
   private async drain(): Promise<void> {
-    const target = this.taken + this.queue.size;
-    while (this.taken < target && this.queue.size > 0) {
-      this.pump(true);
-      if (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight.keys());
-    }
-    await Promise.all([...this.inFlight.keys(), this.overflowWrite]);
+    await this.batcher.flush();
+    await this.overflowWrite;
   }
 
   shutdown(options: { timeoutMs?: number } = {}): Promise<DeliveryReport> {
@@ -695,7 +651,6 @@ class TrackerImpl<C extends Catalog> {
   private async doShutdown(timeoutMs: number): Promise<DeliveryReport> {
     const before = this.stats();
     this.closing = true;
-    if (this.timer) clearTimeout(this.timer);
     for (const [sig, handler] of this.signalHandlers) process.removeListener(sig, handler);
     let timedOut = false;
     const deadline = setTimeout(() => {
@@ -704,17 +659,14 @@ class TrackerImpl<C extends Catalog> {
       this.abort.abort();
     }, timeoutMs);
     try {
-      while (this.queue.size > 0 && !timedOut) {
-        this.pump(true);
-        if (this.inFlight.size > 0) await Promise.race(this.inFlight.keys());
-      }
+      await this.batcher.drain(this.abort.signal);
       if (this.queue.size > 0) {
         // Out of time: what never left memory goes to disk.
         const rest: Pending[] = [];
         for (let p = this.take(); p; p = this.take()) rest.push(p);
         await this.toSpool(this.finalizeAll(rest), new TallyError(ErrorCodes.TIMEOUT, 'shutdown deadline reached'));
       }
-      await Promise.all([...this.inFlight.keys(), this.overflowWrite, this.replaying]);
+      await Promise.all([this.overflowWrite, this.replaying]);
     } finally {
       clearTimeout(deadline);
       process.removeListener('exit', this.onExit);
@@ -750,14 +702,17 @@ class TrackerImpl<C extends Catalog> {
       for (let i = 0; i < corrupt; i++) {
         this.drop(ErrorCodes.SPOOL_CORRUPT, new TallyError(ErrorCodes.SPOOL_CORRUPT, `unreadable line in ${file}`));
       }
+      const runs: Promise<void>[] = [];
       for (let i = 0; i < events.length; i += this.maxBatchEvents) {
-        // Replayed batches share the in-flight budget with live ones, so a big backlog cannot starve them.
-        while (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight.keys());
+        // Resent batches share the in-flight budget with live ones, so a big backlog cannot starve them.
         const batch = events.slice(i, i + this.maxBatchEvents);
-        const run = this.deliver(batch, true).finally(() => this.inFlight.delete(run));
-        this.inFlight.set(run, batch);
+        await this.batcher.occupy(batch.length, () => {
+          const run = this.send(batch, true);
+          runs.push(run);
+          return run;
+        });
       }
-      await Promise.all(this.inFlight.keys());
+      await Promise.all(runs);
       // Every event of the file is now delivered, dropped with a count, or back in a new spool file.
       await spool.remove(file);
     }
@@ -771,7 +726,7 @@ class TrackerImpl<C extends Catalog> {
     for (let p = this.take(); p; p = this.take()) rest.push(p);
     // In-flight batches may or may not have arrived; spooling them risks a resend, which ids make harmless.
     const events = this.finalizeAll(rest);
-    for (const batch of this.inFlight.values()) events.push(...batch);
+    for (const batch of this.sending) events.push(...batch);
     if (events.length === 0) return;
     try {
       this.counts.spooled += this.spool.appendSync(ENVELOPE, events);

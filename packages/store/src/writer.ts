@@ -16,15 +16,20 @@
 import { appendFile, mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  backoffDelay,
+  Batcher,
+  type BatchReceiver,
   type BatchRejection,
+  type BatchQueue,
   checkRequestLog,
+  deliverBatch,
+  type DeliveryOutcomes,
   ErrorCodes,
   isoTime,
   isUuid,
   parseTime,
-  sleep,
+  type RetryPolicy,
   TallyConfigError,
+  TallyError,
 } from '@tally/core';
 import { readSpoolFile, Spool } from '@tally/spool';
 import type { EventRow, RequestLogRow } from './rows.js';
@@ -208,136 +213,101 @@ export function createWriter(options: WriterOptions): Writer {
     options,
     store.capabilities.concurrentWrites,
   );
-  const retry = { initialMs: options.retry?.initialMs ?? 100, maxMs: options.retry?.maxMs ?? 5000 };
+  // Inserts are idempotent, so a transient failure is retried for as long as the writer runs; close's
+  // deadline ends it (the batch goes to the pending spool).
+  const retry: RetryPolicy = {
+    initialMs: options.retry?.initialMs ?? 100,
+    maxMs: options.retry?.maxMs ?? 5000,
+    maxAttempts: Number.POSITIVE_INFINITY,
+  };
   const deadLetterFile = deadLetterPath(options.spoolDir);
   const pending = pendingSpool(options.spoolDir);
-  const queues: Record<RowKind, Entry[]> = { event: [], request_log: [] };
-  const queuedBytes: Record<RowKind, number> = { event: 0, request_log: 0 };
   const abort = new AbortController();
-  const inFlight = new Set<Promise<void>>();
   const stats = emptyWriterStats();
-  let timer: NodeJS.Timeout | undefined;
+  const sources = ROW_KINDS.map(() => new EntryQueue());
+  const batcher = new Batcher<Entry>(sources, {
+    maxItems: maxBatchRows,
+    maxBytes: maxBatchBytes,
+    intervalMs: flushIntervalMs,
+    concurrency,
+    run: (batch, source) => insert(ROW_KINDS[source] as RowKind, batch),
+  });
   let closing = false;
   let closed: Promise<WriterStats> | undefined;
   let spoolReady: Promise<unknown> | undefined;
-  const idle: (() => void)[] = [];
 
   const ensureDir = () => (spoolReady ??= mkdir(options.spoolDir, { recursive: true }));
 
   function write(kind: RowKind, rows: readonly Row[]): Promise<WriteResult> {
     const result: WriteResult = { ok: true, stored: 0, duplicates: 0, duplicateIndexes: [], rejected: [], spooled: 0 };
     if (closing) return Promise.resolve({ ...result, ok: false, code: ErrorCodes.SHUTDOWN });
-    if (stats.queued + rows.length > maxQueueRows && stats.queued > 0) {
+    const queued = batcher.queued;
+    if (queued + rows.length > maxQueueRows && queued > 0) {
       stats.overloaded += rows.length;
       return Promise.resolve({ ...result, ok: false, code: ErrorCodes.OVERLOADED });
     }
     if (rows.length === 0) return Promise.resolve(result);
+    const source = sources[ROW_KINDS.indexOf(kind)] as EntryQueue;
     return new Promise((resolve) => {
       const req: Request = { result, remaining: rows.length, resolve };
       rows.forEach((row, index) => {
         const entry = { kind, row, index, req, bytes: rowBytes(kind, row) };
         const problem = checkEnvelope(kind, row);
-        if (problem) {
-          void deadLetter([entry], ErrorCodes.INVALID_ENVELOPE, problem);
-        } else {
-          queues[kind].push(entry);
-          queuedBytes[kind] += entry.bytes;
-          stats.queued++;
-        }
+        if (problem) void deadLetter([entry], ErrorCodes.INVALID_ENVELOPE, problem);
+        else source.push(entry);
       });
-      schedule();
+      batcher.added();
     });
   }
 
-  function schedule(): void {
-    const full = (kind: RowKind) => queues[kind].length >= maxBatchRows || queuedBytes[kind] >= maxBatchBytes;
-    const ready = full('event') || full('request_log');
-    if (ready) pump();
-    else if (timer === undefined && stats.queued > 0) {
-      timer = setTimeout(() => {
-        timer = undefined;
-        pump(true);
-      }, flushIntervalMs);
-    }
+  /** Inserts one batch to its end: stored, retried until it is, or bisected around bad rows (deliverBatch). */
+  function insert(kind: RowKind, batch: Entry[]): Promise<void> {
+    return deliverBatch(receivers[kind], batch, retry, abort.signal, outcomes);
   }
 
-  function pump(partial = false): void {
-    for (const kind of ['event', 'request_log'] as const) {
-      const queue = queues[kind];
-      while (
-        inFlight.size < concurrency &&
-        queue.length > 0 &&
-        (partial || closing || queue.length >= maxBatchRows || queuedBytes[kind] >= maxBatchBytes)
-      ) {
-        // Up to maxBatchRows rows and maxBatchBytes (at least one row, however large).
-        let n = 0;
-        let bytes = 0;
-        while (
-          n < queue.length &&
-          n < maxBatchRows &&
-          (n === 0 || bytes + (queue[n] as Entry).bytes <= maxBatchBytes)
-        ) {
-          bytes += (queue[n] as Entry).bytes;
-          n++;
-        }
-        const batch = queue.splice(0, n);
-        queuedBytes[kind] -= bytes;
-        stats.queued -= batch.length;
-        stats.inFlight += batch.length;
-        const run = insert(kind, batch).finally(() => {
-          stats.inFlight -= batch.length;
-          inFlight.delete(run);
-          if (stats.queued > 0) {
-            // Keep draining: a full batch now, a partial one after the interval (or at once when closing).
-            if (closing) pump(true);
-            else schedule();
-          } else if (inFlight.size === 0) {
-            for (const wake of idle.splice(0)) wake();
-          }
-        });
-        inFlight.add(run);
-      }
-    }
-    if (stats.queued > 0 && timer === undefined && !closing) {
-      timer = setTimeout(() => {
-        timer = undefined;
-        pump(true);
-      }, flushIntervalMs);
-    }
-  }
-
-  /** Inserts one batch to its end: stored, or retried until it is, or bisected around bad rows. */
-  async function insert(kind: RowKind, batch: Entry[]): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
+  /** One insert statement per attempt; what its failure means for the batch, by SQLSTATE class. */
+  function receiver(kind: RowKind): BatchReceiver<Entry> {
+    return {
+      name: 'store',
+      async send(batch) {
         stats.batches++;
-        const rows = batch.map((e) => e.row);
-        const ids =
-          kind === 'event'
-            ? await store.insertEvents(rows as EventRow[])
-            : await store.insertRequestLogs(rows as RequestLogRow[]);
-        settleInserted(batch, new Set(ids));
-        return;
-      } catch (error) {
-        if (isDataError(error)) return bisect(kind, batch, error);
-        if (abort.signal.aborted) return spoolPending(batch);
-        stats.retries++;
-        report(ErrorCodes.SINK_RETRYABLE, error, batch.length);
-        await sleep(backoffDelay(attempt, retry), abort.signal);
-        if (abort.signal.aborted) return spoolPending(batch);
-      }
-    }
+        try {
+          const rows = batch.map((e) => e.row);
+          const ids =
+            kind === 'event'
+              ? await store.insertEvents(rows as EventRow[])
+              : await store.insertRequestLogs(rows as RequestLogRow[]);
+          settleInserted(batch, new Set(ids));
+          return { ok: true };
+        } catch (error) {
+          const e = error as { message?: string; code?: string } | undefined;
+          const data = isDataError(error);
+          const failure = new TallyError(
+            data ? ErrorCodes.INVALID_ROW : ErrorCodes.SINK_RETRYABLE,
+            e?.message ?? String(error),
+            { sqlstate: e?.code },
+          );
+          return { ok: false, disposition: data ? 'split' : 'retry', error: failure };
+        }
+      },
+    };
   }
+  const receivers: Record<RowKind, BatchReceiver<Entry>> = {
+    event: receiver('event'),
+    request_log: receiver('request_log'),
+  };
 
-  async function bisect(kind: RowKind, batch: Entry[], error: unknown): Promise<void> {
-    if (batch.length === 1) {
-      const e = error as { code?: string; message?: string };
-      return deadLetter(batch, ErrorCodes.INVALID_ROW, e.message ?? String(error), e.code);
-    }
-    const mid = batch.length >> 1;
-    await insert(kind, batch.slice(0, mid));
-    await insert(kind, batch.slice(mid));
-  }
+  const outcomes: DeliveryOutcomes<Entry> = {
+    // Settled in send(), by the ids the insert returned: stored, or a duplicate.
+    delivered: () => undefined,
+    refused: (entry, error) =>
+      entry && deadLetter([entry], ErrorCodes.INVALID_ROW, error.message, error.details.sqlstate as string | undefined),
+    retrying: (error, _attempt, _delayMs, rows) => {
+      stats.retries++;
+      report(ErrorCodes.SINK_RETRYABLE, { message: error.message, code: error.details.sqlstate }, rows);
+    },
+    keep: (entries) => spoolPending(entries),
+  };
 
   function settleInserted(batch: Entry[], inserted: Set<string>): void {
     for (const e of batch) {
@@ -439,35 +409,21 @@ export function createWriter(options: WriterOptions): Writer {
     options.onError?.({ code, message: e?.message ?? String(error), sqlstate: e?.code, rows });
   }
 
-  async function flush(): Promise<void> {
-    if (stats.queued === 0 && inFlight.size === 0) return;
-    const done = new Promise<void>((resolve) => idle.push(resolve));
-    pump(true);
-    await done;
+  function snapshot(): WriterStats {
+    return { ...stats, queued: batcher.queued, inFlight: batcher.inFlight };
   }
 
   async function doClose(timeoutMs: number): Promise<WriterStats> {
     closing = true;
-    if (timer) clearTimeout(timer);
     const deadline = setTimeout(() => abort.abort(), timeoutMs);
     try {
-      pump(true);
-      while (inFlight.size > 0) {
-        await Promise.race(inFlight);
-        if (abort.signal.aborted) break;
-      }
-      await Promise.all(inFlight);
-      // Out of time, or nothing could be taken in flight: the rest goes to disk, not into the void.
-      for (const kind of ['event', 'request_log'] as const) {
-        const rest = queues[kind].splice(0);
-        stats.queued -= rest.length;
-        queuedBytes[kind] = 0;
-        await spoolPending(rest);
-      }
+      await batcher.drain(abort.signal);
+      // Out of time: the rest goes to disk, not into the void.
+      for (const source of sources) await spoolPending(source.take(source.size, Number.POSITIVE_INFINITY));
     } finally {
       clearTimeout(deadline);
     }
-    return { ...stats };
+    return snapshot();
   }
 
   async function recoverPending(): Promise<ReplayReport> {
@@ -524,12 +480,39 @@ export function createWriter(options: WriterOptions): Writer {
     deadLetterFile,
     writeEvents: (rows) => write('event', rows),
     writeRequestLogs: (rows) => write('request_log', rows),
-    flush,
+    flush: () => batcher.flush(),
     close: (o = {}) => (closed ??= doClose(o.timeoutMs ?? 10_000)),
     recoverPending,
     replay,
-    stats: () => ({ ...stats }),
+    stats: snapshot,
   };
+}
+
+/** A row kind's queue, cut into batches by the batcher. */
+class EntryQueue implements BatchQueue<Entry> {
+  private entries: Entry[] = [];
+  bytes = 0;
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  push(entry: Entry): void {
+    this.entries.push(entry);
+    this.bytes += entry.bytes;
+  }
+
+  take(maxItems: number, maxBytes: number): Entry[] {
+    let n = 0;
+    let bytes = 0;
+    const queue = this.entries;
+    while (n < queue.length && n < maxItems && (n === 0 || bytes + (queue[n] as Entry).bytes <= maxBytes)) {
+      bytes += (queue[n] as Entry).bytes;
+      n++;
+    }
+    this.bytes -= bytes;
+    return queue.splice(0, n);
+  }
 }
 
 function add(into: ReplayReport, r: ReplayReport): void {
