@@ -43,99 +43,105 @@ describe.each(backends.filter((b) => b === 'pglite' || b === 'postgres+nats'))(
       cleanups.length = 0;
     });
 
-    it('Segment and PostHog events refused by the catalog are kept, then replayed exactly once', async () => {
-      const tmp = tempDir('tally-quarantine-');
-      const schema = freshSchema();
-      const ns = backend.endsWith('+nats') ? natsNamespace() : undefined;
-      cleanups.push(async () => {
-        if (backend.startsWith('postgres')) await dropSchema(schema);
-        await ns?.cleanup();
-        tmp.cleanup();
-      });
-      const base: Record<string, string> = { port: '0', 'data-dir': tmp.dir, schema, unplanned: 'reject' };
-      if (backend.startsWith('postgres')) base['database-url'] = PG_URL;
-      if (ns) Object.assign(base, { 'nats-url': NATS_URL, 'nats-stream': ns.stream, 'nats-prefix': ns.prefix });
-      // What tells the CLI where the database is; it finds the running server there.
-      const at = [
-        '--data-dir',
-        tmp.dir,
-        '--schema',
-        schema,
-        ...(base['database-url'] ? ['--database-url', PG_URL] : []),
-      ];
-      const start = async (name: string) => {
-        const server = await startServer(loadConfig({ ...base, catalog: catalog(name) }, {}));
-        cleanups.push(() => server.close());
-        return server;
-      };
+    // Two server starts, 2,000 events through two real client libraries and six CLI processes: ~35 s on
+    // a quiet machine, past a minute on PGlite while the other test files load both cores.
+    it(
+      'Segment and PostHog events refused by the catalog are kept, then replayed exactly once',
+      { timeout: 180_000 },
+      async () => {
+        const tmp = tempDir('tally-quarantine-');
+        const schema = freshSchema();
+        const ns = backend.endsWith('+nats') ? natsNamespace() : undefined;
+        cleanups.push(async () => {
+          if (backend.startsWith('postgres')) await dropSchema(schema);
+          await ns?.cleanup();
+          tmp.cleanup();
+        });
+        const base: Record<string, string> = { port: '0', 'data-dir': tmp.dir, schema, unplanned: 'reject' };
+        if (backend.startsWith('postgres')) base['database-url'] = PG_URL;
+        if (ns) Object.assign(base, { 'nats-url': NATS_URL, 'nats-stream': ns.stream, 'nats-prefix': ns.prefix });
+        // What tells the CLI where the database is; it finds the running server there.
+        const at = [
+          '--data-dir',
+          tmp.dir,
+          '--schema',
+          schema,
+          ...(base['database-url'] ? ['--database-url', PG_URL] : []),
+        ];
+        const start = async (name: string) => {
+          const server = await startServer(loadConfig({ ...base, catalog: catalog(name) }, {}));
+          cleanups.push(() => server.close());
+          return server;
+        };
 
-      const strict = await start('strict');
-      const key = strict.firstKey as string;
-      // Segment: `plan` is required and missing. PostHog: `coupon` is not in the catalog (policy: reject).
-      const seg = new Analytics({ writeKey: key, host: strict.url, flushAt: 100, maxEventsInBatch: 100 });
-      const segErrors: unknown[] = [];
-      seg.on('error', (e) => segErrors.push(e));
-      for (let i = 0; i < N; i++)
-        seg.track({ userId: `s${i}`, event: 'signup_completed', properties: { source: 'seg' } });
-      await seg.closeAndFlush({ timeout: 30_000 });
-      const ph = new PostHog(key, { host: strict.url, flushAt: 100, flushInterval: 0 });
-      for (let i = 0; i < N; i++) {
-        ph.capture({ distinctId: `p${i}`, event: 'signup_completed', properties: { plan: 'pro', coupon: 'x' } });
-      }
-      await ph.shutdown(30_000);
-      expect(segErrors).toEqual([]); // the clients saw success: only the quarantine knows
-      expect(await storedSignups(strict)).toEqual({ n: 0, distinct: 0 });
+        const strict = await start('strict');
+        const key = strict.firstKey as string;
+        // Segment: `plan` is required and missing. PostHog: `coupon` is not in the catalog (policy: reject).
+        const seg = new Analytics({ writeKey: key, host: strict.url, flushAt: 100, maxEventsInBatch: 100 });
+        const segErrors: unknown[] = [];
+        seg.on('error', (e) => segErrors.push(e));
+        for (let i = 0; i < N; i++)
+          seg.track({ userId: `s${i}`, event: 'signup_completed', properties: { source: 'seg' } });
+        await seg.closeAndFlush({ timeout: 30_000 });
+        const ph = new PostHog(key, { host: strict.url, flushAt: 100, flushInterval: 0 });
+        for (let i = 0; i < N; i++) {
+          ph.capture({ distinctId: `p${i}`, event: 'signup_completed', properties: { plan: 'pro', coupon: 'x' } });
+        }
+        await ph.shutdown(30_000);
+        expect(segErrors).toEqual([]); // the clients saw success: only the quarantine knows
+        expect(await storedSignups(strict)).toEqual({ n: 0, distinct: 0 });
 
-      const listed = await tally([
-        'rejected',
-        'list',
-        '--json',
-        '--limit',
-        '1',
-        '--code',
-        ErrorCodes.UNKNOWN_PROPERTY,
-        ...at,
-      ]);
-      expect(listed.code).toBe(0);
-      const list = JSON.parse(listed.out) as { events: Record<string, unknown>[]; counts: Record<string, number> };
-      expect(list.counts).toEqual({ [ErrorCodes.UNKNOWN_PROPERTY]: N });
-      expect(list.events[0]).toMatchObject({ name: 'signup_completed', source: '/batch/', truncated: false });
-      expect(list.events[0]?.message).toContain('coupon');
-      const table = await tally(['rejected', 'list', '--tenant', 'default', ...at]);
-      expect(table.out).toContain(
-        `${2 * N} refused: ${N} ${ErrorCodes.MISSING_PROPERTY}, ${N} ${ErrorCodes.UNKNOWN_PROPERTY}`,
-      );
-      await strict.close();
+        const listed = await tally([
+          'rejected',
+          'list',
+          '--json',
+          '--limit',
+          '1',
+          '--code',
+          ErrorCodes.UNKNOWN_PROPERTY,
+          ...at,
+        ]);
+        expect(listed.code).toBe(0);
+        const list = JSON.parse(listed.out) as { events: Record<string, unknown>[]; counts: Record<string, number> };
+        expect(list.counts).toEqual({ [ErrorCodes.UNKNOWN_PROPERTY]: N });
+        expect(list.events[0]).toMatchObject({ name: 'signup_completed', source: '/batch/', truncated: false });
+        expect(list.events[0]?.message).toContain('coupon');
+        const table = await tally(['rejected', 'list', '--tenant', 'default', ...at]);
+        expect(table.out).toContain(
+          `${2 * N} refused: ${N} ${ErrorCodes.MISSING_PROPERTY}, ${N} ${ErrorCodes.UNKNOWN_PROPERTY}`,
+        );
+        await strict.close();
 
-      // The fix: `plan` optional in the catalog, and the tenant allows unplanned properties.
-      const fixed = await start('fixed');
-      expect((await tally(['tenants', 'set', 'default', '--unplanned', 'allow', ...at])).code).toBe(0);
-      const dry = await tally(['rejected', 'replay', '--dry-run', ...at]);
-      expect(dry.code).toBe(0);
-      expect(dry.out).toContain(`dry run: ${2 * N} examined, ${2 * N} would be stored, 0 still failing`);
-      expect(await storedSignups(fixed)).toEqual({ n: 0, distinct: 0 });
+        // The fix: `plan` optional in the catalog, and the tenant allows unplanned properties.
+        const fixed = await start('fixed');
+        expect((await tally(['tenants', 'set', 'default', '--unplanned', 'allow', ...at])).code).toBe(0);
+        const dry = await tally(['rejected', 'replay', '--dry-run', ...at]);
+        expect(dry.code).toBe(0);
+        expect(dry.out).toContain(`dry run: ${2 * N} examined, ${2 * N} would be stored, 0 still failing`);
+        expect(await storedSignups(fixed)).toEqual({ n: 0, distinct: 0 });
 
-      const first = await tally(['rejected', 'replay', ...at]);
-      expect(first.code).toBe(0);
-      expect(first.out).toContain(`${2 * N} examined, ${2 * N} stored, 0 still failing`);
-      await waitForSignups(fixed, 2 * N);
-      expect(await storedSignups(fixed)).toEqual({ n: 2 * N, distinct: 2 * N });
-      const second = await tally(['rejected', 'replay', ...at]);
-      expect(second.out).toContain('0 examined, 0 stored, 0 still failing');
-      expect(await countQuarantine(fixed.store.sql)).toEqual({});
-      expect(await storedSignups(fixed)).toEqual({ n: 2 * N, distinct: 2 * N });
+        const first = await tally(['rejected', 'replay', ...at]);
+        expect(first.code).toBe(0);
+        expect(first.out).toContain(`${2 * N} examined, ${2 * N} stored, 0 still failing`);
+        await waitForSignups(fixed, 2 * N);
+        expect(await storedSignups(fixed)).toEqual({ n: 2 * N, distinct: 2 * N });
+        const second = await tally(['rejected', 'replay', ...at]);
+        expect(second.out).toContain('0 examined, 0 stored, 0 still failing');
+        expect(await countQuarantine(fixed.store.sql)).toEqual({});
+        expect(await storedSignups(fixed)).toEqual({ n: 2 * N, distinct: 2 * N });
 
-      // Each event is the one that was sent: its own user and properties.
-      const sample = await fixed.store.sql.query<{ user_id: string; properties: Record<string, unknown> }>(
-        `SELECT user_id, properties FROM events WHERE user_id IN ('s7', 'p7') ORDER BY user_id`,
-      );
-      expect(sample).toEqual([
-        { user_id: 'p7', properties: { plan: 'pro', coupon: 'x' } },
-        { user_id: 's7', properties: { source: 'seg' } },
-      ]);
-      const totals = await fixed.store.totals();
-      expect(totals.eventRollup).toBe(totals.events);
-    });
+        // Each event is the one that was sent: its own user and properties.
+        const sample = await fixed.store.sql.query<{ user_id: string; properties: Record<string, unknown> }>(
+          `SELECT user_id, properties FROM events WHERE user_id IN ('s7', 'p7') ORDER BY user_id`,
+        );
+        expect(sample).toEqual([
+          { user_id: 'p7', properties: { plan: 'pro', coupon: 'x' } },
+          { user_id: 's7', properties: { source: 'seg' } },
+        ]);
+        const totals = await fixed.store.totals();
+        expect(totals.eventRollup).toBe(totals.events);
+      },
+    );
   },
 );
 
