@@ -150,8 +150,8 @@ export class EventFinisher {
     // Built key by key: a spread followed by more keys drops V8 into a slow path (~1 µs an event).
     const context: EventContext = {};
     for (const key in this.baseContext) context[key] = this.baseContext[key];
-    if (frame) for (const key in frame) if (!TOP_LEVEL.has(key)) context[key] = frame[key];
-    if (extra) for (const key in extra) if (!TOP_LEVEL.has(key)) context[key] = extra[key];
+    if (frame) for (const key in frame) if (!TOP_LEVEL.has(key)) setKey(context, key, frame[key]);
+    if (extra) for (const key in extra) if (!TOP_LEVEL.has(key)) setKey(context, key, extra[key]);
     if (rate < 1) context.sampleRate = rate;
     return context;
   }
@@ -190,4 +190,16 @@ export function positiveOption(name: string, value: number | undefined, fallback
 export function timestampMs(t: Date | number | string): number {
   const ms = t instanceof Date ? t.getTime() : typeof t === 'number' ? t : Date.parse(t);
   return Number.isFinite(ms) ? ms : Date.now();
+}
+
+/**
+ * `context[key] = value`, except that a key named `__proto__` (an own key of a scope parsed from JSON) is
+ * defined as an own key, as JSON.parse makes it, instead of setting the context's prototype.
+ */
+function setKey(context: EventContext, key: string, value: EventContext[string]): void {
+  if (key === '__proto__') {
+    Object.defineProperty(context, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    context[key] = value;
+  }
 }
