@@ -11,6 +11,7 @@ export * from './http-log.js';
 export { type BodyParts, type RedactedBody, Redactor, type RedactorOptions, withheld } from './redact.js';
 export * from './batcher.js';
 export * from './delivery.js';
+export * from './drop-report.js';
 export * from './finish.js';
 export * from './pii.js';
 export { type Sanitized, type SanitizeOptions, sanitizeProperties, utf8Length } from './sanitize.js';

@@ -18,6 +18,7 @@ import {
   type Catalog,
   deliverBatch,
   type DeliveryOutcomes,
+  DropReporter,
   type ErrorCode,
   ErrorCodes,
   EventFinisher,
@@ -161,8 +162,7 @@ class EdgeTrackerCore {
   private readonly maxInFlight: number;
   private readonly flushTimeoutMs: number;
   private readonly retry: RetryPolicy;
-  private readonly onError: EdgeTrackerOptions<Catalog>['onError'];
-  private readonly warned = new Set<string>();
+  private readonly reporter: DropReporter;
   private queue: TrackedCall[] = [];
   /** Finished events a flush could not deliver, oldest first. */
   private held: TallyEvent[] = [];
@@ -172,7 +172,6 @@ class EdgeTrackerCore {
     delivered: 0,
     retries: 0,
     sampledOut: 0,
-    dropped: {} as Partial<Record<ErrorCode, number>>,
   };
 
   constructor(options: EdgeTrackerOptions<Catalog>) {
@@ -208,7 +207,10 @@ class EdgeTrackerCore {
       maxMs: positive('retry.maxMs', options.retry?.maxMs, 2000),
       maxAttempts: positive('retry.maxAttempts', options.retry?.maxAttempts, 4),
     };
-    this.onError = options.onError;
+    this.reporter = new DropReporter({
+      onError: options.onError,
+      warn: (error, message) => console.warn(`[tally] ${error.code}: ${message}`),
+    });
   }
 
   // ---------------------------------------------------------------- intake
@@ -346,7 +348,7 @@ class EdgeTrackerCore {
       if (events.length > 0) await this.send(events, report, refuse);
     } catch (e) {
       // flush() is handed to waitUntil/after, where a rejection is only logged: report it, never reject.
-      this.report(new TallyError(ErrorCodes.CALLBACK_FAILED, `flush failed: ${(e as Error)?.message}`));
+      this.reporter.report(new TallyError(ErrorCodes.CALLBACK_FAILED, `flush failed: ${(e as Error)?.message}`));
     }
     report.pending = this.queue.length + this.held.length;
     return report;
@@ -408,7 +410,7 @@ class EdgeTrackerCore {
         old.id,
       );
     }
-    this.report(
+    this.reporter.report(
       new TallyError(reason.code, `${events.length} events undelivered, kept for the next flush: ${reason.message}`, {
         events: events.length,
       }),
@@ -418,22 +420,7 @@ class EdgeTrackerCore {
   // ---------------------------------------------------------------- accounting
 
   private drop(error: TallyError, name?: string, id?: string): void {
-    const code = error.code;
-    this.counts.dropped[code] = (this.counts.dropped[code] ?? 0) + 1;
-    this.report(error, name === undefined ? undefined : { name, id });
-  }
-
-  private report(error: TallyError, event?: { name: string; id?: string }): void {
-    if (this.onError) {
-      try {
-        this.onError(error, event);
-      } catch {
-        // A failing error hook must not turn into a failing track(); the counters still tell.
-      }
-    } else if (!this.warned.has(error.code)) {
-      this.warned.add(error.code);
-      console.warn(`[tally] ${error.code}: ${error.message} (further ${error.code} are counted in stats() only)`);
-    }
+    this.reporter.drop(error, name, id);
   }
 
   stats(): EdgeTrackerStats {
@@ -445,7 +432,7 @@ class EdgeTrackerCore {
       delivered: this.counts.delivered,
       retries: this.counts.retries,
       sampledOut: this.counts.sampledOut,
-      dropped: { ...this.counts.dropped },
+      dropped: { ...this.reporter.dropped },
     };
   }
 }

@@ -17,6 +17,7 @@ import { setMaxListeners } from 'node:events';
 import { resolve } from 'node:path';
 import {
   Batcher,
+  DropReporter,
   type Catalog,
   deliverBatch,
   type DeliveryOutcomes,
@@ -184,8 +185,7 @@ class TrackerImpl<C extends Catalog> {
   private readonly maxPropertiesBytes: number;
   private readonly retry: { initialMs: number; maxMs: number; maxAttempts: number };
   private readonly overflow: 'spool' | 'drop-oldest';
-  private readonly onError: TrackerOptions<C>['onError'];
-  private readonly warned = new Set<string>();
+  private readonly reporter: DropReporter;
   private readonly abort = new AbortController();
   private readonly batcher: Batcher<Pending>;
   /** Finished batches being sent (live and resent), for stats and the exit spool. */
@@ -206,7 +206,6 @@ class TrackerImpl<C extends Catalog> {
     retries: 0,
     sampledOut: 0,
     deduped: 0,
-    dropped: {} as Partial<Record<ErrorCode, number>>,
   };
   private readonly outcomes = this.outcomesOf(false);
   private readonly replayOutcomes = this.outcomesOf(true);
@@ -280,7 +279,13 @@ class TrackerImpl<C extends Catalog> {
     else if (this.overflow === 'spool') {
       throw new TallyConfigError('overflow "spool" needs a spool directory; set `spool` or use overflow "drop-oldest"');
     }
-    this.onError = options.onError;
+    this.reporter = new DropReporter({
+      onError: options.onError,
+      warn: (error, message) => process.emitWarning(message, { type: 'TallyWarning', code: error.code }),
+      observe: (error, event) => {
+        if (errorChannel.hasSubscribers) errorChannel.publish({ error, event });
+      },
+    });
 
     // Every in-flight send listens on this one signal; more than 10 is normal, not a leak.
     setMaxListeners(0, this.abort.signal);
@@ -312,11 +317,11 @@ class TrackerImpl<C extends Catalog> {
       this.counts.tracked++;
       if (typeof name !== 'string') {
         const shown = String(name);
-        this.drop(ErrorCodes.UNKNOWN_EVENT, new TallyError(ErrorCodes.UNKNOWN_EVENT, `unknown event ${shown}`), shown);
+        this.drop(new TallyError(ErrorCodes.UNKNOWN_EVENT, `unknown event ${shown}`), shown);
         return;
       }
       if (this.closing) {
-        this.drop(ErrorCodes.SHUTDOWN, new TallyError(ErrorCodes.SHUTDOWN, `track("${name}") after shutdown`), name);
+        this.drop(new TallyError(ErrorCodes.SHUTDOWN, `track("${name}") after shutdown`), name);
         return;
       }
       const rate = this.rates.get(name) ?? 1;
@@ -346,7 +351,6 @@ class TrackerImpl<C extends Catalog> {
       }
       if (bytes - FIXED_EVENT_BYTES > this.maxPropertiesBytes) {
         this.drop(
-          ErrorCodes.PAYLOAD_TOO_LARGE,
           new TallyError(ErrorCodes.PAYLOAD_TOO_LARGE, `${name}: properties exceed ${this.maxPropertiesBytes} bytes`, {
             event: name,
           }),
@@ -375,7 +379,6 @@ class TrackerImpl<C extends Catalog> {
       this.batcher.added();
     } catch (e) {
       this.drop(
-        ErrorCodes.CALLBACK_FAILED,
         new TallyError(ErrorCodes.CALLBACK_FAILED, `track("${String(name)}") failed: ${(e as Error)?.message}`, {
           event: String(name),
         }),
@@ -388,11 +391,7 @@ class TrackerImpl<C extends Catalog> {
     try {
       this.counts.tracked++;
       if (this.closing) {
-        this.drop(
-          ErrorCodes.SHUTDOWN,
-          new TallyError(ErrorCodes.SHUTDOWN, 'request log after shutdown'),
-          REQUEST_LOG_EVENT,
-        );
+        this.drop(new TallyError(ErrorCodes.SHUTDOWN, 'request log after shutdown'), REQUEST_LOG_EVENT);
         return;
       }
       this.makeRoom(REQUEST_LOG_BYTES);
@@ -414,7 +413,6 @@ class TrackerImpl<C extends Catalog> {
       this.batcher.added();
     } catch (e) {
       this.drop(
-        ErrorCodes.CALLBACK_FAILED,
         new TallyError(ErrorCodes.CALLBACK_FAILED, `trackRequest failed: ${(e as Error)?.message}`),
         REQUEST_LOG_EVENT,
       );
@@ -443,7 +441,6 @@ class TrackerImpl<C extends Catalog> {
     if (this.overflow === 'drop-oldest') {
       const old = this.take() as Pending;
       this.drop(
-        ErrorCodes.QUEUE_OVERFLOW,
         new TallyError(ErrorCodes.QUEUE_OVERFLOW, `queue full (${this.queue.capacity} events); dropped the oldest`, {
           event: old.name,
         }),
@@ -459,7 +456,6 @@ class TrackerImpl<C extends Catalog> {
     while (this.overflowed.length > this.queue.capacity) {
       const old = this.overflowed.shift() as Pending;
       this.drop(
-        ErrorCodes.QUEUE_OVERFLOW,
         new TallyError(ErrorCodes.QUEUE_OVERFLOW, 'queue and spool backlog full; dropped the oldest', {
           event: old.name,
         }),
@@ -508,7 +504,7 @@ class TrackerImpl<C extends Catalog> {
         if (replay) this.counts.replayed += n;
         this.maybeReplay();
       },
-      refused: (e, error) => this.drop(error.code, error, e?.name, e?.id),
+      refused: (e, error) => this.drop(error, e?.name, e?.id),
       retrying: (error, attempt, delayMs, events) => {
         this.counts.retries++;
         if (retryChannel.hasSubscribers) retryChannel.publish({ error, attempt, delayMs, events });
@@ -524,7 +520,7 @@ class TrackerImpl<C extends Catalog> {
       await this.spool.append(ENVELOPE, events);
       this.counts.spooled += events.length;
       this.spooledSinceReplay = true;
-      this.report(
+      this.reporter.report(
         new TallyError(reason.code, `${events.length} events spooled to ${this.spool.dir}: ${reason.message}`, {
           events: events.length,
         }),
@@ -557,7 +553,7 @@ class TrackerImpl<C extends Catalog> {
   private finalize(p: Pending): TallyEvent | undefined {
     const e = this.finisher.finish(p);
     if (e instanceof TallyError) {
-      this.drop(e.code, e, p.name);
+      this.drop(e, p.name);
       return undefined;
     }
     return e;
@@ -565,30 +561,12 @@ class TrackerImpl<C extends Catalog> {
 
   // ---------------------------------------------------------------- accounting
 
-  private drop(code: ErrorCode, error: TallyError, name?: string, id?: string): void {
-    this.counts.dropped[code] = (this.counts.dropped[code] ?? 0) + 1;
-    this.report(error, name === undefined ? undefined : { name, id });
+  private drop(error: TallyError, name?: string, id?: string): void {
+    this.reporter.drop(error, name, id);
   }
 
   private dropAll(events: readonly TallyEvent[], error: TallyError): void {
-    for (const e of events) this.drop(error.code, error, e.name, e.id);
-  }
-
-  private report(error: TallyError, event?: { name: string; id?: string }): void {
-    if (errorChannel.hasSubscribers) errorChannel.publish({ error, event });
-    if (this.onError) {
-      try {
-        this.onError(error, event);
-      } catch {
-        // A failing error hook must not turn into a failing track(); the counters still tell.
-      }
-    } else if (!this.warned.has(error.code)) {
-      this.warned.add(error.code);
-      process.emitWarning(`${error.message} (further ${error.code} are counted in stats() only)`, {
-        type: 'TallyWarning',
-        code: error.code,
-      });
-    }
+    for (const e of events) this.reporter.drop(error, e.name, e.id);
   }
 
   stats(): TrackerStats {
@@ -605,7 +583,7 @@ class TrackerImpl<C extends Catalog> {
       retries: this.counts.retries,
       sampledOut: this.counts.sampledOut,
       deduped: this.counts.deduped,
-      dropped: { ...this.counts.dropped },
+      dropped: { ...this.reporter.dropped },
     };
   }
 
@@ -694,13 +672,15 @@ class TrackerImpl<C extends Catalog> {
       await spool.rotate();
       files = await spool.claim();
     } catch (e) {
-      this.report(new TallyError(ErrorCodes.SPOOL_FAILED, `cannot read spool ${spool.dir}: ${(e as Error).message}`));
+      this.reporter.report(
+        new TallyError(ErrorCodes.SPOOL_FAILED, `cannot read spool ${spool.dir}: ${(e as Error).message}`),
+      );
       return this.reportSince(before, false);
     }
     for (const file of files) {
       const { events, corrupt } = envelopesOf(await spool.read(file));
       for (let i = 0; i < corrupt; i++) {
-        this.drop(ErrorCodes.SPOOL_CORRUPT, new TallyError(ErrorCodes.SPOOL_CORRUPT, `unreadable line in ${file}`));
+        this.drop(new TallyError(ErrorCodes.SPOOL_CORRUPT, `unreadable line in ${file}`));
       }
       const runs: Promise<void>[] = [];
       for (let i = 0; i < events.length; i += this.maxBatchEvents) {
