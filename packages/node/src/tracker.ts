@@ -17,10 +17,10 @@ import { setMaxListeners } from 'node:events';
 import { resolve } from 'node:path';
 import {
   Batcher,
-  DropReporter,
   type Catalog,
   deliverBatch,
   type DeliveryOutcomes,
+  DropReporter,
   type ErrorCode,
   ErrorCodes,
   EventFinisher,

@@ -121,7 +121,13 @@ export class Spool {
   append(kind: string, rows: readonly unknown[]): Promise<number> {
     const run = this.tail.then(async () => {
       const text = this.serialize(kind, rows);
-      await appendFile(this.target(text.length), text);
+      try {
+        await appendFile(this.target(text.length), text);
+      } catch (e) {
+        // The directory may have been removed meanwhile: the next append makes it again.
+        this.dirReady = false;
+        throw e;
+      }
       return rows.length;
     });
     this.tail = run.catch(() => undefined);
