@@ -2,7 +2,8 @@
  * The ANALYTICS stream and the writer's durable consumer: created when missing, checked when present.
  * A stream that exists with other subjects or memory storage is a configuration mistake worth stopping
  * for (someone else's stream, or events that would not survive a restart); a different max age is
- * updated in place.
+ * updated in place, and so is direct get (`allow_direct`), which the consumer reads other publishers'
+ * bodies with.
  */
 import { nanos } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, type JetStreamManager, type StreamInfo, StorageType } from '@nats-io/jetstream';
@@ -33,14 +34,15 @@ export async function ensureStream(jsm: JetStreamManager, s: StreamSettings): Pr
       storage: StorageType.File,
       max_age: nanos(s.maxAgeMs),
       duplicate_window: nanos(s.duplicateWindowMs),
+      allow_direct: true,
     });
   }
   const problems = checkStream(info, s);
   if (problems.length > 0) {
     throw new TallyConfigError(`NATS stream ${s.stream} exists but ${problems.join('; ')}`, { stream: s.stream });
   }
-  if (info.config.max_age !== nanos(s.maxAgeMs)) {
-    return jsm.streams.update(s.stream, { ...info.config, max_age: nanos(s.maxAgeMs) });
+  if (info.config.max_age !== nanos(s.maxAgeMs) || !info.config.allow_direct) {
+    return jsm.streams.update(s.stream, { ...info.config, max_age: nanos(s.maxAgeMs), allow_direct: true });
   }
   return info;
 }
