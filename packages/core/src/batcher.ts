@@ -79,11 +79,6 @@ export class Batcher<T> {
     return this.inFlightCount;
   }
 
-  /** Batches running now. */
-  get batches(): number {
-    return this.running.size;
-  }
-
   /** An owner added items: a full batch starts (as `defer` says); otherwise the interval is armed. */
   added(): void {
     if (this.stopped || this.overdue) return;
