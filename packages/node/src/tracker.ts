@@ -439,7 +439,7 @@ class TrackerImpl<C extends Catalog> {
 
   private evictOldest(): void {
     if (this.overflow === 'drop-oldest') {
-      const old = this.take() as Pending;
+      const old = this.queue.shift() as Pending;
       this.drop(
         new TallyError(ErrorCodes.QUEUE_OVERFLOW, `queue full (${this.queue.capacity} events); dropped the oldest`, {
           event: old.name,
@@ -450,7 +450,7 @@ class TrackerImpl<C extends Catalog> {
     }
     // Spool: move a batch's worth of the oldest events aside and write them to disk off this stack.
     for (let i = 0; i < this.maxBatchEvents && this.queue.size > 0; i++) {
-      this.overflowed.push(this.take() as Pending);
+      this.overflowed.push(this.queue.shift() as Pending);
     }
     // The disk is slower than the producers: the overflow list has its own bound, then the oldest go.
     while (this.overflowed.length > this.queue.capacity) {
@@ -472,10 +472,6 @@ class TrackerImpl<C extends Catalog> {
         );
       });
     }
-  }
-
-  private take(): Pending | undefined {
-    return this.queue.shift();
   }
 
   // ---------------------------------------------------------------- batching and delivery
@@ -641,7 +637,7 @@ class TrackerImpl<C extends Catalog> {
       if (this.queue.size > 0) {
         // Out of time: what never left memory goes to disk.
         const rest: Pending[] = [];
-        for (let p = this.take(); p; p = this.take()) rest.push(p);
+        for (let p = this.queue.shift(); p; p = this.queue.shift()) rest.push(p);
         await this.toSpool(this.finalizeAll(rest), new TallyError(ErrorCodes.TIMEOUT, 'shutdown deadline reached'));
       }
       await Promise.all([this.overflowWrite, this.replaying]);
@@ -703,7 +699,7 @@ class TrackerImpl<C extends Catalog> {
   private spoolOnExit(): void {
     if (!this.spool) return;
     const rest: Pending[] = [...this.overflowed.splice(0)];
-    for (let p = this.take(); p; p = this.take()) rest.push(p);
+    for (let p = this.queue.shift(); p; p = this.queue.shift()) rest.push(p);
     // In-flight batches may or may not have arrived; spooling them risks a resend, which ids make harmless.
     const events = this.finalizeAll(rest);
     for (const batch of this.sending) events.push(...batch);

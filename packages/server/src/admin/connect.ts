@@ -24,7 +24,7 @@ import { createLocalOps } from './local.js';
 import type { AdminOps } from './ops.js';
 import {
   claimServerState,
-  isProcessAlive,
+  isOtherProcessAlive,
   readAdminToken,
   readServerState,
   removeServerState,
@@ -98,7 +98,7 @@ async function locate(
   for (;;) {
     const state = await readServerState(dir);
     let waitingFor = '';
-    if (state && isProcessAlive(state.pid)) {
+    if (state && isOtherProcessAlive(state.pid)) {
       if (state.command === 'serve' && state.url !== undefined) {
         const r = await tryServer(config, state, Math.max(500, deadline - Date.now()));
         if ('ops' in r) return { server: r.ops };

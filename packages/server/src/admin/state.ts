@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TallyConfigError } from '@tally/core';
+import { isProcessAlive } from '@tally/spool';
 
 export const STATE_FILE = 'server.json';
 export const TOKEN_FILE = 'admin-token';
@@ -83,7 +84,7 @@ export async function claimServerState(
   for (let attempt = 0; ; attempt++) {
     if (await createExclusive(path, `${JSON.stringify(state, null, 2)}\n`)) return { ok: true };
     const holder = await readServerState(dataDir);
-    if (holder && isProcessAlive(holder.pid)) return { ok: false, holder };
+    if (holder && isOtherProcessAlive(holder.pid)) return { ok: false, holder };
     if (attempt >= 2) throw new Error(`cannot take ${path}: it keeps changing`);
     await rm(path, { force: true });
   }
@@ -161,13 +162,10 @@ export function isLoopback(address: string | undefined): boolean {
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4) || address === '::1';
 }
 
-/** Whether a process with this pid runs (EPERM: it does, as another user). */
-export function isProcessAlive(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/**
+ * Whether another process with this pid runs. This process is not "another": a state file naming it is
+ * an earlier life's, left by a process that reused the pid.
+ */
+export function isOtherProcessAlive(pid: number): boolean {
+  return pid !== process.pid && isProcessAlive(pid);
 }
