@@ -13,7 +13,8 @@
  * store's insert lock (`serialize`): no insert falls between them, and a mutation never touches what is
  * inserted after it was made.
  *
- * Restore goes through the store's insert path, which stores an id only once.
+ * Restore goes through the store's insert path, which stores an id only once. A day that loses events
+ * is marked dirty for the hourly rollup (rollup.ts) before they go, under the same lock.
  */
 import {
   DETAIL_TABLES,
@@ -49,6 +50,7 @@ import {
   requestLogFromArchive,
   type RequestLogLineRow,
 } from './lifecycle-lines.js';
+import { markDirty } from './rollup.js';
 import { serverVersion } from './schema.js';
 import { ident, int, str } from './sql.js';
 import type { Serialize } from './store.js';
@@ -64,6 +66,8 @@ export interface ClickHouseDetailSource {
   insertRequestLogs(rows: readonly RequestLogRow[]): Promise<string[]>;
   /** The lock its inserts run under, where the store exposes it (else pass `serialize` in the options). */
   readonly serialize?: Serialize;
+  /** Builds the hourly counts of the days that are over (rollup.ts), where the source keeps them. */
+  sealRollups?: DetailStore['sealRollups'];
 }
 
 export interface ClickHouseDetailOptions {
@@ -224,6 +228,15 @@ export function createClickHouseDetail(
       planned.push({ day: d, deleted: stored - extra.length, method: 'tenant-day' });
     }
 
+    // The hourly counts of a day that loses events no longer hold: marked dirty before the rows go.
+    if (table === 'events') {
+      const touched = planned.filter((p) => p.deleted > 0).map((p) => p.day);
+      await markDirty(
+        client,
+        db,
+        touched.map((d) => ({ tenantId: d.tenantId, day: Date.parse(`${d.day}T00:00:00Z`) / DAY })),
+      );
+    }
     for (const p of whole) await client.command(`ALTER TABLE ${t} DROP PARTITION ${int(p)}`);
     let statement: string[] = [];
     let bytes = 0;
@@ -243,6 +256,7 @@ export function createClickHouseDetail(
 
   return {
     engine: 'clickhouse',
+    ...(source.sealRollups ? { sealRollups: source.sealRollups } : {}),
 
     async oldDays(table: DetailTable, before: string): Promise<DetailDay[]> {
       const rows = await client.query<{ day: number; tenant_id: string; n: number }>(

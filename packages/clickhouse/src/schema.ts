@@ -23,11 +23,13 @@ export interface SchemaFeatures {
   lowCardinality: boolean;
 }
 
+const lowCardinality = (f: SchemaFeatures) => (type: string) => (f.lowCardinality ? `LowCardinality(${type})` : type);
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: '001_detail',
     statements: (db, f) => {
-      const lc = (type: string) => (f.lowCardinality ? `LowCardinality(${type})` : type);
+      const lc = lowCardinality(f);
       return [
         `CREATE TABLE IF NOT EXISTS ${db}.events (
           id UUID,
@@ -75,6 +77,36 @@ export const MIGRATIONS: readonly Migration[] = [
         ) ENGINE = ReplacingMergeTree
         PARTITION BY toYYYYMMDD(ts)
         ORDER BY (tenant_id, ts_ms, id)`,
+      ];
+    },
+  },
+  {
+    // The hourly counts of sealed days and their builds (rollup.ts). Sorted for a trends read: one
+    // tenant, a few names, one key (the total or a breakdown's), a range of hours.
+    version: '002_hourly',
+    statements: (db, f) => {
+      const lc = lowCardinality(f);
+      return [
+        `CREATE TABLE IF NOT EXISTS ${db}.events_hourly (
+          tenant_id ${lc('String')},
+          day Date,
+          build UInt64,
+          name ${lc('String')},
+          hour DateTime('UTC'),
+          key ${lc('String')},
+          value String,
+          count UInt64
+        ) ENGINE = MergeTree
+        PARTITION BY toYYYYMMDD(day)
+        ORDER BY (tenant_id, name, key, hour, value)`,
+        `CREATE TABLE IF NOT EXISTS ${db}.rollup_days (
+          tenant_id String,
+          day Date,
+          version UInt64,
+          build UInt64,
+          dimensions String
+        ) ENGINE = ReplacingMergeTree(version)
+        ORDER BY (tenant_id, day)`,
       ];
     },
   },

@@ -21,6 +21,7 @@
  */
 import type {
   AnalyticsStore,
+  RollupDimensions,
   EventRow,
   HistoryItem,
   HistoryQuery,
@@ -44,6 +45,7 @@ import {
   type RowEncoder,
   requestLogEncoder,
 } from './rows.js';
+import { daysOf, markDirty, type SealResult, sealDays } from './rollup.js';
 import { migrate } from './schema.js';
 import { ident, int, str } from './sql.js';
 
@@ -56,6 +58,11 @@ export interface ClickHouseStoreOptions {
   database?: string;
   /** Mutual exclusion of inserts across processes; default: within this process only. */
   serialize?: Serialize;
+  /**
+   * Top-level properties counted per value in the hourly rollup, by event name (the server passes the
+   * catalog's enums and booleans): a trends breakdown by one of them reads sealed days from the rollup.
+   */
+  dimensions?: RollupDimensions;
 }
 
 export interface ClickHouseStore extends AnalyticsStore {
@@ -67,6 +74,12 @@ export interface ClickHouseStore extends AnalyticsStore {
   migrate(): Promise<{ applied: string[] }>;
   /** Rows stored more than once per table (0 unless something bypassed the store; see the module comment). */
   duplicates(): Promise<{ events: number; requestLogs: number }>;
+  /** Builds the hourly counts of the days that are over and not built yet, or marked dirty (rollup.ts). */
+  sealRollups(options?: {
+    now?: number;
+    signal?: AbortSignal;
+    onProgress?: (line: string) => void;
+  }): Promise<SealResult>;
 }
 
 /** A mutex: each call runs after the previous one settles. */
@@ -262,7 +275,20 @@ export function createClickHouseStore(options: ClickHouseStoreOptions): ClickHou
     const encoded = await encodeInSlices(encoder(rows, client.insertFormat));
     return serialize(async () => {
       const todo = fresh(rows, await presentIds(client, table, rows, encoded.times, byName));
-      if (todo.length > 0) await client.insert(table, columns, pickRows(encoded, todo));
+      if (todo.length === 0) return [];
+      // Late events into a sealed day make it dirty first: its hourly counts no longer hold them.
+      if (table === events) {
+        const times = todo.map((i) => encoded.times[i] as number);
+        await markDirty(
+          client,
+          database,
+          daysOf(
+            todo.map((i) => (rows[i] as R).tenantId),
+            times,
+          ),
+        );
+      }
+      await client.insert(table, columns, pickRows(encoded, todo));
       return todo.map((i) => (rows[i] as R).id);
     });
   }
@@ -273,6 +299,7 @@ export function createClickHouseStore(options: ClickHouseStoreOptions): ClickHou
     database,
     serialize,
     migrate: () => migrate(client, database),
+    sealRollups: (o = {}) => sealDays(client, database, serialize, { ...o, dimensions: options.dimensions ?? {} }),
     insertEvents: (rows: readonly EventRow[]) => insert(events, rows, true, EVENT_COLUMNS, eventEncoder),
     insertRequestLogs: (rows: readonly RequestLogRow[]) =>
       insert(requestLogs, rows, false, REQUEST_LOG_COLUMNS, requestLogEncoder),
@@ -280,7 +307,7 @@ export function createClickHouseStore(options: ClickHouseStoreOptions): ClickHou
     requestLog: (tenantId: string, userId: string | null, id: string): Promise<RequestLogDetail | undefined> =>
       requestLog(client, database, tenantId, userId, id),
     query: (tenantId: string, query: Query, queryOptions?: QueryOptions): Promise<QueryResult> =>
-      runQuery(client, database, tenantId, query, queryOptions),
+      runQuery(client, database, tenantId, query, { ...queryOptions, dimensions: options.dimensions ?? {} }),
     async totals(): Promise<StoreTotals> {
       const [row] = await client.query<{ events: number; logs: number }>(
         `SELECT (SELECT count() FROM ${events}) AS events, (SELECT count() FROM ${requestLogs}) AS logs`,

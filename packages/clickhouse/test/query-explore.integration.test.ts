@@ -260,8 +260,7 @@ describe.each(engines)('explore on %s', (engine) => {
       (await run(parse({ ...input, explain: true }))).meta.explain;
     expect(await explain({ what: 'events', range: whole() })).toEqual({
       source: 'detail',
-      reason:
-        'counts and last_seen from the detail rows, read through the sorting key (tenant, name, time): the ClickHouse store keeps no rollups',
+      reason: 'counts and last_seen from the detail rows, read through the sorting key (tenant, name, time)',
     });
     expect(await explain({ what: 'properties', range: whole() })).toEqual({
       source: 'detail',

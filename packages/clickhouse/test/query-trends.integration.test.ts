@@ -308,8 +308,7 @@ describe.each(engines)('trends on %s', (engine) => {
     expect(result.meta.source).toBe('detail');
     expect(result.meta.explain).toEqual({
       source: 'detail',
-      reason:
-        'series A count, B unique_users by day in Asia/Kolkata by properties.plan: measured from the detail rows in one scan (the ClickHouse store keeps no rollups; every answer is computed from the stored events)',
+      reason: 'series B measures unique_users, which the hourly rollups do not hold: read from the detail rows',
     });
     expect(result.meta.range).toEqual({ from: '2026-03-19T18:30:00.000Z', to: '2026-03-29T18:30:00.000Z' });
   });

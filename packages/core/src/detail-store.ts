@@ -255,4 +255,20 @@ export interface DetailStore {
    * `limit`: a page of an export.
    */
   exportPage(tenantId: string, kind: ExportKind, from: ExportCursor, to: string, limit: number): Promise<ExportRow[]>;
+  /**
+   * Builds the rollups this store keeps after the fact, from the detail rows (ClickHouse: the hourly
+   * counts of the days that are over). Absent where rollups are kept at insert (the relational store).
+   */
+  sealRollups?(options: { onProgress?: (line: string) => void }): Promise<SealedRollups>;
+}
+
+export interface SealedRollups {
+  /** (tenant, UTC day)s built. */
+  built: number;
+  /** Events they count. */
+  events: number;
+  /** Rollup rows they hold. */
+  rows: number;
+  /** Days left for a later run (their detail rows are being rewritten by a delete). */
+  deferred: number;
 }

@@ -14,6 +14,7 @@ import {
   localSerialize,
   type Serialize,
 } from '@tally/clickhouse';
+import type { RollupDimensions } from '@tally/core';
 import type { Store } from '@tally/store';
 import type { ClickHouseConfig } from './config.js';
 
@@ -61,13 +62,14 @@ export async function openClickHouse(
   config: ClickHouseConfig,
   store: Store,
   observe?: InsertObserver,
-  options: { migrate?: boolean } = {},
+  options: { migrate?: boolean; dimensions?: RollupDimensions } = {},
 ): Promise<ClickHouseStore> {
   const client = observed(createServerClient({ url: config.url }), observe);
   const clickhouse = createClickHouseStore({
     client,
     database: config.database,
     serialize: crossProcessSerialize(store, config.database),
+    dimensions: options.dimensions ?? {},
   });
   try {
     if (options.migrate ?? true) await clickhouse.migrate();

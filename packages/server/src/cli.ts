@@ -329,7 +329,7 @@ const COMMANDS: Command[] = [
     name: 'jobs',
     summary: 'recent lifecycle job runs',
     usage: ['jobs [--job NAME]'],
-    options: { job: { type: 'string', arg: 'NAME', help: 'archive, cleanup, stats or snapshot-prune' } },
+    options: { job: { type: 'string', arg: 'NAME', help: 'archive, cleanup, stats, snapshot-prune or rollups' } },
     settings: true,
     async run(ctx) {
       return lifecycle.jobs({ ops: await ctx.ops(), ...io(ctx) }, str(ctx.parsed.options.job));

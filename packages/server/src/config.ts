@@ -88,7 +88,7 @@ export interface LifecycleConfig {
   archiveAfterDays: number;
   /** Run the scheduler inside `tally serve`. */
   jobs: boolean;
-  schedules: Record<'archive' | 'cleanup' | 'stats' | 'snapshot-prune', string>;
+  schedules: Record<'archive' | 'cleanup' | 'stats' | 'snapshot-prune' | 'rollups', string>;
   /** A hot-path snapshot every this many writer batches. */
   snapshotEvery: number;
   keepSnapshots: number;
@@ -323,6 +323,12 @@ export const SETTINGS = [
     doc: 'Cron expression (UTC) of the snapshot pruning job (keeps the newest 5).',
   },
   {
+    flag: '--schedule-rollups',
+    env: 'TALLY_SCHEDULE_ROLLUPS',
+    default: '10 * * * *',
+    doc: 'Cron expression (UTC) of the rollups job: with ClickHouse it builds the hourly counts of each day an hour after it ends (and again after late events); the relational store keeps its rollups at insert.',
+  },
+  {
     flag: '--snapshot-every',
     env: 'TALLY_SNAPSHOT_EVERY',
     default: '10',
@@ -445,7 +451,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
   const catalog = get('catalog');
   const jobs = get('jobs') ?? 'on';
   if (jobs !== 'on' && jobs !== 'off') throw new TallyConfigError(`TALLY_JOBS must be "on" or "off", not "${jobs}"`);
-  const schedule = (name: 'archive' | 'cleanup' | 'stats' | 'snapshot-prune', fallback: string) => {
+  const schedule = (name: 'archive' | 'cleanup' | 'stats' | 'snapshot-prune' | 'rollups', fallback: string) => {
     const expr = get(`schedule-${name}`) ?? fallback;
     const fields = expr.trim().split(/\s+/).length;
     if (fields < 5 || fields > 6) {
@@ -465,6 +471,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
       cleanup: schedule('cleanup', '0 3 * * *'),
       stats: schedule('stats', '0 4 * * *'),
       'snapshot-prune': schedule('snapshot-prune', '0 5 * * 0'),
+      rollups: schedule('rollups', '10 * * * *'),
     },
     snapshotEvery: integer(get('snapshot-every') ?? '10', 'TALLY_SNAPSHOT_EVERY', 1, 1e9),
     keepSnapshots: 5,

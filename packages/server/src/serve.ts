@@ -120,7 +120,9 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
     const metrics = createMetrics();
     let clickhouse: ClickHouseStore | undefined;
     if (config.clickhouse) {
-      clickhouse = await openClickHouse(config.clickhouse, store, metrics.clickhouseInsert);
+      clickhouse = await openClickHouse(config.clickhouse, store, metrics.clickhouseInsert, {
+        dimensions: catalogDimensions(catalog),
+      });
       cleanup.push(() => (clickhouse as ClickHouseStore).close());
     }
     // What the writer stores into and the query API reads: ClickHouse's side when it is configured.

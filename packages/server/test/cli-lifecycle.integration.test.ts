@@ -56,13 +56,14 @@ describe('lifecycle inside tally serve', () => {
       // First start: every job's previous slot was missed, so each ran once.
       const deadline = Date.now() + 30_000;
       let runs = await listJobRuns(s.server.store.sql);
-      while (runs.length < 4 && Date.now() < deadline) {
+      while (runs.length < 5 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 200));
         runs = await listJobRuns(s.server.store.sql);
       }
       expect(runs.map((r) => `${r.job}:${r.outcome}`).sort()).toEqual([
         'archive:ok',
         'cleanup:ok',
+        'rollups:ok',
         'snapshot-prune:ok',
         'stats:ok',
       ]);

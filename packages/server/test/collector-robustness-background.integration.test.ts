@@ -43,7 +43,7 @@ describe('lifecycle jobs on a database that is gone', () => {
     const every = '* * * * * *'; // each second (croner's seconds field)
     const scheduler = startScheduler(
       { store, target: createLocalTarget(dir.dir), archiveAfterDays: 3, keepSnapshots: 5 },
-      { archive: every, cleanup: every, stats: every, 'snapshot-prune': every },
+      { archive: every, cleanup: every, stats: every, 'snapshot-prune': every, rollups: every },
       (name, outcome) => {
         outcomes.push([name, outcome]);
         // A throwing reporter must not stop the schedule either.

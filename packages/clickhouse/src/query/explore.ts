@@ -64,8 +64,7 @@ async function events(q: ExploreQuery, ctx: QueryContext): Promise<KindAnswer> {
     columns: [...EXPLORE_EVENT_COLUMNS, ...(listed ? [EXPLORE_LISTED_COLUMN] : [])],
     rows,
     source: 'detail',
-    reason:
-      'counts and last_seen from the detail rows, read through the sorting key (tenant, name, time): the ClickHouse store keeps no rollups',
+    reason: 'counts and last_seen from the detail rows, read through the sorting key (tenant, name, time)',
     truncated: found.length > limit,
   };
 }

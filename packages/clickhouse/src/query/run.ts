@@ -1,7 +1,7 @@
 /**
- * runQuery on ClickHouse: a validated Query answered from the detail tables of one tenant (every
- * statement filters on tenant_id, the sorting key's first column), under a time limit the server
- * enforces (`max_execution_time`).
+ * runQuery on ClickHouse: a validated Query answered from the tables of one tenant (every statement
+ * filters on tenant_id, the sorting key's first column), under a time limit the server enforces
+ * (`max_execution_time`).
  */
 import {
   DEFAULT_MAX_ROWS,
@@ -11,6 +11,7 @@ import {
   type QueryOptions,
   type QueryResult,
   resolveRange,
+  type RollupDimensions,
   TallyError,
 } from '@tally/core';
 import { type ClickHouseClient, ClickHouseQueryError } from '../client.js';
@@ -47,7 +48,7 @@ export async function runQuery(
   db: string,
   tenantId: string,
   query: Query,
-  options: QueryOptions = {},
+  options: QueryOptions & { dimensions?: RollupDimensions } = {},
 ): Promise<QueryResult> {
   const now = options.now ?? Date.now();
   const timeoutMs = options.timeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
@@ -66,6 +67,7 @@ export async function runQuery(
       to,
       now,
       maxRows: options.maxRows ?? DEFAULT_MAX_ROWS,
+      dimensions: options.dimensions ?? {},
       ...(options.listedEvents ? { listedEvents: new Set(options.listedEvents) } : {}),
     });
   } catch (error) {

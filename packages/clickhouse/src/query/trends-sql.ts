@@ -38,6 +38,9 @@ export interface TrendsRow {
   [measure: `v${number}`]: number | null;
 }
 
+/** A half-open range of epoch ms. */
+export type Span = readonly [number, number];
+
 export interface TrendsFrame {
   db: string;
   tenantId: string;
@@ -77,7 +80,7 @@ function percentileSql(q: number, xs: string): string {
 }
 
 /** Series k's measure over the rows of its group where `c<k>` holds (x<k>: its number, u: the user). */
-function measureSql(s: TrendsSeries, k: number): string {
+export function measureSql(s: TrendsSeries, k: number): string {
   const c = `c${k}`;
   const x = `x${k}`;
   switch (s.measure) {
@@ -121,7 +124,11 @@ function twoStep(s: TrendsSeries, k: number): TwoStep {
   const counted = (of: (j: number) => string) => `sumIf(${of(1)}, p = 0)`;
   switch (s.measure) {
     case 'count':
-      return { partials: [`countIf(${c})`], merge: (at) => `sum(${at(0)})`, weight: (of) => `sumIf(${of(0)}, p = 0)` };
+      return {
+        partials: [`toInt64(countIf(${c}))`],
+        merge: (at) => `sum(${at(0)})`,
+        weight: (of) => `sumIf(${of(0)}, p = 0)`,
+      };
     case 'sum':
       return {
         partials: [`sumIf(${x}, ${c})`, numbers],
@@ -170,17 +177,18 @@ function conditionSql(s: TrendsSeries): string {
 }
 
 /**
- * The rows of [start, to) some series selects, with what the measures read: c<k> (series k selects
+ * The rows in `spans` (half-open [from, to) ranges, epoch ms) some series selects, with what the measures read: c<k> (series k selects
  * it), x<k> (its number), u (the user) and the breakdown pair (gm, gv). The WHERE names the series'
  * events first, so that the sorting key's index narrows the read.
  */
-function rowsSql(query: TrendsQuery, f: TrendsFrame, start: number, extra: string[]): string {
+export function rowsSql(query: TrendsQuery, f: TrendsFrame, spans: readonly Span[], extra: string[]): string {
   const where = [`tenant_id = ${str(f.tenantId)}`];
   const named = query.series.every((s) => s.event !== null);
   if (named) {
     where.push(`name IN (${[...new Set(query.series.map((s) => s.event as string))].map(str).join(', ')})`);
   }
-  where.push(rangeSql(start, f.to), partitionRangeSql(start, f.to));
+  const ranges = spans.map(([a, b]) => `${rangeSql(a, b)} AND ${partitionRangeSql(a, b)}`);
+  where.push(ranges.length === 1 ? (ranges[0] as string) : `((${ranges.join(') OR (')}))`);
   const conditions = query.series.map(conditionSql);
   // Rows no series selects are left out: needed only when a series has filters (the names are above),
   // and never when one series selects every row. The conditions are written out again, not named by
@@ -203,23 +211,36 @@ function rowsSql(query: TrendsQuery, f: TrendsFrame, start: number, extra: strin
   return `SELECT ${columns.join(', ')} FROM ${f.db}.events WHERE ${where.join(' AND ')}`;
 }
 
+/** A breakdown's partial aggregates per (period, bucket, value) over the detail rows in `spans`. */
+export function partialsSql(
+  query: TrendsQuery,
+  f: TrendsFrame,
+  spans: readonly Span[],
+  buckets: ZoneBucketsSql,
+): string {
+  const partials = query.series.map(twoStep).flatMap((st, k) => st.partials.map((e, j) => `${e} AS a${k}_${j}`));
+  const extra = [`${periodSql(f)} AS p`, `${buckets.key} AS k`];
+  return `SELECT p, k, gm, gv, ${partials.join(', ')}
+              FROM (${rowsSql(query, f, spans, extra)})
+              GROUP BY p, k, gm, gv`;
+}
+
 /**
- * A breakdown of mergeable measures, in one scan of the rows: partials per (period, bucket, value); per
- * value, its weight and its cells; all values in one array, the queried range's ranked by weight, then
- * by value in byte order of UTF-8 (code-point order), the missing value last, and those of the previous
- * period only after them (never a group of their own); each value's cells unfolded with its rank (0 past
- * `limit`: "other") and merged per (period, bucket, rank).
+ * A breakdown of mergeable measures from `partials`, rows of (p, k, gm, gv, a<k>_<j>…): per value, its
+ * weight and its cells; all values in one array, the queried range's ranked by weight, then by value in
+ * byte order of UTF-8 (code-point order), the missing value last, and those of the previous period only
+ * after them (never a group of their own); each value's cells unfolded with its rank (0 past `limit`:
+ * "other") and merged per (period, bucket, rank). A value may have two partials of one (p, k) (from the
+ * detail rows and from the hourly rollup): the merges and the weights add them up.
  */
-function mergedSql(query: TrendsQuery, f: TrendsFrame, limit: number, buckets: ZoneBucketsSql): string {
+export function mergedSql(query: TrendsQuery, limit: number, buckets: ZoneBucketsSql, partials: string): string {
   const steps = query.series.map(twoStep);
   const names = steps.flatMap((st, k) => st.partials.map((_, j) => `a${k}_${j}`));
-  const partials = steps.flatMap((st, k) => st.partials.map((e, j) => `${e} AS a${k}_${j}`));
   // A cell: (p, k, a0_0, a0_1, …); a partial's place in it is 3 + its index among all partials.
   const place = (k: number, j: number) => 3 + names.indexOf(`a${k}_${j}`);
   const merges = steps.map((st, k) => `${st.merge((j) => `c.${place(k, j)}`)} AS v${k}`);
   const weight = steps[0]!.weight((j) => `a0_${j}`);
   const n = int(limit);
-  const extra = [`${periodSql(f)} AS p`, `${buckets.key} AS k`];
   return `SELECT c.1 AS p, ${buckets.start('c.2')} AS b, rank, any(label) AS g, ${merges.join(', ')}
     FROM (
       SELECT t.1 AS rank, t.2 AS label, t.3 AS cells
@@ -234,9 +255,7 @@ function mergedSql(query: TrendsQuery, f: TrendsFrame, limit: number, buckets: Z
           FROM (
             SELECT gm, gv, max(p = 0) AS cur, toFloat64(${weight}) AS w, groupArray((p, k, ${names.join(', ')})) AS cells
             FROM (
-              SELECT p, k, gm, gv, ${partials.join(', ')}
-              FROM (${rowsSql(query, f, f.lo, extra)})
-              GROUP BY p, k, gm, gv
+              ${partials}
             )
             GROUP BY gm, gv
           )
@@ -256,7 +275,7 @@ function mergedSql(query: TrendsQuery, f: TrendsFrame, limit: number, buckets: Z
 function rankedSql(query: TrendsQuery, f: TrendsFrame, limit: number, buckets: ZoneBucketsSql): string {
   const top = `(SELECT groupArray((gm, gv)) FROM (
       SELECT gm, gv, toFloat64(${weightSql(query.series[0]!)}) AS w
-      FROM (${rowsSql(query, f, f.from, [])})
+      FROM (${rowsSql(query, f, [[f.from, f.to]], [])})
       GROUP BY gm, gv
       ORDER BY w DESC, gm ASC, gv ASC
       LIMIT ${int(limit)}))`;
@@ -265,24 +284,24 @@ function rankedSql(query: TrendsQuery, f: TrendsFrame, limit: number, buckets: Z
   return `WITH ${top} AS top
     SELECT p, ${buckets.start('k')} AS b, toUInt32(indexOf(top, (gm, gv))) AS rank,
       if(rank = 0 OR top[rank].1 = 1, NULL, top[rank].2) AS g, ${measures.join(', ')}
-    FROM (${rowsSql(query, f, f.lo, extra)})
+    FROM (${rowsSql(query, f, [[f.lo, f.to]], extra)})
     GROUP BY p, k, rank`;
 }
 
 /** 1 for the previous period's rows (compare), 0 for the queried range's. */
-const periodSql = (f: TrendsFrame): string => (f.lo < f.from ? `toUInt8(ts_ms < ${int(f.from)})` : 'toUInt8(0)');
+export const periodSql = (f: TrendsFrame): string => (f.lo < f.from ? `toUInt8(ts_ms < ${int(f.from)})` : 'toUInt8(0)');
 
 /** The statement: one row per (period, bucket, group) with every series' measure (see the module comment). */
 export function trendsSql(query: TrendsQuery, f: TrendsFrame): string {
   const buckets = zoneBucketsSql(query.interval, query.tz, f.lo, f.to);
   const b = query.breakdown;
   if (b) {
-    const merged = query.series.every((s) => MERGEABLE.has(s.measure));
-    return (merged ? mergedSql : rankedSql)(query, f, b.limit, buckets);
+    if (!query.series.every((s) => MERGEABLE.has(s.measure))) return rankedSql(query, f, b.limit, buckets);
+    return mergedSql(query, b.limit, buckets, partialsSql(query, f, [[f.lo, f.to]], buckets));
   }
   const extra = [`${periodSql(f)} AS p`, `${buckets.key} AS k`];
   const measures = query.series.map((s, k) => `${measureSql(s, k)} AS v${k}`);
   return `SELECT p, ${buckets.start('k')} AS b, toUInt32(1) AS rank, NULL AS g, ${measures.join(', ')}
-    FROM (${rowsSql(query, f, f.lo, extra)})
+    FROM (${rowsSql(query, f, [[f.lo, f.to]], extra)})
     GROUP BY p, k`;
 }

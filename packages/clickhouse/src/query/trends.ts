@@ -1,25 +1,21 @@
 /**
  * Trends on ClickHouse: series of a measure over time buckets, optionally by a property's top values,
- * against the previous period, with a formula across series. One statement measures (trends-sql.ts);
- * core's shapeTrends lays the answer out exactly as it does for the Postgres engine.
+ * against the previous period, with a formula across series. One statement measures: over the detail
+ * rows (trends-sql.ts), or for plain counts over the hourly rollup of sealed days and the detail rows of
+ * the others (trends-hourly.ts). Core's shapeTrends lays the answer out exactly as it does for the
+ * Postgres engine.
  */
-import { shapeTrends, type TrendsCell, type TrendsQuery } from '@tally/core';
+import { shapeTrends, type TrendsCell, type TrendsQuery, trendsRanges } from '@tally/core';
+import { hourlyTrendsSql, planHourly } from './trends-hourly.js';
 import { type TrendsRow, trendsSql } from './trends-sql.js';
 import type { KindRunner } from './types.js';
 
-const letter = (i: number) => String.fromCharCode(65 + i);
-
-/** Why the detail rows, in words: the store keeps no rollups (see store.ts). */
-function reason(query: TrendsQuery): string {
-  const what = query.series.map((s, i) => `${letter(i)} ${s.measure}`).join(', ');
-  const by = query.breakdown ? ` by ${query.breakdown.property}` : '';
-  return `series ${what} by ${query.interval} in ${query.tz}${by}: measured from the detail rows in one scan (the ClickHouse store keeps no rollups; every answer is computed from the stored events)`;
-}
-
 export const trends: KindRunner<TrendsQuery> = async (query, ctx) => {
-  const lo = query.compare === 'previous_period' ? ctx.from - (ctx.to - ctx.from) : ctx.from;
+  const { lo } = trendsRanges(query, ctx.from, ctx.to);
   const frame = { db: ctx.db, tenantId: ctx.tenantId, from: ctx.from, to: ctx.to, lo };
-  const rows = await ctx.client.query<TrendsRow>(trendsSql(query, frame), ctx.settings);
+  const hourly = await planHourly(query, ctx, frame);
+  const sql = 'plan' in hourly ? hourlyTrendsSql(query, frame, hourly.plan) : trendsSql(query, frame);
+  const rows = await ctx.client.query<TrendsRow>(sql, ctx.settings);
   const cells: TrendsCell[] = [];
   for (const r of rows) {
     const b = new Date(Number(r.b)).toISOString();
@@ -30,5 +26,5 @@ export const trends: KindRunner<TrendsQuery> = async (query, ctx) => {
     }
   }
   const shaped = shapeTrends(query, { from: ctx.from, to: ctx.to, lo }, cells, ctx.maxRows);
-  return { ...shaped, source: 'detail', reason: reason(query) };
+  return { ...shaped, source: 'plan' in hourly ? 'rollup' : 'detail', reason: hourly.reason };
 };

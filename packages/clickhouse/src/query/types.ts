@@ -1,5 +1,5 @@
 /** What a kind's runner gets on ClickHouse, and what it answers (runQuery adds timing and range). */
-import type { Cell, Column, Query, QuerySource } from '@tally/core';
+import type { Cell, Column, Query, QuerySource, RollupDimensions } from '@tally/core';
 import type { ClickHouseClient, Settings } from '../client.js';
 
 export interface QueryContext {
@@ -15,6 +15,8 @@ export interface QueryContext {
   to: number;
   now: number;
   maxRows: number;
+  /** The dimensions the hourly rollup is built for (rollup.ts): its sealed days count only if built for these. */
+  dimensions: RollupDimensions;
   listedEvents?: ReadonlySet<string>;
 }
 

@@ -10,3 +10,4 @@ export * from './zone-spans.js';
 export * from './funnel-shape.js';
 export * from './retention-shape.js';
 export * from './explore.js';
+export * from './hourly.js';

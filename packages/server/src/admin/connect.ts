@@ -209,7 +209,10 @@ async function openLocalOps(config: Config, migrate: boolean, unlock: () => Prom
     if (migrate) await store.migrate();
     // With ClickHouse the rows this process reads, stores, archives and deletes are there, as for serve.
     if (config.clickhouse) {
-      clickhouse = await openClickHouse(config.clickhouse, store, undefined, { migrate });
+      clickhouse = await openClickHouse(config.clickhouse, store, undefined, {
+        migrate,
+        dimensions: catalogDimensions(catalog),
+      });
       store = analyticsStore(store, clickhouse);
     }
   } catch (e) {

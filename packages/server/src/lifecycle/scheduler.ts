@@ -13,6 +13,7 @@ export const DEFAULT_SCHEDULES: Record<JobName, string> = {
   cleanup: '0 3 * * *',
   stats: '0 4 * * *',
   'snapshot-prune': '0 5 * * 0',
+  rollups: '10 * * * *',
 };
 
 export interface Scheduler {

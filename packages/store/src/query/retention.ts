@@ -10,9 +10,14 @@
  * timestamptz[] and looked up with width_bucket (a binary search): SQL and JS then agree on every
  * boundary, across DST changes and in half-hour zones, with no week or month arithmetic in SQL.
  */
-import { RETENTION_COLUMNS, type RetentionQuery, retentionGrid, retentionPeriods as periodsOf } from '@tally/core';
+import {
+  firstOffHour,
+  RETENTION_COLUMNS,
+  type RetentionQuery,
+  retentionGrid,
+  retentionPeriods as periodsOf,
+} from '@tally/core';
 import { rollupCoverageOf } from '../rollups.js';
-import { firstOffHour } from './hours.js';
 import { filtersSql, nameSql, Params, timeParam, userKeySql } from './sql.js';
 import type { KindAnswer, KindRunner, QueryContext } from './types.js';
 

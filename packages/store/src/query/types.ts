@@ -2,17 +2,19 @@
  * The query side's own types. What a query answers (QueryResult and its parts) and its options are
  * core's, shared with every analytics store; here is what the Postgres engine's kind runners take.
  */
-import type { Cell, Column, Query, QuerySource } from '@tally/core';
+import type { Cell, Column, Query, QuerySource, RollupDimensions } from '@tally/core';
 import type { SqlClient } from '../sql-client.js';
 
-export type { Cell, Column, ColumnType, QueryMeta, QueryOptions, QueryResult, QuerySource } from '@tally/core';
-
-/**
- * Top-level properties rolled up per hour and value (`event_props_hourly`), by event name: what a
- * breakdown or an equality filter on them can be answered from without the detail rows. The server
- * derives it from the catalog (enum and boolean properties).
- */
-export type RollupDimensions = Readonly<Record<string, readonly string[]>>;
+export type {
+  Cell,
+  Column,
+  ColumnType,
+  QueryMeta,
+  QueryOptions,
+  QueryResult,
+  QuerySource,
+  RollupDimensions,
+} from '@tally/core';
 
 /** What a kind's runner gets: a connection that sees only the tenant's rows, and the resolved range. */
 export interface QueryContext {
