@@ -3,7 +3,8 @@
  *
  * Exactly once without transactions or unique keys. ClickHouse has neither, and a materialized view
  * counts what is inserted, duplicates included. So the store keeps one rule: no id is ever inserted
- * twice, and answers (rollups included) are computed at query time from the detail rows.
+ * twice. Answers come from the detail rows, or for plain counts from hourly counts a job builds from
+ * them once a day is over (rollup.ts); an insert into such a day marks it dirty first.
  * - Every insert first reads which of its ids are already stored (by tenant, name and the batch's time
  *   ranges: the sorting key's prefix and the partition key, so it reads a few granules, not the table;
  *   see presentIds) and inserts the others.
@@ -312,7 +313,7 @@ export function createClickHouseStore(options: ClickHouseStoreOptions): ClickHou
       const [row] = await client.query<{ events: number; logs: number }>(
         `SELECT (SELECT count() FROM ${events}) AS events, (SELECT count() FROM ${requestLogs}) AS logs`,
       );
-      // Rollups are computed from the detail rows when a query asks: they equal it by construction.
+      // The hourly counts are built from the detail rows and read only while they equal them (rollup.ts).
       const e = Number(row?.events ?? 0);
       const l = Number(row?.logs ?? 0);
       return { events: e, eventRollup: e, requestLogs: l, pathRollup: l };

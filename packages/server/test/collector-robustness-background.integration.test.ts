@@ -52,9 +52,9 @@ describe('lifecycle jobs on a database that is gone', () => {
     );
     try {
       await scheduler.caughtUp;
-      await waitFor(() => outcomes.length >= 8, 10_000, 'scheduled runs');
+      await waitFor(() => outcomes.length >= 10, 10_000, 'scheduled runs');
       expect(outcomes.every(([, o]) => o.outcome === 'failed')).toBe(true);
-      expect(new Set(outcomes.map(([name]) => name)).size).toBe(4);
+      expect(new Set(outcomes.map(([name]) => name)).size).toBe(5);
     } finally {
       await scheduler.stop();
       dir.cleanup();

@@ -102,20 +102,20 @@ function rollupRowsSql(query: TrendsQuery, f: TrendsFrame, plan: HourlyPlan): st
   if (query.series.every((s) => s.event !== null)) {
     where.push(`name IN (${[...new Set(query.series.map((s) => s.event as string))].map(str).join(', ')})`);
   }
-  const day = (d: number) => `toDate(${int(d * 86_400)}, 'UTC')`;
-  where.push(`(day, build) IN (${plan.builds.map((x) => `(${day(x.day)}, ${int(x.build)})`).join(', ')})`);
+  // Days as numbers: a set of (UInt32, UInt64) pairs is built several times faster than one of dates.
+  where.push(`(toUInt32(day), build) IN (${plan.builds.map((x) => `(${int(x.day)}, ${int(x.build)})`).join(', ')})`);
   const hours = plan.rollup.map(
     ([a, b]) => `hour >= toDateTime(${int(a / 1000)}, 'UTC') AND hour < toDateTime(${int(b / 1000)}, 'UTC')`,
   );
   where.push(hours.length === 1 ? (hours[0] as string) : `((${hours.join(') OR (')}))`);
-  const from = `FROM ${f.db}.events_hourly WHERE ${where.join(' AND ')}`;
   const ts = 'toInt64(toUInt32(hour)) * 1000 AS ts_ms';
+  const from = `FROM ${f.db}.events_hourly WHERE ${where.join(' AND ')}`;
   if (plan.key === undefined) return `SELECT ${ts}, name, toInt64(count) AS n ${from} AND key = ''`;
-  const k = str(plan.key);
-  return `SELECT ${ts}, name, toUInt8(0) AS gm, value AS gv, toInt64(count) AS n ${from} AND key = ${k}
-    UNION ALL
-    SELECT ${ts}, name, toUInt8(1) AS gm, '' AS gv, if(key = '', toInt64(count), -toInt64(count)) AS n
-    ${from} AND key IN ('', ${k})`;
+  // One read of the rows: a value's row counts under itself and, negated, under the missing value.
+  const g = `arrayJoin(if(key = '', [(toUInt8(1), '', toInt64(count))],
+      [(toUInt8(0), value, toInt64(count)), (toUInt8(1), '', -toInt64(count))]))`;
+  return `SELECT ${ts}, name, t.1 AS gm, t.2 AS gv, t.3 AS n FROM (
+      SELECT hour, name, ${g} AS t ${from} AND key IN ('', ${str(plan.key)}))`;
 }
 
 /** The statement of a planned query: the same rows as trendsSql's, summed from both sources. */
