@@ -438,7 +438,9 @@ const COMMANDS: Command[] = [
       "Recomputes event counts, route statistics and the property rollups (the catalog's enum and boolean\n" +
       'properties) from the stored detail, one UTC day per transaction, with a line per day. Safe beside a\n' +
       'running server: each row is counted once. Days whose detail was archived and cleaned up keep their\n' +
-      'rollups. Without --from/--to: every day that has detail.',
+      'rollups. Without --from/--to: every day that has detail.\n' +
+      'With ClickHouse: builds the hourly counts of every day that is over and not built for the current\n' +
+      'catalog (what the hourly rollups job does); --from/--to do not apply.',
     options: {
       from: { type: 'string', arg: 'DAY', help: 'first UTC day (or time) to rebuild, e.g. 2026-03-01' },
       to: { type: 'string', arg: 'DAY', help: 'end, exclusive, e.g. 2026-04-01' },

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { ARCHIVE_COLUMNS, EXPORT_FIELDS, isoTime, uuidv7 } from '@tally/core';
+import { ARCHIVE_COLUMNS, EXPORT_FIELDS, isoTime, parseQuery, uuidv7 } from '@tally/core';
 import { createApiKey, listJobRuns, listManifests } from '@tally/store';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { needs, probeClickHouse } from '../../node/test/support/service-gate.js';
@@ -53,7 +53,7 @@ needs(clickhouse).describe('lifecycle and export of tally serve with ClickHouse'
       'snapshot-every': '1',
     });
     // First start: each job runs once to catch up; the old rows come after, so they are this test's.
-    await until(async () => (await listJobRuns(s.server.store.sql)).length >= 4, 'the catch-up runs');
+    await until(async () => (await listJobRuns(s.server.store.sql)).length >= 5, 'the catch-up runs');
     const token = readFileSync(join(s.dataDir, 'admin-token'), 'utf8').trim();
     ops = createRemoteOps({ url: s.server.url, token }, { store: 'remote' });
     const ch = s.server.clickhouse!;
@@ -83,6 +83,23 @@ needs(clickhouse).describe('lifecycle and export of tally serve with ClickHouse'
 
   it('archive, cleanup, stats and restore through the admin API act on the rows ClickHouse holds', async () => {
     const progress: string[] = [];
+    // The old day's hourly counts built (tally rollups rebuild), then kept true through cleanup and restore.
+    const built = await ops.rebuildRollups({}, (l) => progress.push(l));
+    expect(built).toMatchObject({ days: 1, events: 40 });
+    expect(progress.some((l) => /building the hourly counts/.test(l))).toBe(true);
+    const trends = parseQuery({
+      kind: 'trends',
+      series: [{ event: 'task_created' }],
+      range: { from: oldDay, to: isoTime(Date.parse(oldDay) + 2 * DAY).slice(0, 10) },
+      explain: true,
+    });
+    if (!trends.ok) throw trends.error;
+    const oldCount = async () => {
+      const r = await s.server.clickhouse!.query('acme', trends.query);
+      return { n: r.rows[0]?.[2], source: r.meta.source };
+    };
+    expect(await oldCount()).toEqual({ n: 40, source: 'rollup' });
+
     const archived = await ops.runArchive({}, (l) => progress.push(l));
     expect(archived.outcome).toMatchObject({ outcome: 'ok', counts: { files: 2, rows: 41 } });
     const manifests = await listManifests(s.server.store.sql);
@@ -102,6 +119,8 @@ needs(clickhouse).describe('lifecycle and export of tally serve with ClickHouse'
     expect(progress.filter((l) => l.startsWith('cleanup ')).every((l) => /whole day partition/.test(l))).toBe(true);
     expect(await count('events')).toBe(10);
     expect(await count('request_logs')).toBe(2);
+    // The cleanup marked the day dirty before its rows went: the counts follow the detail rows.
+    expect(await oldCount()).toEqual({ n: 0, source: 'detail' });
 
     const stats = await ops.stats();
     expect(stats.tables.find((t) => t.table === 'events')).toMatchObject({ engine: 'clickhouse', rows: 10 });
@@ -112,6 +131,9 @@ needs(clickhouse).describe('lifecycle and export of tally serve with ClickHouse'
     expect(restored).toMatchObject({ parts: 2, restored: 41, alreadyPresent: 0 });
     expect(await count('events')).toBe(50);
     expect(await s.server.clickhouse!.duplicates()).toEqual({ events: 0, requestLogs: 0 });
+    expect(await oldCount()).toEqual({ n: 40, source: 'detail' });
+    expect(await ops.rebuildRollups({}, () => undefined)).toMatchObject({ days: 1, events: 40 });
+    expect(await oldCount()).toEqual({ n: 40, source: 'rollup' });
     // Nothing of it went to the relational store's detail tables.
     const [rel] = await s.server.store.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM events');
     expect(Number(rel?.n)).toBe(0);
