@@ -76,24 +76,22 @@ export async function dayStates(
   }));
 }
 
-/** Records `build` (0: dirty) for each day, one version past its last. */
+/** Records `state` (build 0: dirty) for each day, at a version past its last (and at least now). */
 async function mark(
   client: ClickHouseClient,
   db: string,
   days: readonly { tenantId: string; day: number; version: number }[],
-  build: (d: { tenantId: string; day: number }, version: number) => { build: number; dimensions: string },
-): Promise<number[]> {
-  if (days.length === 0) return [];
+  state: { build: number; dimensions: string },
+): Promise<void> {
+  if (days.length === 0) return;
   const now = Date.now();
-  const versions = days.map((d) => Math.max(now, d.version + 1));
-  const values = days.map((d, i) => {
-    const b = build(d, versions[i] as number);
-    return `(${str(d.tenantId)}, ${dateSql(d.day)}, ${int(versions[i] as number)}, ${int(b.build)}, ${str(b.dimensions)})`;
-  });
+  const values = days.map(
+    (d) =>
+      `(${str(d.tenantId)}, ${dateSql(d.day)}, ${int(Math.max(now, d.version + 1))}, ${int(state.build)}, ${str(state.dimensions)})`,
+  );
   await client.command(
     `INSERT INTO ${db}.rollup_days (tenant_id, day, version, build, dimensions) VALUES ${values.join(', ')}`,
   );
-  return versions;
 }
 
 /**
@@ -109,7 +107,7 @@ export async function markDirty(
   const over = touched.filter((t) => (t.day + 1) * DAY_MS <= now && t.day >= 0 && t.day <= MAX_DAY);
   if (over.length === 0) return;
   const built = (await dayStates(client, db, { pairs: over })).filter((s) => s.build !== 0);
-  await mark(client, db, built, () => ({ build: 0, dimensions: '' }));
+  await mark(client, db, built, { build: 0, dimensions: '' });
 }
 
 /** The distinct (tenant, day) of rows, from each row's tenant and time (epoch ms, by position). */
@@ -171,11 +169,6 @@ export async function sealDays(
 ): Promise<SealResult> {
   const fingerprint = dimensionsFingerprint(options.dimensions);
   const before = Math.floor(((options.now ?? Date.now()) - SEAL_AFTER_MS) / DAY_MS);
-  // Days whose detail rows are being deleted by a mutation are left for the next run: a build must not
-  // read a day halfway through its rewrite.
-  const [pending] = await client.query<{ n: string }>(
-    `SELECT count() AS n FROM system.mutations WHERE database = ${str(db)} AND table = 'events' AND is_done = 0`,
-  );
   const stored = await client.query<{ tenant_id: string; d: number }>(
     `SELECT tenant_id, toUInt32(toDate(ts)) AS d FROM ${db}.events
      WHERE ts < toDateTime(${int(Math.min(before, MAX_DAY) * 86_400)}, 'UTC') GROUP BY tenant_id, d`,
@@ -196,18 +189,18 @@ export async function sealDays(
     const s = current.get(key(t.tenantId, t.day));
     return !s || Number(s.build) === 0 || s.dims !== fingerprint;
   });
-  if (Number(pending?.n ?? 0) > 0) {
-    result.deferred = days.length;
-    if (days.length > 0) options.onProgress?.(`rollups: ${days.length} days wait for a delete to finish`);
-    return result;
-  }
   days.sort((a, b) => a.day - b.day || (a.tenantId < b.tenantId ? -1 : 1));
-  // Computed in a subquery and joined outside it: 18.16 cannot see the table's columns from a lambda in ARRAY JOIN.
   const pairs = pairsOfRow(options.dimensions);
   const superseded: { tenantId: string; day: number }[] = [];
   for (const [i, d] of days.entries()) {
     if (options.signal?.aborted) break;
     const rows = await serialize(async () => {
+      // A delete of the lifecycle rewrites parts after it was submitted (under this lock): a build must
+      // not read a day halfway through. While one runs, the rest waits for the next run.
+      const [pending] = await client.query<{ n: string }>(
+        `SELECT count() AS n FROM system.mutations WHERE database = ${str(db)} AND table = 'events' AND is_done = 0`,
+      );
+      if (Number(pending?.n ?? 0) > 0) return 'deferred' as const;
       const [state] = await dayStates(client, db, { pairs: [d] });
       // Read again under the lock: another process may have built it meanwhile.
       if (state && state.build !== 0 && state.dimensions === fingerprint) return undefined;
@@ -229,9 +222,14 @@ export async function sealDays(
         `SELECT count() AS n, sumIf(count, key = '') AS e FROM ${db}.events_hourly
          WHERE tenant_id = ${str(d.tenantId)} AND day = ${dateSql(d.day)} AND build = ${int(build)}`,
       );
-      await mark(client, db, [{ ...d, version: build - 1 }], () => ({ build, dimensions: fingerprint }));
+      await mark(client, db, [{ ...d, version: build - 1 }], { build, dimensions: fingerprint });
       return { rows: Number(n?.n ?? 0), events: Number(n?.e ?? 0) };
     });
+    if (rows === 'deferred') {
+      result.deferred = days.length - i;
+      options.onProgress?.(`rollups: ${result.deferred} days wait for a delete of the lifecycle to finish`);
+      break;
+    }
     if (rows === undefined) continue;
     result.built++;
     result.rows += rows.rows;

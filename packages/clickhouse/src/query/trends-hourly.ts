@@ -129,14 +129,12 @@ export function hourlyTrendsSql(query: TrendsQuery, f: TrendsFrame, plan: Hourly
     FROM (SELECT *, ${periodSql(f)} AS p, ${buckets.key} AS k FROM (${rollupRowsSql(query, f, plan)}))
     GROUP BY ${group}`;
   const extra = [`${periodSql(f)} AS p`, `${buckets.key} AS k`];
-  if (plan.key !== undefined) {
+  if (plan.key !== undefined && query.breakdown) {
     // A (p, k, value) whose every count is 0 has no events: the detail rows would not show it.
     const some = query.series.map((_, i) => `a${i}_0 != 0`).join(' OR ');
     const arms = [`${rollup} HAVING ${some}`];
-    if (plan.detail.length > 0) {
-      arms.push(partialsSql(query, f, plan.detail, buckets));
-    }
-    return mergedSql(query, (query.breakdown as { limit: number }).limit, buckets, arms.join('\n UNION ALL \n'));
+    if (plan.detail.length > 0) arms.push(partialsSql(query, f, plan.detail, buckets));
+    return mergedSql(query, query.breakdown.limit, buckets, arms.join('\n UNION ALL \n'));
   }
   const arms = [rollup];
   if (plan.detail.length > 0) {

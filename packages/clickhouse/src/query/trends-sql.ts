@@ -177,9 +177,9 @@ function conditionSql(s: TrendsSeries): string {
 }
 
 /**
- * The rows in `spans` (half-open [from, to) ranges, epoch ms) some series selects, with what the measures read: c<k> (series k selects
- * it), x<k> (its number), u (the user) and the breakdown pair (gm, gv). The WHERE names the series'
- * events first, so that the sorting key's index narrows the read.
+ * The rows in `spans` (half-open ranges of epoch ms) some series selects, with what the measures read:
+ * c<k> (series k selects it), x<k> (its number), u (the user) and the breakdown pair (gm, gv). The WHERE
+ * names the series' events first, so that the sorting key's index narrows the read.
  */
 export function rowsSql(query: TrendsQuery, f: TrendsFrame, spans: readonly Span[], extra: string[]): string {
   const where = [`tenant_id = ${str(f.tenantId)}`];
