@@ -441,7 +441,7 @@ describe.each(engines)('retention: %s', (engine) => {
     expect(result.meta.explain).toEqual({
       source: 'detail',
       reason:
-        "cohorts by each user's first start event over all history and returns by day in Europe/Berlin: read from the detail rows (no rollups on ClickHouse: every answer is computed from them)",
+        "cohorts by each user's first start event over all history and returns by day in Europe/Berlin: read from the detail rows (ClickHouse's hourly counts hold no users)",
     });
     const cut = await store.query(data.tenant, parse(input), { now: data.to, maxRows: 25 });
     expect(cut.rows).toEqual(expected.slice(0, 25));

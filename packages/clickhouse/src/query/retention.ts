@@ -107,7 +107,7 @@ export const retention: KindRunner<RetentionQuery> = async (query, ctx): Promise
   const base = {
     columns: RETENTION_COLUMNS,
     source: 'detail' as const,
-    reason: `${what(query, ctx.tz)}: read from the detail rows (no rollups on ClickHouse: every answer is computed from them)`,
+    reason: `${what(query, ctx.tz)}: read from the detail rows (ClickHouse's hourly counts hold no users)`,
   };
   if (starts.length === 0) return { ...base, rows: [] };
   const found = await ctx.client.query<Row>(retentionStatement(query, ctx, starts, end), ctx.settings);
