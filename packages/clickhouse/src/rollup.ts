@@ -55,13 +55,18 @@ const pairsSql = (pairs: readonly { tenantId: string; day: number }[]): string =
 export async function dayStates(
   client: ClickHouseClient,
   db: string,
-  where: { tenantId: string; fromDay: number; toDay: number } | { pairs: readonly { tenantId: string; day: number }[] },
+  where:
+    | { tenantId: string; fromDay: number; toDay: number }
+    | { pairs: readonly { tenantId: string; day: number }[] }
+    | 'all',
 ): Promise<DayState[]> {
   const condition =
-    'pairs' in where
-      ? `(tenant_id, day) IN (${pairsSql(where.pairs)})`
-      : `tenant_id = ${str(where.tenantId)} AND day >= ${dateSql(where.fromDay)} AND day <= ${dateSql(where.toDay)}`;
-  if ('pairs' in where && where.pairs.length === 0) return [];
+    where === 'all'
+      ? '1'
+      : 'pairs' in where
+        ? `(tenant_id, day) IN (${pairsSql(where.pairs)})`
+        : `tenant_id = ${str(where.tenantId)} AND day >= ${dateSql(where.fromDay)} AND day <= ${dateSql(where.toDay)}`;
+  if (where !== 'all' && 'pairs' in where && where.pairs.length === 0) return [];
   const rows = await client.query<{ tenant_id: string; d: number; build: string; dims: string; v: string }>(
     `SELECT tenant_id, toUInt32(day) AS d, argMax(build, version) AS build, argMax(dimensions, version) AS dims,
             max(version) AS v
@@ -173,21 +178,17 @@ export async function sealDays(
     `SELECT tenant_id, toUInt32(toDate(ts)) AS d FROM ${db}.events
      WHERE ts < toDateTime(${int(Math.min(before, MAX_DAY) * 86_400)}, 'UTC') GROUP BY tenant_id, d`,
   );
-  const states = await client.query<{ tenant_id: string; d: number; build: string; dims: string }>(
-    `SELECT tenant_id, toUInt32(day) AS d, argMax(build, version) AS build, argMax(dimensions, version) AS dims
-     FROM ${db}.rollup_days GROUP BY tenant_id, day`,
-  );
+  const states = await dayStates(client, db, 'all');
   const key = (tenantId: string, day: number) => `${tenantId}\0${day}`;
-  const current = new Map(states.map((s) => [key(s.tenant_id, Number(s.d)), s]));
+  const current = new Map(states.map((s) => [key(s.tenantId, s.day), s]));
   const todo = new Map<string, { tenantId: string; day: number }>();
   for (const r of stored) todo.set(key(r.tenant_id, Number(r.d)), { tenantId: r.tenant_id, day: Number(r.d) });
   // A dirty day with no rows left (a cleanup took them) is built too: to nothing.
-  for (const s of states)
-    if (Number(s.d) < before) todo.set(key(s.tenant_id, Number(s.d)), { tenantId: s.tenant_id, day: Number(s.d) });
+  for (const s of states) if (s.day < before) todo.set(key(s.tenantId, s.day), { tenantId: s.tenantId, day: s.day });
   const result: SealResult = { built: 0, events: 0, rows: 0, deferred: 0 };
   const days = [...todo.values()].filter((t) => {
     const s = current.get(key(t.tenantId, t.day));
-    return !s || Number(s.build) === 0 || s.dims !== fingerprint;
+    return !s || s.build === 0 || s.dimensions !== fingerprint;
   });
   days.sort((a, b) => a.day - b.day || (a.tenantId < b.tenantId ? -1 : 1));
   const pairs = pairsOfRow(options.dimensions);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { TallyConfigError, UNPLANNED_POLICIES, type UnplannedPolicy } from '@tally/core';
 import type { StoreConfig } from '@tally/store';
+import type { JobName } from './lifecycle/jobs.js';
 
 export interface NatsConfig {
   servers: string[];
@@ -88,7 +89,7 @@ export interface LifecycleConfig {
   archiveAfterDays: number;
   /** Run the scheduler inside `tally serve`. */
   jobs: boolean;
-  schedules: Record<'archive' | 'cleanup' | 'stats' | 'snapshot-prune' | 'rollups', string>;
+  schedules: Record<JobName, string>;
   /** A hot-path snapshot every this many writer batches. */
   snapshotEvery: number;
   keepSnapshots: number;
@@ -451,7 +452,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
   const catalog = get('catalog');
   const jobs = get('jobs') ?? 'on';
   if (jobs !== 'on' && jobs !== 'off') throw new TallyConfigError(`TALLY_JOBS must be "on" or "off", not "${jobs}"`);
-  const schedule = (name: 'archive' | 'cleanup' | 'stats' | 'snapshot-prune' | 'rollups', fallback: string) => {
+  const schedule = (name: JobName, fallback: string) => {
     const expr = get(`schedule-${name}`) ?? fallback;
     const fields = expr.trim().split(/\s+/).length;
     if (fields < 5 || fields > 6) {
