@@ -73,6 +73,13 @@ export interface NatsTransportOptions {
    * thousand-event batch needs. Default 8 MiB.
    */
   maxInFlightBytes?: number;
+  /**
+   * Events handled at once (at least one message's): a message's event count is known only once its body
+   * is read, so a message waits here, read, until the events before it are stored. Keep it below the
+   * writer's queue (maxQueueRows), which refuses what passes it: a refused message is redelivered only
+   * after a backoff, so a window larger than the queue would stall the consumer. Default 50 000.
+   */
+  maxInFlightEvents?: number;
   /** Publish ack timeout. Default 10 s. */
   publishTimeoutMs?: number;
   /**
@@ -119,6 +126,33 @@ export interface NatsTransport extends Transport {
   lag(): number;
 }
 
+/**
+ * A count of slots (events) shared by the messages in flight, taken in order of asking. One that asks
+ * for more than the whole gets it while nothing else is taken, so no message waits forever.
+ */
+function createSlots(size: number) {
+  let used = 0;
+  const waiting: { n: number; go: () => void }[] = [];
+  const fits = (n: number) => used === 0 || used + n <= size;
+  return {
+    take(n: number): Promise<void> {
+      if (waiting.length === 0 && fits(n)) {
+        used += n;
+        return Promise.resolve();
+      }
+      return new Promise((go) => waiting.push({ n, go }));
+    },
+    give(n: number): void {
+      used -= n;
+      while (waiting.length > 0 && fits((waiting[0] as { n: number }).n)) {
+        const next = waiting.shift() as { n: number; go: () => void };
+        used += next.n;
+        next.go();
+      }
+    },
+  };
+}
+
 /** The header a headers-only delivery gives the size of the body in. */
 const MSG_SIZE = 'Nats-Msg-Size';
 
@@ -136,6 +170,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   const maxDeliveries = options.maxDeliveries ?? 10;
   const maxInFlight = options.maxInFlight ?? 32;
   const maxInFlightBytes = options.maxInFlightBytes ?? 8 * 1024 * 1024;
+  const eventSlots = createSlots(options.maxInFlightEvents ?? 50_000);
   const publishTimeoutMs = options.publishTimeoutMs ?? 10_000;
   const maxPending = options.maxPendingMessages ?? 1000;
   const maxLagMs = options.maxLagMs ?? 500;
@@ -304,6 +339,8 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     );
     let failure: unknown;
     let stored = false;
+    // Kept alive while it waits for the events ahead of it, too (take never rejects).
+    await eventSlots.take(events.length);
     try {
       await handler(events);
       stored = true;
@@ -311,6 +348,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       failure = e;
     } finally {
       clearInterval(keepAlive);
+      eventSlots.give(events.length);
     }
     if (!stored && deliveries >= maxDeliveries) {
       let data: Uint8Array | null = null;

@@ -60,6 +60,25 @@ export interface Server {
   close(): Promise<void>;
 }
 
+/**
+ * Inserts into ClickHouse are bounded by rows (--clickhouse-batch-rows), not by the 4 MiB the writer's
+ * Postgres batches keep to: each insert pays a fixed cost (the read of the ids already stored, the check
+ * for built days), and 4 MiB cut 20 000 events of ~440 bytes to ~9 500 (docs/benchmarks.md has the
+ * figures). The writer's queue holds at least four batches.
+ */
+const CLICKHOUSE_BATCH_BYTES = 32 * 1024 * 1024;
+
+/**
+ * The NATS consumer's window when it feeds ClickHouse: messages for three batches, one inserting, one
+ * being encoded and one filling (with less, the third goes out part-full at the flush interval), and
+ * below the writer's queue, which refuses what passes it.
+ */
+const clickhouseWindow = (batchRows: number) => ({
+  maxInFlight: 64,
+  maxInFlightBytes: 48 * 1024 * 1024,
+  maxInFlightEvents: 3 * batchRows,
+});
+
 export interface ServeOptions {
   /** Human-readable progress (start banner, first key). */
   out?: Writable;
@@ -131,7 +150,12 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
       store: analytics,
       spoolDir: config.spoolDir,
       ...(config.clickhouse
-        ? { maxBatchRows: config.clickhouse.batchRows, flushIntervalMs: config.clickhouse.flushMs }
+        ? {
+            maxBatchRows: config.clickhouse.batchRows,
+            maxBatchBytes: CLICKHOUSE_BATCH_BYTES,
+            maxQueueRows: Math.max(100_000, 4 * config.clickhouse.batchRows),
+            flushIntervalMs: config.clickhouse.flushMs,
+          }
         : {}),
       ...options.writer,
       // Dead letters and transient database failures: what an operator must be able to find afterwards.
@@ -150,6 +174,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
         servers: config.nats.servers,
         prefix: config.nats.prefix,
         stream: config.nats.stream,
+        ...(config.clickhouse ? clickhouseWindow(config.clickhouse.batchRows) : {}),
         ...options.nats,
         onError: (e, what) => log.warn({ err: e }, what),
         async onDeadLetter(m) {

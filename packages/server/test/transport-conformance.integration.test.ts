@@ -34,6 +34,7 @@ type OpenOptions = {
   maxPendingMessages?: number;
   maxLagMs?: number;
   lagWaitMs?: number;
+  maxInFlightEvents?: number;
 };
 
 const kinds: Kind[] = [
@@ -241,6 +242,33 @@ describe.each(kinds)('Transport conformance: $name', (kind) => {
     open.splice(open.indexOf(t), 1);
     await (t as unknown as { connection: { close(): Promise<void> } }).connection.close();
   });
+  it.runIf(kind.queues)(
+    'the events handled at once stay within maxInFlightEvents; a larger batch goes alone; nothing is redelivered',
+    async () => {
+      const { t } = await fresh({ maxInFlightEvents: 100 });
+      let now = 0;
+      let most = 0;
+      const sizes: number[] = [];
+      const done = new Set<string>();
+      await t.consume(async (events) => {
+        now += events.length;
+        most = Math.max(most, now);
+        sizes.push(events.length);
+        await new Promise((r) => setTimeout(r, 30));
+        for (const e of events) done.add(e.id);
+        now -= events.length;
+        return { stored: events.length, duplicates: 0, rejected: [] };
+      });
+      const sent = [...Array.from({ length: 8 }, () => batch(40)), batch(150), batch(40)];
+      for (const b of sent) await t.publish(b);
+      await waitFor(() => done.size === 470, 15_000, 'every batch handled');
+      // 40 + 40 fit in 100, a third does not; the 150-event batch is handled with nothing beside it.
+      expect(most).toBe(150);
+      expect(sizes).toHaveLength(10);
+      expect(t.stats().redelivered).toBe(0);
+    },
+  );
+
   it('a batch published with its source bytes reaches the handler as the same events', async () => {
     const { t } = await fresh();
     const r = recorder();
