@@ -14,8 +14,6 @@ import {
   type EventRow,
   EXPORT_FIELDS,
   isoTime,
-  parseQuery,
-  type Query,
   type RequestLogRow,
   uuidv7,
 } from '@tally/core';
@@ -29,6 +27,7 @@ import { takeStorageStats } from '../../server/src/lifecycle/jobs.js';
 import { createLocalTarget } from '../../server/src/lifecycle/targets/local.js';
 import type { ArchiveTarget } from '../../server/src/lifecycle/targets/target.js';
 import { exportStream } from '../../server/src/query/export.js';
+import { parsedQuery } from '../../store/test/support/query-data.js';
 import { openStore as openRelational } from '../../store/test/support/stores.js';
 import { createClickHouseDetail } from '../src/lifecycle.js';
 import { type ClickHouseStore, localSerialize } from '../src/store.js';
@@ -115,12 +114,6 @@ function seedRows(): { events: EventRow[]; logs: RequestLogRow[] } {
 /** The control plane of `tally serve` with ClickHouse: the relational store, its detail in ClickHouse. */
 const withDetail = (control: Store, detail: DetailStore): Store => ({ ...control, detail });
 
-function parsed(input: unknown): Query {
-  const r = parseQuery(input);
-  if (!r.ok) throw r.error;
-  return r.query;
-}
-
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   let text = '';
   for await (const chunk of stream) text += chunk.toString();
@@ -140,7 +133,13 @@ async function observe(ch: ClickHouseStore, store: Store) {
   const range = { from: day(12), to: isoTime(NOW + DAY) };
   const trends = await ch.query(
     'acme',
-    parsed({ kind: 'trends', series: [{ event: 'view' }, { event: 'signup' }], interval: 'day', tz: 'UTC', range }),
+    parsedQuery({
+      kind: 'trends',
+      series: [{ event: 'view' }, { event: 'signup' }],
+      interval: 'day',
+      tz: 'UTC',
+      range,
+    }),
     { now: NOW },
   );
   const exports: Record<string, string[]> = {};

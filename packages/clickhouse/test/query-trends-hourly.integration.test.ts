@@ -5,7 +5,7 @@
  * without its insert (a process killed in between), a build for other dimensions, and a lifecycle
  * delete. Every answer equals the evaluator's over the distinct events stored.
  */
-import { type EventRow, parseQuery, resolveRange, type TrendsQuery, uuidv7 } from '@tally/core';
+import { type EventRow, resolveRange, type TrendsQuery, uuidv7 } from '@tally/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trendsOracle } from '../../store/test/support/oracle/trends.js';
 import {
@@ -15,6 +15,7 @@ import {
   pick,
   type Rand,
   seeded,
+  parsedQuery,
 } from '../../store/test/support/query-data.js';
 import { DAY_MS, dayStates, markDirty } from '../src/rollup.js';
 import { type ClickHouseStore, createClickHouseStore } from '../src/store.js';
@@ -40,12 +41,6 @@ const BREAKDOWNS = [
   'properties.meta.source',
   'userId',
 ];
-
-function parsed(input: unknown): TrendsQuery {
-  const r = parseQuery(input);
-  if (!r.ok) throw new Error(`${r.error.message}: ${JSON.stringify(input)}`);
-  return r.query as TrendsQuery;
-}
 
 /** A plain-count trends query: mostly shapes the rollup answers, some it refuses. */
 function randomQuery(rand: Rand): Record<string, unknown> {
@@ -135,7 +130,7 @@ describe.each(engines)('trends from the hourly rollup on %s', (engine) => {
     const sources = { rollup: 0, detail: 0, mixed: 0, breakdown: 0 };
     for (let i = 0; i < 80; i++) {
       const input = randomQuery(rand);
-      const q = parsed(input);
+      const q = parsedQuery<TrendsQuery>(input);
       const { result, expected } = await run(q);
       const what = `seed ${seed} query ${i}: ${JSON.stringify(input)}\n${result.meta.explain?.reason}`;
       expect(
@@ -162,7 +157,7 @@ describe.each(engines)('trends from the hourly rollup on %s', (engine) => {
     timestamp: new Date(ts).toISOString(),
     receivedAt: new Date().toISOString(),
   });
-  const march10 = parsed({
+  const march10 = parsedQuery<TrendsQuery>({
     kind: 'trends',
     series: [{ event: 'view' }],
     interval: 'hour',
@@ -216,7 +211,7 @@ describe.each(engines)('trends from the hourly rollup on %s', (engine) => {
       serialize: store.serialize,
       dimensions: { ...DIMENSIONS, purchase: ['channel'], churn: ['plan'] },
     });
-    const q = parsed({
+    const q = parsedQuery<TrendsQuery>({
       kind: 'trends',
       series: [{ event: 'click' }],
       interval: 'day',

@@ -11,7 +11,6 @@ import {
   type EventRow,
   type FilterScalar,
   offsetSpans,
-  parseQuery,
   type PropertyFilter,
   type Query,
   type QueryResult,
@@ -31,6 +30,7 @@ import {
   PLANS,
   type Rand,
   seeded,
+  parsedQuery,
 } from '../../store/test/support/query-data.js';
 import type { ClickHouseStore } from '../src/store.js';
 import { engines, openStore } from './support/engines.js';
@@ -126,12 +126,6 @@ function randomQuery(rand: Rand): unknown {
   return q;
 }
 
-function parsed(input: unknown): TrendsQuery {
-  const r = parseQuery(input);
-  if (!r.ok) throw new Error(`${r.error.message}: ${JSON.stringify(input)}`);
-  return r.query as TrendsQuery;
-}
-
 /** Numbers equal within 1e-9 relative (sums and averages add up in another order). */
 function close(a: Cell, b: Cell): boolean {
   if (typeof a === 'number' && typeof b === 'number')
@@ -179,7 +173,7 @@ describe.each(engines)('trends on %s', (engine) => {
     const seen = { merged: 0, ranked: 0, other: 0, compare: 0, percentile: 0, all: 0 };
     for (let i = 0; i < 100; i++) {
       const input = randomQuery(rand);
-      const q = parsed(input);
+      const q = parsedQuery<TrendsQuery>(input);
       const result = await run(q);
       const expected = oracle(q);
       const what = `seed ${seed} query ${i}: ${JSON.stringify(input)}`;
@@ -205,7 +199,7 @@ describe.each(engines)('trends on %s', (engine) => {
   it('computes every measure as the evaluator does, percentiles interpolated as percentile_cont', async () => {
     for (const measure of MEASURES) {
       for (const interval of ['day', 'week'] as const) {
-        const q = parsed({
+        const q = parsedQuery<TrendsQuery>({
           kind: 'trends',
           series: [
             {
@@ -279,7 +273,7 @@ describe.each(engines)('trends on %s', (engine) => {
       for (const c of changes.get(tz) ?? []) {
         const range = { from: new Date(c - 2 * DAY).toISOString(), to: new Date(c + 2 * DAY).toISOString() };
         for (const interval of ['hour', 'day', 'week', 'month'] as const) {
-          const q = parsed({
+          const q = parsedQuery<TrendsQuery>({
             kind: 'trends',
             series: [{ event: 'tick' }, { event: 'tick', measure: 'p50', property: 'properties.amount' }],
             interval,
@@ -296,7 +290,7 @@ describe.each(engines)('trends on %s', (engine) => {
 
   it('explain says the answer comes from the detail rows, and why', async () => {
     const result = await run(
-      parsed({
+      parsedQuery<TrendsQuery>({
         kind: 'trends',
         series: [{ event: 'view' }, { event: null, measure: 'unique_users' }],
         breakdown: { property: 'properties.plan' },
@@ -314,7 +308,7 @@ describe.each(engines)('trends on %s', (engine) => {
   });
 
   it('the answer has the documented columns, every bucket, and is cut at maxRows', async () => {
-    const q = parsed({
+    const q = parsedQuery<TrendsQuery>({
       kind: 'trends',
       series: [{ event: 'view' }, { event: 'never_sent', measure: 'avg', property: 'properties.amount' }],
       breakdown: { property: 'properties.plan', limit: 2 },
@@ -343,13 +337,15 @@ describe.each(engines)('trends on %s', (engine) => {
     expect(result.meta.truncated).toBe(true);
 
     const cut = await run(
-      parsed({ kind: 'trends', series: [{ event: 'view' }], range: { last: '7d' } }),
+      parsedQuery<TrendsQuery>({ kind: 'trends', series: [{ event: 'view' }], range: { last: '7d' } }),
       data.tenant,
       3,
     );
     expect(cut.rows).toHaveLength(3);
     expect(cut.meta.truncated).toBe(true);
-    const whole = await run(parsed({ kind: 'trends', series: [{ event: 'view' }], range: { last: '7d' } }));
+    const whole = await run(
+      parsedQuery<TrendsQuery>({ kind: 'trends', series: [{ event: 'view' }], range: { last: '7d' } }),
+    );
     expect(whole.rows).toHaveLength(7);
     expect(whole.meta.truncated).toBe(false);
   });
@@ -385,23 +381,23 @@ describe.each(engines)('trends on %s', (engine) => {
         5,
       ],
     ] as const) {
-      const q = parsed({ kind: 'trends', series, range, breakdown: { property: 'properties.plan' } });
+      const q = parsedQuery<TrendsQuery>({ kind: 'trends', series, range, breakdown: { property: 'properties.plan' } });
       const mine = await run(q);
       expect(mine.rows).toEqual([]);
-      const plain = await run(parsed({ kind: 'trends', series, range }));
+      const plain = await run(parsedQuery<TrendsQuery>({ kind: 'trends', series, range }));
       const none = series[0].measure === 'max' ? null : 0;
       expect(plain.rows.map((r) => r[2])).toEqual([none, none, none]);
-      const theirs = await run(parsed({ kind: 'trends', series, range }), data.otherTenant);
+      const theirs = await run(parsedQuery<TrendsQuery>({ kind: 'trends', series, range }), data.otherTenant);
       expect(theirs.rows.map((r) => r[2])).toEqual([none, value, none]);
     }
     // The whole decoy tenant, on random queries, as the evaluator sees it.
     const rand = seeded(5);
     for (let i = 0; i < 12; i++) {
-      const q = parsed(randomQuery(rand));
+      const q = parsedQuery<TrendsQuery>(randomQuery(rand));
       expectRows((await run(q, data.otherTenant)).rows, oracle(q, data.otherTenant).rows, JSON.stringify(q));
     }
     // A tenant with no events: every bucket, nothing in it.
-    const nobody = await run(parsed({ kind: 'trends', series: [{ event: null }], range }), 'nobody');
+    const nobody = await run(parsedQuery<TrendsQuery>({ kind: 'trends', series: [{ event: null }], range }), 'nobody');
     expect(nobody.rows.map((r) => r[2])).toEqual([0, 0, 0]);
   }, 180_000);
 
@@ -444,12 +440,16 @@ describe.each(engines)('trends on %s', (engine) => {
         { series: [{ event: 'view', filters: [{ property: `context.${h}`, op: 'neq', value: h }] }] },
       ];
       for (const input of inputs) {
-        const q = parsed({ kind: 'trends', range: { from: '2026-03-14', to: '2026-03-17' }, ...input });
+        const q = parsedQuery<TrendsQuery>({
+          kind: 'trends',
+          range: { from: '2026-03-14', to: '2026-03-17' },
+          ...input,
+        });
         expectRows((await run(q)).rows, oracle(q).rows, JSON.stringify(q));
       }
     }
     const broken = await run(
-      parsed({
+      parsedQuery<TrendsQuery>({
         kind: 'trends',
         series: [{ event: HOSTILE[0] }],
         breakdown: { property: `properties.${HOSTILE[0]}` },
@@ -459,12 +459,16 @@ describe.each(engines)('trends on %s', (engine) => {
     expect(broken.rows).toEqual([['2026-03-15T00:00:00.000Z', 'A', HOSTILE[0], 1]]);
     // A hostile tenant id is a tenant like any other: nothing of anyone else's.
     for (const h of HOSTILE) {
-      const q = parsed({ kind: 'trends', series: [{ event: null }], range: { from: '2026-03-15', to: '2026-03-16' } });
+      const q = parsedQuery<TrendsQuery>({
+        kind: 'trends',
+        series: [{ event: null }],
+        range: { from: '2026-03-15', to: '2026-03-16' },
+      });
       expect((await run(q, h)).rows.map((r) => r[2])).toEqual([0]);
     }
     // Event names that are members of every JavaScript object are names like any other.
     for (const name of ['constructor', '__proto__', 'toString']) {
-      const q = parsed({
+      const q = parsedQuery<TrendsQuery>({
         kind: 'trends',
         series: [{ event: name }],
         breakdown: { property: 'properties.plan' },

@@ -21,6 +21,7 @@ import {
   withChromium,
   settled,
 } from './support/browser.js';
+import { parsedQuery } from '../../store/test/support/query-data.js';
 import { type DashboardServer, startDashboardServer } from './support/server.js';
 import { type Answer, recordsOf, downloadCsv } from './support/read.js';
 
@@ -99,12 +100,6 @@ function watchQueries(page: Page): { sent: () => unknown[] } {
   };
 }
 
-function parsed(q: unknown) {
-  const p = parseQuery(q);
-  if (!p.ok) throw p.error;
-  return p.query;
-}
-
 /** The answer's CSV as the API writes it (the page's CSV must be the same file). */
 async function apiCsv(server: DashboardServer, q: unknown): Promise<string> {
   const res = await fetch(`${server.url}/v1/query?format=csv`, {
@@ -168,7 +163,7 @@ withChromium.describe('Trends and Funnels pages', () => {
       );
       await expect.poll(() => tableOf(page, 'trends-result'), { timeout: 15_000 }).toEqual(expected);
       await settled(page);
-      expect(queries.sent().at(-1)).toEqual(parsed(byChannel));
+      expect(queries.sent().at(-1)).toEqual(parsedQuery(byChannel));
       // The CSV is the answer's rows, as the API writes them.
       expect(await downloadCsv(page, 'trends-result')).toBe(await apiCsv(server, byChannel));
 
@@ -206,7 +201,7 @@ withChromium.describe('Trends and Funnels pages', () => {
       expect(rateTable.some((r) => r.formula !== '' && r.formula !== undefined)).toBe(true);
       await expect.poll(() => tableOf(page, 'trends-result'), { timeout: 15_000 }).toEqual(rateTable);
       await settled(page);
-      expect(queries.sent().at(-1)).toEqual(parsed(rate));
+      expect(queries.sent().at(-1)).toEqual(parsedQuery(rate));
       expect(await seriousViolations(page)).toEqual([]);
 
       // Reloading the page, and the copied URL in a new session, show the same view.
@@ -266,7 +261,7 @@ withChromium.describe('Trends and Funnels pages', () => {
       expect(Number(answer[2]?.entered)).toBeGreaterThan(0);
       await expect.poll(() => tableOf(page, 'funnel-steps'), { timeout: 15_000 }).toEqual(stepTable(answer));
       await settled(page);
-      expect(queries.sent().at(-1)).toEqual(parsed(funnel));
+      expect(queries.sent().at(-1)).toEqual(parsedQuery(funnel));
       // The bars say the same: users per step, conversion from first and previous, the times to convert.
       expect(
         await page
@@ -319,7 +314,7 @@ withChromium.describe('Trends and Funnels pages', () => {
       const chosenRows = grouped.filter((r) => r.breakdown === chosen);
       await expect.poll(() => tableOf(page, 'funnel-steps'), { timeout: 15_000 }).toEqual(stepTable(chosenRows));
       await settled(page);
-      expect(queries.sent().some((q) => JSON.stringify(q) === JSON.stringify(parsed(byChannel)))).toBe(true);
+      expect(queries.sent().some((q) => JSON.stringify(q) === JSON.stringify(parsedQuery(byChannel)))).toBe(true);
       expect(await downloadCsv(page, 'funnel-groups')).toBe(await apiCsv(server, byChannel));
       await control(page, 'group').selectOption('');
       await expect.poll(() => tableOf(page, 'funnel-steps'), { timeout: 15_000 }).toEqual(stepTable(answer));

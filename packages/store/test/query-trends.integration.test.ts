@@ -4,14 +4,7 @@
  * (2026-03-29) and North America (2026-03-08), in whole-hour and half-hour zones; the hourly rollup
  * answering exactly as the detail rows do; explain; hostile strings; tenant isolation.
  */
-import {
-  type FilterScalar,
-  parseQuery,
-  type PropertyFilter,
-  type Query,
-  resolveRange,
-  type TrendsQuery,
-} from '@tally/core';
+import { type FilterScalar, type PropertyFilter, type Query, resolveRange, type TrendsQuery } from '@tally/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answerTrends } from '../src/query/trends.js';
 import { planTrends } from '../src/query/trends-plan.js';
@@ -28,6 +21,7 @@ import {
   PLANS,
   type Rand,
   seeded,
+  parsedQuery,
 } from './support/query-data.js';
 import { engines, openStore } from './support/stores.js';
 
@@ -126,12 +120,6 @@ function randomQuery(rand: Rand): unknown {
   return q;
 }
 
-function parsed(input: unknown): TrendsQuery {
-  const r = parseQuery(input);
-  if (!r.ok) throw new Error(`${r.error.message}: ${JSON.stringify(input)}`);
-  return r.query as TrendsQuery;
-}
-
 /** Numbers equal within 1e-9 relative (sums, averages and percentiles add up in another order). */
 function close(a: Cell, b: Cell): boolean {
   if (typeof a === 'number' && typeof b === 'number')
@@ -207,7 +195,7 @@ describe.each(engines)('trends: %s', (engine) => {
     const sources = { hourly: 0, dimension: 0, detail: 0 };
     for (let i = 0; i < 100; i++) {
       const input = randomQuery(rand);
-      const q = parsed({ ...(input as object), explain: true });
+      const q = parsedQuery<TrendsQuery>({ ...(input as object), explain: true });
       const result = await run(q);
       const expected = oracle(q);
       const what = `seed ${seed} query ${i}: ${JSON.stringify(input)}`;
@@ -232,7 +220,7 @@ describe.each(engines)('trends: %s', (engine) => {
     for (let i = 0; i < 50; i++) {
       const n = 1 + Math.floor(rand() * 3);
       const interval = pick(rand, ['hour', 'day', 'week', 'month'] as const);
-      const q = parsed({
+      const q = parsedQuery<TrendsQuery>({
         kind: 'trends',
         series: Array.from({ length: n }, () => ({ event: pick(rand, EVENT_NAMES) })),
         interval,
@@ -272,17 +260,17 @@ describe.each(engines)('trends: %s', (engine) => {
 
   it('explain says the source and why', async () => {
     const base = { kind: 'trends', range: { from: '2026-03-20', to: '2026-03-30' }, explain: true };
-    const counts = await run(parsed({ ...base, series: [{ event: 'view' }], tz: 'Europe/Berlin' }));
+    const counts = await run(parsedQuery<TrendsQuery>({ ...base, series: [{ event: 'view' }], tz: 'Europe/Berlin' }));
     expect(counts.meta.source).toBe('rollup');
     expect(counts.meta.explain).toEqual({
       source: 'rollup',
       reason: 'counts by day in Europe/Berlin, every bucket whole UTC hours: summed from the hourly rollup',
     });
-    const kolkata = await run(parsed({ ...base, series: [{ event: 'view' }], tz: 'Asia/Kolkata' }));
+    const kolkata = await run(parsedQuery<TrendsQuery>({ ...base, series: [{ event: 'view' }], tz: 'Asia/Kolkata' }));
     expect(kolkata.meta.explain?.source).toBe('detail');
     expect(kolkata.meta.explain?.reason).toMatch(/^the range does not start and end on whole UTC hours/);
     const kolkataUtcRange = await run(
-      parsed({
+      parsedQuery<TrendsQuery>({
         ...base,
         range: { from: '2026-03-20T00:00:00Z', to: '2026-03-30T00:00:00Z' },
         series: [{ event: 'view' }],
@@ -293,7 +281,7 @@ describe.each(engines)('trends: %s', (engine) => {
       'day buckets in Asia/Kolkata start off the UTC hour (2026-03-20T18:30:00.000Z), which the hourly rollups cannot split: read from the detail rows',
     );
     const filtered = await run(
-      parsed({
+      parsedQuery<TrendsQuery>({
         ...base,
         series: [
           { event: 'view' },
@@ -305,19 +293,25 @@ describe.each(engines)('trends: %s', (engine) => {
       source: 'detail',
       reason: 'a filter on properties.plan (series B) needs the detail rows',
     });
-    const users = await run(parsed({ ...base, series: [{ event: 'view', measure: 'unique_users' }] }));
+    const users = await run(
+      parsedQuery<TrendsQuery>({ ...base, series: [{ event: 'view', measure: 'unique_users' }] }),
+    );
     expect(users.meta.explain?.reason).toBe(
       'series A measures unique_users, which the hourly rollups do not hold: read from the detail rows',
     );
     const plan = (series: unknown[], range = base.range) =>
-      run(parsed({ ...base, range, series, breakdown: { property: 'properties.plan' } }));
+      run(parsedQuery<TrendsQuery>({ ...base, range, series, breakdown: { property: 'properties.plan' } }));
     expect((await plan([{ event: null }])).meta.explain).toEqual({
       source: 'detail',
       reason:
         "a breakdown of all events by properties.plan needs the detail rows: the per-value rollup holds the catalog's declared events only",
     });
     // All events counted from the hourly rollup, every name summed: the same as from detail.
-    const all = parsed({ ...base, series: [{ event: null }, { event: 'view' }], formula: 'B / A' }) as TrendsQuery;
+    const all = parsedQuery<TrendsQuery>({
+      ...base,
+      series: [{ event: null }, { event: 'view' }],
+      formula: 'B / A',
+    }) as TrendsQuery;
     const { planned, detail } = await withContext(all, async (ctx) => ({
       planned: await answerTrends(all, ctx, await planTrends(all, ctx)),
       detail: await answerTrends(all, ctx, { source: 'detail', reason: 'forced' }),
@@ -354,7 +348,7 @@ describe.each(engines)('trends: %s', (engine) => {
   });
 
   it('the answer has the documented columns, every bucket, and is cut at maxRows', async () => {
-    const q = parsed({
+    const q = parsedQuery<TrendsQuery>({
       kind: 'trends',
       series: [{ event: 'view' }, { event: 'never_sent', measure: 'avg', property: 'properties.amount' }],
       breakdown: { property: 'properties.plan', limit: 2 },
@@ -383,13 +377,15 @@ describe.each(engines)('trends: %s', (engine) => {
     expect(result.meta.truncated).toBe(true);
 
     const cut = await run(
-      parsed({ kind: 'trends', series: [{ event: 'view' }], range: { last: '7d' } }),
+      parsedQuery<TrendsQuery>({ kind: 'trends', series: [{ event: 'view' }], range: { last: '7d' } }),
       data.tenant,
       3,
     );
     expect(cut.rows).toHaveLength(3);
     expect(cut.meta.truncated).toBe(true);
-    const whole = await run(parsed({ kind: 'trends', series: [{ event: 'view' }], range: { last: '7d' } }));
+    const whole = await run(
+      parsedQuery<TrendsQuery>({ kind: 'trends', series: [{ event: 'view' }], range: { last: '7d' } }),
+    );
     expect(whole.rows).toHaveLength(7);
     expect(whole.meta.truncated).toBe(false);
   });
@@ -414,18 +410,18 @@ describe.each(engines)('trends: %s', (engine) => {
       [[{ event: 'decoy_only', measure: 'unique_users' }], 1],
       [[{ event: 'decoy_only', measure: 'sum', property: 'properties.amount' }], 5],
     ] as const) {
-      const q = parsed({ kind: 'trends', series, range, breakdown: { property: 'properties.plan' } });
+      const q = parsedQuery<TrendsQuery>({ kind: 'trends', series, range, breakdown: { property: 'properties.plan' } });
       const mine = await run(q);
       expect(mine.rows).toEqual([]);
-      const plain = await run(parsed({ kind: 'trends', series, range }));
+      const plain = await run(parsedQuery<TrendsQuery>({ kind: 'trends', series, range }));
       expect(plain.rows.map((r) => r[2])).toEqual([0, 0, 0]);
-      const theirs = await run(parsed({ kind: 'trends', series, range }), data.otherTenant);
+      const theirs = await run(parsedQuery<TrendsQuery>({ kind: 'trends', series, range }), data.otherTenant);
       expect(theirs.rows.map((r) => r[2])).toEqual([0, value, 0]);
     }
     // The whole decoy tenant, on random queries, as the evaluator sees it.
     const rand = seeded(5);
     for (let i = 0; i < 8; i++) {
-      const q = parsed(randomQuery(rand));
+      const q = parsedQuery<TrendsQuery>(randomQuery(rand));
       expectRows((await run(q, data.otherTenant)).rows, oracle(q, data.otherTenant).rows, JSON.stringify(q));
     }
   });
@@ -459,12 +455,16 @@ describe.each(engines)('trends: %s', (engine) => {
         { series: [{ event: 'view', filters: [{ property: `context.${h}`, op: 'neq', value: h }] }] },
       ];
       for (const input of inputs) {
-        const q = parsed({ kind: 'trends', range: { from: '2026-03-14', to: '2026-03-17' }, ...input });
+        const q = parsedQuery<TrendsQuery>({
+          kind: 'trends',
+          range: { from: '2026-03-14', to: '2026-03-17' },
+          ...input,
+        });
         expectRows((await run(q)).rows, oracle(q).rows, JSON.stringify(q));
       }
     }
     const broken = await run(
-      parsed({
+      parsedQuery<TrendsQuery>({
         kind: 'trends',
         series: [{ event: HOSTILE[0] }],
         breakdown: { property: `properties.${HOSTILE[0]}` },
@@ -474,7 +474,7 @@ describe.each(engines)('trends: %s', (engine) => {
     expect(broken.rows).toEqual([['2026-03-15T00:00:00.000Z', 'A', HOSTILE[0], 1]]);
     // Event names that are members of every JavaScript object are names like any other.
     for (const name of ['constructor', '__proto__', 'toString']) {
-      const q = parsed({
+      const q = parsedQuery<TrendsQuery>({
         kind: 'trends',
         series: [{ event: name }],
         breakdown: { property: 'properties.plan' },

@@ -5,9 +5,8 @@
  * (received long after they happened). `stored` is what the detail table holds afterwards, one row per
  * id: the brute-force evaluators (oracle/) answer every query from it.
  */
-import { isoTime, uuidv7 } from '@tally/core';
-import type { AnalyticsStore } from '@tally/core';
-import type { EventRow, RequestLogRow } from '../../src/index.js';
+import { isoTime, parseQuery, uuidv7 } from '@tally/core';
+import type { AnalyticsStore, EventRow, Query, RequestLogRow } from '@tally/core';
 
 /** Any engine's store: the data goes in through its own insert path. */
 type Inserts = Pick<AnalyticsStore, 'insertEvents' | 'insertRequestLogs'>;
@@ -27,6 +26,13 @@ export function seeded(seed: number): Rand {
 }
 
 export const pick = <T>(rand: Rand, list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;
+
+/** A query as the API parses it, for inputs a test knows to be valid: throws, with the input, if not. */
+export function parsedQuery<Q extends Query = Query>(input: unknown): Q {
+  const r = parseQuery(input);
+  if (!r.ok) throw new Error(`${r.error.message}: ${JSON.stringify(input)}`);
+  return r.query as Q;
+}
 
 export const EVENT_NAMES = ['signup', 'view', 'click', 'purchase', 'churn'] as const;
 export const PLANS = ['free', 'pro', 'team'] as const;
