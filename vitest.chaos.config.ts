@@ -7,6 +7,7 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['source'] } },
   test: {
     include: ['packages/*/test/**/*.chaos.test.ts'],
+    globalSetup: ['./vitest.global-setup.ts'],
     fileParallelism: false,
     testTimeout: 180_000,
     hookTimeout: 60_000,

@@ -6,6 +6,7 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['source'] } },
   test: {
     include: ['packages/*/test/**/*.test.ts'],
+    globalSetup: ['./vitest.global-setup.ts'],
     exclude: ['**/node_modules/**', '**/*.chaos.test.ts'],
     // Test files run in parallel, each in its own schema or temp dir; 2 workers suit these 2-core machines.
     maxWorkers: 2,

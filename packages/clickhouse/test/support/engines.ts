@@ -4,9 +4,8 @@
  * cleanup, so test files never collide.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needs, probeChdb, probeClickHouse } from '../../../node/test/support/service-gate.js';
+import { needs, probeChdb, probeClickHouse, runTempDir } from '../../../node/test/support/service-gate.js';
 import { openChdbClient } from '../../src/chdb-client.js';
 import { type ClickHouseClient, createServerClient } from '../../src/client.js';
 import { type ClickHouseStore, type ClickHouseStoreOptions, createClickHouseStore } from '../../src/store.js';
@@ -29,8 +28,9 @@ let chdbClient: Promise<ClickHouseClient> | undefined;
 /** chDB allows one data directory per process: one client, shared by every store of this process. */
 function sharedChdb(): Promise<ClickHouseClient> {
   if (!chdbClient) {
-    const dir = mkdtempSync(join(tmpdir(), 'tally-chdb-'));
-    // The data directory lives as long as the process that opened it.
+    // The data directory lives as long as the process that opened it; the run's directory
+    // (vitest.global-setup.ts) is removed when the run ends, since a worker's 'exit' may never come.
+    const dir = mkdtempSync(join(runTempDir(), 'tally-chdb-'));
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     chdbClient = openChdbClient(dir);
   }

@@ -9,6 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { describe, it } from 'vitest';
 
 const requiredBy =
@@ -23,6 +24,9 @@ export const servicesRequired = requiredBy !== undefined;
 
 /** UPDATE_SCREENSHOTS=1: the dashboard's tests write their screenshots to docs/screenshots/. */
 export const updateScreenshots = process.env.UPDATE_SCREENSHOTS === '1';
+
+/** The run's temporary directory (vitest.global-setup.ts), removed when the run ends; else the system's. */
+export const runTempDir = (): string => process.env.TALLY_TEST_RUN_DIR ?? tmpdir();
 
 export class Requirement {
   constructor(
